@@ -1,0 +1,60 @@
+"""constrain: grammar-constrained structured output from language models.
+
+Lark grammars go to the model as CFG constraints; every output is re-validated locally
+(lark-python and llguidance, plus sqlglot / pydantic where they apply) before a typed value
+is returned.
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConstrainError,
+    Diagnostic,
+    GenerationError,
+    GrammarError,
+    GrammarRejectedError,
+    InputError,
+    JSONSchemaError,
+    NotFoundError,
+    PolicyError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+    ResponseFormatError,
+    SchemaError,
+    ServerError,
+    TruncatedError,
+    ValidationError,
+)
+from .grammar import Grammar, available_grammars, load_grammar
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthenticationError",
+    "BadRequestError",
+    "ConstrainError",
+    "Diagnostic",
+    "GenerationError",
+    "Grammar",
+    "GrammarError",
+    "GrammarRejectedError",
+    "InputError",
+    "JSONSchemaError",
+    "NotFoundError",
+    "PolicyError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderTimeoutError",
+    "RateLimitError",
+    "ResponseFormatError",
+    "SchemaError",
+    "ServerError",
+    "TruncatedError",
+    "ValidationError",
+    "available_grammars",
+    "load_grammar",
+]

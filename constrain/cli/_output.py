@@ -1,0 +1,78 @@
+"""Human or JSON output for CLI commands, errors on stderr, progress on stderr when it is a terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Iterator, TextIO, TypeVar
+
+from ..errors import ConstrainError, InputError
+
+T = TypeVar("T")
+
+
+def add_json_flag(parser: Any) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
+
+
+class Output:
+    def __init__(self, json_mode: bool = False, stdout: TextIO | None = None, stderr: TextIO | None = None) -> None:
+        self.json_mode = json_mode
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+
+    def line(self, text: str = "") -> None:
+        """Human-readable output (suppressed in --json mode)."""
+        if not self.json_mode:
+            print(text, file=self.stdout, flush=True)
+
+    def json(self, obj: Any) -> None:
+        """One JSON document per line (only in --json mode)."""
+        if self.json_mode:
+            print(json.dumps(obj, ensure_ascii=False, default=str), file=self.stdout, flush=True)
+
+    def error(self, message: str) -> None:
+        print(f"constrain: error: {message}", file=self.stderr, flush=True)
+
+    def fail(self, exc: ConstrainError) -> None:
+        if self.json_mode:
+            payload: dict[str, Any] = {"ok": False, "error": {"type": type(exc).__name__, "message": str(exc)}}
+            to_dict = getattr(exc, "to_dict", None)
+            if callable(to_dict):
+                payload["error"].update(to_dict())
+            print(json.dumps(payload, ensure_ascii=False, default=str), file=self.stdout, flush=True)
+        self.error(str(exc))
+
+    def progress(self, items: Iterable[T], total: int | None, label: str) -> Iterator[T]:
+        """Yield items, drawing a counter on stderr when it is a terminal."""
+        show = self.stderr.isatty()
+        count = 0
+        for item in items:
+            yield item
+            count += 1
+            if show and (count % 10 == 0 or count == total):
+                of = f"/{total}" if total else ""
+                print(f"\r{label}: {count}{of}", end="", file=self.stderr, flush=True)
+        if show and count:
+            print(file=self.stderr, flush=True)
+
+
+def read_text_file(path: str) -> str:
+    """Read a file (``-`` for stdin) as strict UTF-8; errors name the file and the byte offset."""
+    try:
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", source=path) from None
+    return decode_utf8(raw, source=path)
+
+
+def decode_utf8(raw: bytes, *, source: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise InputError(
+            f"invalid UTF-8 at byte {exc.start} (line {line}, column {column})", source=source, offset=exc.start
+        ) from None

@@ -1,0 +1,1 @@
+"""Thin adapters over the parsing engines: lark-python and llguidance."""

@@ -1,0 +1,66 @@
+"""lark-python: builds the parser, turns its exceptions into ``ValidationError``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import lark
+
+from ..errors import ValidationError
+
+ParserKind = Literal["lalr", "earley"]
+
+
+def build(text: str, parser: ParserKind, start: str = "start") -> lark.Lark:
+    if parser == "lalr":
+        return lark.Lark(text, parser="lalr", lexer="contextual", start=start, propagate_positions=True)
+    return lark.Lark(text, parser="earley", lexer="dynamic", start=start, propagate_positions=True, ambiguity="resolve")
+
+
+def parse(parser: lark.Lark, text: str, grammar_name: str) -> lark.Tree:
+    try:
+        return parser.parse(text)
+    except lark.UnexpectedInput as exc:
+        raise to_validation_error(exc, text, grammar_name) from None
+
+
+def to_validation_error(exc: lark.UnexpectedInput, text: str, grammar_name: str) -> ValidationError:
+    expected: set[str] = set()
+    if isinstance(exc, lark.UnexpectedToken):
+        expected = set(exc.expected or ())
+        token = exc.token
+        if token.type == "$END":
+            pos = len(text)
+            reason = "unexpected end of input"
+        else:
+            pos = token.start_pos if token.start_pos is not None else 0
+            reason = f"unexpected token {str(token)!r} ({token.type})"
+    elif isinstance(exc, lark.UnexpectedCharacters):
+        expected = set(exc.allowed or ())
+        pos = exc.pos_in_stream
+        reason = f"unexpected character {text[pos:pos + 1]!r}" if pos < len(text) else "unexpected end of input"
+    elif isinstance(exc, lark.UnexpectedEOF):
+        expected = set(exc.expected or ())
+        pos = len(text)
+        reason = "unexpected end of input"
+    else:  # pragma: no cover - lark has no other UnexpectedInput subclasses
+        pos = getattr(exc, "pos_in_stream", 0) or 0
+        reason = str(exc)
+    line, column = line_column(text, pos)
+    return ValidationError(
+        reason,
+        text=text,
+        offset=len(text[:pos].encode("utf-8")),
+        line=line,
+        column=column,
+        expected=sorted(expected),
+        engine="lark",
+        grammar=grammar_name,
+    )
+
+
+def line_column(text: str, char_pos: int) -> tuple[int, int]:
+    before = text[:char_pos]
+    line = before.count("\n") + 1
+    column = char_pos - (before.rfind("\n") + 1) + 1
+    return line, column

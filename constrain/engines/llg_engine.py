@@ -1,0 +1,132 @@
+"""llguidance with a byte-level tokenizer: exact byte offsets, no model needed.
+
+A grammar is compiled once into a template matcher; every check works on a ``deep_copy`` of it.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from dataclasses import dataclass
+from typing import Sequence
+
+import llguidance
+
+EOS = 256
+_VOCAB = 257
+
+
+class _ByteVocabulary:
+    """256 single-byte tokens plus one EOS token, in the shape ``TokenizerWrapper`` reads."""
+
+    def __init__(self) -> None:
+        self.tokens = [bytes([i]) for i in range(256)] + [b"<eos>"]
+        self.eos_token_id = EOS
+        self.bos_token_id = None
+        self.special_token_ids = [EOS]
+
+    def __call__(self, data: bytes | str) -> list[int]:
+        return list(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+@functools.lru_cache(maxsize=1)
+def byte_tokenizer() -> llguidance.LLTokenizer:
+    return llguidance.LLTokenizer(llguidance.TokenizerWrapper(_ByteVocabulary()))
+
+
+def lark_to_llg(text: str) -> str:
+    return llguidance.LLMatcher.grammar_from_lark(text)
+
+
+def validate_lark(text: str) -> tuple[str, list[str]]:
+    """Return (error message or "", warnings) for a Lark grammar, as OpenAI's server would judge it."""
+    is_error, messages = llguidance.LLMatcher.validate_grammar_with_warnings(lark_to_llg(text))
+    if is_error:
+        return (messages[0] if messages else "invalid grammar"), []
+    return "", list(messages)
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    ok: bool
+    offset: int  # bytes accepted before the failure (== len(data) when ok or incomplete)
+    complete: bool  # the whole input was consumed but the grammar wanted more
+    expected: tuple[str, ...]
+    message: str
+
+
+class Matcher:
+    """A compiled llguidance matcher over bytes."""
+
+    def __init__(self, lark_text: str) -> None:
+        self._template = llguidance.LLMatcher(byte_tokenizer(), lark_to_llg(lark_text), log_level=0)
+        if self._template.is_error():
+            raise ValueError(self._template.get_error())
+
+    def fresh(self) -> llguidance.LLMatcher:
+        return self._template.deep_copy()
+
+    def match(self, data: bytes) -> MatchResult:
+        m = self.fresh()
+        tokens = list(data)
+        accepted = m.validate_tokens(tokens)
+        if accepted < len(tokens):
+            m.consume_tokens(tokens[:accepted])
+            return MatchResult(False, accepted, False, allowed_bytes(m), "unexpected byte")
+        m.consume_tokens(tokens)
+        if m.is_accepting():
+            return MatchResult(True, len(tokens), True, (), "")
+        return MatchResult(False, len(tokens), True, allowed_bytes(m), "unexpected end of input")
+
+    def prefix_ok(self, data: bytes) -> int:
+        """How many leading bytes of ``data`` the grammar admits as a prefix."""
+        return self.fresh().validate_tokens(list(data))
+
+    def sample(self, rng: random.Random, max_bytes: int = 400, stop_weight: float = 0.25) -> bytes | None:
+        """A random walk: pick uniformly among allowed bytes, stopping at EOS. None if it ran too long."""
+        m = self.fresh()
+        out = bytearray()
+        while len(out) < max_bytes:
+            allowed = allowed_tokens(m)
+            if not allowed:
+                return None
+            if EOS in allowed and (len(allowed) == 1 or rng.random() < stop_weight):
+                return bytes(out)
+            choices = [t for t in allowed if t != EOS]
+            tok = rng.choice(choices)
+            if not m.consume_token(tok):
+                return None
+            out.append(tok)
+        return None
+
+
+def allowed_tokens(m: llguidance.LLMatcher) -> list[int]:
+    mask = m.compute_bitmask()
+    return [t for t in range(_VOCAB) if mask[t >> 3] >> (t & 7) & 1]
+
+
+def allowed_bytes(m: llguidance.LLMatcher) -> tuple[str, ...]:
+    return describe_bytes(allowed_tokens(m))
+
+
+def describe_bytes(tokens: Sequence[int]) -> tuple[str, ...]:
+    """Render allowed byte values compactly: runs become ranges, EOS becomes <end>."""
+    out: list[str] = []
+    bytes_only = sorted(t for t in tokens if t != EOS)
+    i = 0
+    while i < len(bytes_only):
+        j = i
+        while j + 1 < len(bytes_only) and bytes_only[j + 1] == bytes_only[j] + 1:
+            j += 1
+        lo, hi = bytes_only[i], bytes_only[j]
+        out.append(_byte_repr(lo) if lo == hi else f"{_byte_repr(lo)}..{_byte_repr(hi)}")
+        i = j + 1
+    if EOS in tokens:
+        out.append("<end>")
+    return tuple(out)
+
+
+def _byte_repr(b: int) -> str:
+    if 0x21 <= b < 0x7F:
+        return repr(chr(b))
+    return f"0x{b:02x}"

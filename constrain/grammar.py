@@ -1,0 +1,289 @@
+"""``Grammar``: one Lark grammar text, validated by lark-python and llguidance alike."""
+
+from __future__ import annotations
+
+import functools
+import json
+import random
+import threading
+from pathlib import Path
+from typing import Any, Callable, Literal, TypeVar, overload
+
+import lark
+
+from . import _compose, _resources
+from .engines import lark_engine, llg_engine
+from .errors import Diagnostic, GrammarError, InputError, ValidationError
+
+__all__ = ["Grammar", "load_grammar", "available_grammars", "DEFAULT_MAX_BYTES"]
+
+DEFAULT_MAX_BYTES = 1 << 20
+"""Inputs larger than this are refused (model outputs are far smaller; this keeps validation bounded)."""
+
+from ._resources import ParserChoice
+Typer = Callable[[str, lark.Tree], Any]
+T = TypeVar("T")
+
+
+class Grammar:
+    """A Lark grammar in the subset that lark-python and llguidance both accept.
+
+    ``text`` is exactly what is sent to a provider. Validation re-parses with both engines;
+    ``parse_typed`` turns an accepted text into the grammar's typed value.
+    """
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        name: str = "<string>",
+        parser: ParserChoice = "auto",
+        start: str = "start",
+        description: str = "",
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        _typer: Typer | None = None,
+    ) -> None:
+        if not isinstance(text, str) or not text.strip():
+            raise GrammarError("grammar text is empty", grammar=name)
+        self._text = text
+        self.name = name
+        self.parser_choice: ParserChoice = parser
+        self.start = start
+        self.description = description
+        self.max_bytes = max_bytes
+        self._typer = _typer
+        self._lock = threading.Lock()
+        self._lark: lark.Lark | None = None
+        self._parser_used: str | None = None
+        self._matcher: llg_engine.Matcher | None = None
+
+    # -- identity -----------------------------------------------------------------------------------
+    @property
+    def text(self) -> str:
+        """The Lark source exactly as it will be sent to a provider."""
+        return self._text
+
+    def __repr__(self) -> str:
+        return f"Grammar(name={self.name!r}, lines={self._text.count(chr(10)) + 1})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Grammar) and other._text == self._text and other.start == self.start
+
+    def __hash__(self) -> int:
+        return hash((self._text, self.start))
+
+    # -- engines ------------------------------------------------------------------------------------
+    @property
+    def parser(self) -> str:
+        """The Lark parser in use: ``"lalr"`` where the grammar is LALR(1), else ``"earley"``."""
+        self._lark_parser()
+        assert self._parser_used is not None
+        return self._parser_used
+
+    def _lark_parser(self) -> lark.Lark:
+        if self._lark is None:
+            with self._lock:
+                if self._lark is None:
+                    self._lark, self._parser_used = self._build_lark()
+        return self._lark
+
+    def _build_lark(self) -> tuple[lark.Lark, str]:
+        choices: tuple[lark_engine.ParserKind, ...] = (
+            ("lalr", "earley") if self.parser_choice == "auto" else (self.parser_choice,)
+        )
+        last: Exception | None = None
+        for kind in choices:
+            try:
+                return lark_engine.build(self._text, kind, self.start), kind
+            except lark.exceptions.GrammarError as exc:  # LALR conflicts land here too
+                last = exc
+            except lark.exceptions.LarkError as exc:
+                last = exc
+                break
+        raise GrammarError(f"grammar {self.name} does not build in lark: {last}", grammar=self.name)
+
+    def _llg(self) -> llg_engine.Matcher:
+        if self._matcher is None:
+            with self._lock:
+                if self._matcher is None:
+                    try:
+                        self._matcher = llg_engine.Matcher(self._text)
+                    except ValueError as exc:
+                        raise GrammarError(
+                            f"grammar {self.name} is refused by llguidance: {exc}", grammar=self.name
+                        ) from None
+        return self._matcher
+
+    # -- validation ---------------------------------------------------------------------------------
+    def _encode(self, text: str) -> bytes:
+        if not isinstance(text, str):
+            raise TypeError(f"expected str, got {type(text).__name__}")
+        data = text.encode("utf-8")
+        if len(data) > self.max_bytes:
+            raise InputError(
+                f"input is {len(data):,} bytes, over the limit of {self.max_bytes:,} bytes "
+                f"(raise Grammar.max_bytes to validate it)",
+                offset=self.max_bytes,
+            )
+        return data
+
+    def parse(self, text: str) -> lark.Tree:
+        """Parse with lark-python; raises ``ValidationError`` with line, column and expected terminals."""
+        self._encode(text)
+        return lark_engine.parse(self._lark_parser(), text, self.name)
+
+    def matches(self, text: str) -> bool:
+        """Whether llguidance (the engine behind OpenAI's grammar tools) accepts exactly this text."""
+        return self._llg().match(self._encode(text)).ok
+
+    def llg_error(self, text: str) -> ValidationError | None:
+        """llguidance's verdict as an error with the byte offset of the first refused byte, or None."""
+        data = self._encode(text)
+        result = self._llg().match(data)
+        if result.ok:
+            return None
+        char_pos = len(data[: result.offset].decode("utf-8", errors="ignore"))
+        line, column = lark_engine.line_column(text, char_pos)
+        return ValidationError(
+            result.message,
+            text=text,
+            offset=result.offset,
+            line=line,
+            column=column,
+            expected=result.expected,
+            engine="llguidance",
+            grammar=self.name,
+        )
+
+    def validate(self, text: str) -> lark.Tree:
+        """Require both engines to accept ``text``; return the Lark tree or raise ``ValidationError``."""
+        error = self.llg_error(text)
+        if error is not None:
+            raise error
+        return self.parse(text)
+
+    # -- typed results ------------------------------------------------------------------------------
+    def parse_typed(self, text: str) -> Any:
+        """Validate with both engines and return the grammar's typed value (the tree if it has none)."""
+        tree = self.validate(text)
+        return self._typer(text, tree) if self._typer else tree
+
+    @overload
+    def parse_json(self, text: str) -> Any: ...
+    @overload
+    def parse_json(self, text: str, model: type[T]) -> T: ...
+    def parse_json(self, text: str, model: Any = None) -> Any:
+        """Validate a JSON text with both engines and return the Python value, or a pydantic instance."""
+        value = self.parse_typed(text) if self._typer else (self.validate(text), json.loads(text))[1]
+        if model is None:
+            return value
+        return _pydantic_validate(model, value, text, self.name)
+
+    def with_transformer(self, transformer: lark.Transformer | Callable[[lark.Tree], T]) -> Grammar:
+        """A copy of this grammar whose ``parse_typed`` returns ``transformer``'s result for the tree."""
+        if isinstance(transformer, lark.visitors.Transformer):
+            fn: Callable[[lark.Tree], Any] = transformer.transform
+        else:
+            fn = transformer
+        return self._with_typer(lambda _text, tree: fn(tree))
+
+    def _with_typer(self, typer: Typer) -> Grammar:
+        clone = Grammar(
+            self._text,
+            name=self.name,
+            parser=self.parser_choice,
+            start=self.start,
+            description=self.description,
+            max_bytes=self.max_bytes,
+            _typer=typer,
+        )
+        clone._lark, clone._parser_used, clone._matcher = self._lark, self._parser_used, self._matcher
+        return clone
+
+    # -- authoring ----------------------------------------------------------------------------------
+    def check(self, *, targets: tuple[str, ...] = ()) -> list[Diagnostic]:
+        """Diagnostics from lark-python, llguidance and the lint for known traps, each with line:column."""
+        from .lint import check_grammar
+
+        return check_grammar(self, targets=targets)
+
+    def sample(self, n: int = 10, *, seed: int | None = None, max_bytes: int = 400) -> list[str]:
+        """``n`` random strings the grammar admits (llguidance random walk over bytes)."""
+        rng = random.Random(seed)
+        out: list[str] = []
+        tries = 0
+        while len(out) < n and tries < n * 50:
+            tries += 1
+            data = self._llg().sample(rng, max_bytes=max_bytes)
+            if data is None:
+                continue
+            try:
+                out.append(data.decode("utf-8"))
+            except UnicodeDecodeError:
+                continue
+        return out
+
+
+def _pydantic_validate(model: Any, value: Any, text: str, grammar_name: str) -> Any:
+    import pydantic
+
+    try:
+        return pydantic.TypeAdapter(model).validate_python(value)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        path = "/".join(str(p) for p in first.get("loc", ()))
+        raise ValidationError(
+            f"{exc.error_count()} schema error(s); first at /{path}: {first.get('msg')}",
+            text=text,
+            engine="pydantic",
+            grammar=grammar_name,
+        ) from None
+
+
+def available_grammars() -> list[_resources.GrammarInfo]:
+    """The packaged grammars with a one-line description each."""
+    return list(_resources.catalog().values())
+
+
+def _packaged_text(name: str) -> str:
+    path = _resources.grammars_dir() / f"{name}.lark"
+    if not path.is_file():
+        known = ", ".join(sorted(_resources.catalog()))
+        raise GrammarError(f"no packaged grammar named {name!r}; packaged grammars: {known}")
+    return path.read_text(encoding="utf-8")
+
+
+def _read_grammar_file(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read grammar file: {exc.strerror}", source=str(path)) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"grammar file is not valid UTF-8 at byte {exc.start}", source=str(path), offset=exc.start) from None
+
+
+@functools.lru_cache(maxsize=64)
+def _load_packaged(name: str) -> Grammar:
+    info = _resources.catalog().get(name)
+    if info is None:
+        _packaged_text(name)  # raises with the list of known names
+        raise AssertionError
+    text = _compose.expand(_packaged_text(name), _packaged_text)
+    grammar = Grammar(text, name=name, parser=info.parser, description=info.description)
+    from . import _typed
+
+    return _typed.attach(grammar)
+
+
+def load_grammar(name_or_path: str | Path) -> Grammar:
+    """A packaged grammar by name (``"json"``, ``"sql/sqlite"``) or a ``.lark`` file by path."""
+    if isinstance(name_or_path, str) and name_or_path in _resources.catalog():
+        return _load_packaged(name_or_path)
+    path = Path(name_or_path)
+    if not (path.suffix == ".lark" or path.exists()):
+        return _load_packaged(str(name_or_path))  # raises, listing the packaged names
+    text = _compose.expand(_read_grammar_file(path), _packaged_text)
+    description, parser = _resources.read_header(text)
+    return Grammar(text, name=str(path), parser=parser, description=description)
