@@ -17,3 +17,9 @@ def corpus(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"corpus not available: {path} (set CONSTRAIN_CORPORA)")
     return path
+
+
+@pytest.fixture(name="corpus")
+def corpus_fixture():  # type: ignore[no-untyped-def]
+    """``corpus("spider", "train_gold.sql")`` inside a test; skips when the corpus is absent."""
+    return corpus
