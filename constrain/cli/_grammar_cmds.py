@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 from typing import Any, Callable, Iterator
 
 from ..errors import ConstrainError, InputError
 from ..grammar import available_grammars, load_grammar
 from ._output import Output, add_json_flag, decode_utf8, read_text_file
+
+
+Validator = Callable[[str], Any]
+
+# Modules that add their own validators to `constrain validate`. Each provides
+# `add_validator_arguments(parser)` and `validator_from_args(args) -> (label, validator) | None`.
+VALIDATOR_PLUGINS: tuple[str, ...] = ()
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -24,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--grammar", "-g", help="packaged grammar name or .lark path")
     p.add_argument("files", nargs="*", metavar="FILE", help="files to validate whole ('-' for stdin)")
     p.add_argument("--lines", metavar="FILE", help="validate each line of FILE as one output")
+    for plugin in VALIDATOR_PLUGINS:
+        importlib.import_module(plugin).add_validator_arguments(p)
     add_json_flag(p)
     p.set_defaults(handler=cmd_validate)
 
@@ -47,9 +57,6 @@ def cmd_check(args: argparse.Namespace, out: Output) -> int:
     out.line(summary if diagnostics else f"{grammar.name}: clean")
     out.json({"grammar": grammar.name, "ok": not errors, "diagnostics": [d.to_dict() for d in diagnostics]})
     return 1 if errors else 0
-
-
-Validator = Callable[[str], Any]
 
 
 def grammar_validator(args: argparse.Namespace) -> tuple[str, Validator]:
@@ -81,6 +88,10 @@ def cmd_validate(args: argparse.Namespace, out: Output) -> int:
 
 
 def select_validator(args: argparse.Namespace) -> tuple[str, Validator]:
+    for plugin in VALIDATOR_PLUGINS:
+        chosen = importlib.import_module(plugin).validator_from_args(args)
+        if chosen is not None:
+            return chosen  # type: ignore[no-any-return]
     return grammar_validator(args)
 
 
