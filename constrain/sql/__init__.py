@@ -1,0 +1,8 @@
+"""SQL: dialect grammars, schemas, and schema-bound grammars for natural-language-to-SQL."""
+
+from __future__ import annotations
+
+from .grammar import grammar
+from .schema import Column, Schema, Table
+
+__all__ = ["Column", "Schema", "Table", "grammar"]
