@@ -25,6 +25,7 @@ __all__ = [
     "ResponseFormatError",
     "TruncatedError",
     "GenerationError",
+    "ModelError",
     "Diagnostic",
 ]
 
@@ -277,3 +278,7 @@ class GenerationError(ConstrainError):
     def __init__(self, message: str, *, attempts: Sequence[Any] = ()) -> None:
         self.attempts = list(attempts)
         super().__init__(message)
+
+
+class ModelError(ConstrainError):
+    """The embedded local model cannot be found, assembled, verified or loaded; the message says which step."""
