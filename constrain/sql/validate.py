@@ -1,0 +1,350 @@
+"""``constrain.sql.validate``: from model text to a checked, typed ``SQLQuery``.
+
+The walls, in order: the dialect grammar (bound to the schema when one is given) in both lark and
+llguidance; sqlglot's parser for the dialect; the read-only ``Policy``; then the schema, through
+sqlglot's qualifier, so that an unknown table or column is a ``SchemaError`` naming it with the closest
+real names. The policy runs before the schema so that a hostile query is refused for what it does
+(``PolicyError.rule``), not for a misspelt name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, OptimizeError, ParseError, SqlglotError
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import traverse_scope
+
+from ..errors import InputError, PolicyError, SchemaError, ValidationError
+from ._dialects import get_dialect
+from .grammar import grammar as sql_grammar
+from .policy import DIALECT_RULES, Policy, sqlglot_error
+from .schema import Schema
+
+__all__ = ["validate", "SQLQuery", "Rows", "DEFAULT_POLICY"]
+
+DEFAULT_POLICY = Policy()
+DEFAULT_MAX_ROWS = 1_000
+DEFAULT_TIMEOUT = 10.0
+_MAX_VALUE_BYTES = 10_000_000  # SQLITE_LIMIT_LENGTH while a query runs: no 1 GB strings or blobs
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The result of ``SQLQuery.run``: column names and typed rows (as sqlite3 returns them).
+
+    ``truncated`` is True when the query had more than ``max_rows`` rows and only the first
+    ``max_rows`` are here.
+    """
+
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+    truncated: bool = False
+    max_rows: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.rows)
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row)) for row in self.rows]
+
+
+@dataclass(frozen=True)
+class SQLQuery:
+    """A validated read-only query.
+
+    ``text`` is the SQL that runs: the input itself, or, when ``rewritten`` is True, sqlglot's rendering
+    of the checked expression after the changes listed in ``rewrites`` (the row cap's ``LIMIT``, or a
+    double-quoted SQLite string turned into a string literal). ``original_text`` is always the input.
+    ``tables`` are the catalog names of the tables read; ``columns`` the ``table.column`` pairs used
+    (catalog spelling when a schema was given, as written otherwise).
+    """
+
+    text: str
+    dialect: str
+    expression: exp.Expression = field(repr=False, compare=False)
+    tables: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
+    original_text: str = field(default="", repr=False)
+    rewritten: bool = False
+    rewrites: tuple[str, ...] = ()
+
+    def transpile(self, dialect: str) -> str:
+        """This query in another SQL dialect; raises ``ValidationError`` where sqlglot cannot say it there."""
+        target = _sqlglot_dialect_name(dialect)
+        try:
+            return self.expression.sql(dialect=target, unsupported_level=ErrorLevel.RAISE)
+        except SqlglotError as exc:
+            raise ValidationError(
+                f"cannot transpile to {dialect}: {exc}", text=self.text, engine="sqlglot"
+            ) from None
+
+    def run(
+        self,
+        connection: sqlite3.Connection | str | Path,
+        *,
+        max_rows: int | None = DEFAULT_MAX_ROWS,
+        timeout: float | None = DEFAULT_TIMEOUT,
+    ) -> Rows:
+        """Execute on SQLite and return typed rows.
+
+        ``connection`` is an open ``sqlite3.Connection`` or a database path (opened read-only). While the
+        query runs, SQLite's own authorizer allows reads only (and refuses the dialect's denied
+        functions and system tables), values are capped at 10 MB, and ``timeout`` seconds interrupt it
+        (``PolicyError(rule="timeout")``). ``max_rows`` bounds the rows fetched; ``Rows.truncated``
+        says when it cut the result. The connection's authorizer is cleared afterwards.
+        """
+        if get_dialect(self.dialect).name != "sqlite":
+            raise InputError(f"run() executes on SQLite; this query is {self.dialect} (use transpile first)")
+        if max_rows is not None and max_rows < 0:
+            raise ValueError(f"max_rows must be >= 0, got {max_rows}")
+        owned = not isinstance(connection, sqlite3.Connection)
+        conn = _open_read_only(connection) if owned else connection
+        assert isinstance(conn, sqlite3.Connection)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        previous_length = conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, min(previous_length, _MAX_VALUE_BYTES))
+        conn.set_authorizer(_read_only_authorizer(self.dialect))
+        conn.set_progress_handler((lambda: int(time.monotonic() > deadline)) if deadline else None, 10_000)
+        try:
+            cursor = conn.execute(self.text)
+            columns = tuple(d[0] for d in cursor.description or ())
+            fetched = cursor.fetchall() if max_rows is None else cursor.fetchmany(max_rows + 1)
+            cursor.close()
+        except sqlite3.Error as exc:
+            raise _run_error(exc, self.text, timeout) from None
+        finally:
+            conn.set_authorizer(None)
+            conn.set_progress_handler(None, 0)
+            conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, previous_length)
+            if owned:
+                conn.close()
+        truncated = max_rows is not None and len(fetched) > max_rows
+        return Rows(columns, fetched[:max_rows] if truncated else fetched, truncated, max_rows)
+
+
+def validate(
+    text: str,
+    dialect: str = "sqlite",
+    schema: Schema | None = None,
+    policy: Policy | None = DEFAULT_POLICY,
+) -> SQLQuery:
+    """Check ``text`` with every wall and return the ``SQLQuery``; raise on the first wall that refuses.
+
+    ``ValidationError`` (grammar: engine ``lark``/``llguidance``; ``sqlglot``), ``PolicyError`` (with
+    ``rule``), ``SchemaError`` (with ``name`` and ``suggestions``). ``policy=None`` skips the policy
+    (one statement is still required).
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"expected str, got {type(text).__name__}")
+    info = get_dialect(dialect)
+    sql_grammar(info.name, schema=schema).validate(text)
+    reader = sqlglot.Dialect.get_or_raise(info.sqlglot_name)
+    tokens = policy.check_text(text, info.name) if policy is not None else None
+    try:
+        statements = reader.parser().parse(tokens if tokens is not None else reader.tokenize(text), text)
+    except ParseError as exc:
+        raise sqlglot_error(exc, text) from None
+    if policy is not None:
+        root = policy.check(statements, info.name, text)
+    else:
+        parsed = [s for s in statements if s is not None]
+        if len(parsed) != 1:
+            raise ValidationError(f"expected one statement, got {len(parsed)}", text=text, engine="sqlglot")
+        root = parsed[0]
+
+    rewrites: list[str] = []
+    if schema is not None:
+        if info.name == "sqlite":
+            rewrites += _double_quoted_strings(root, schema)
+        tables, columns = _bind(root, schema, info.sqlglot_name, text)
+    else:
+        tables, columns = _names_as_written(root)
+    if policy is not None and policy.apply_row_cap(root):
+        rewrites.append(f"row cap: LIMIT {policy.max_rows}")
+    final_text = text
+    if rewrites:
+        final_text = root.sql(dialect=info.sqlglot_name)
+        if policy is not None:  # what runs is checked again, not assumed
+            policy.check(reader.parse(final_text), info.name, final_text)
+    return SQLQuery(
+        text=final_text,
+        dialect=info.name,
+        expression=root,
+        tables=tables,
+        columns=columns,
+        original_text=text,
+        rewritten=bool(rewrites),
+        rewrites=tuple(rewrites),
+    )
+
+
+# -- schema binding ---------------------------------------------------------------------------------
+def _query_tables(root: exp.Expression) -> list[exp.Table]:
+    ctes = {cte.alias_or_name.lower() for cte in root.find_all(exp.CTE)}
+    return [
+        t
+        for t in root.find_all(exp.Table)
+        if t.name and not isinstance(t.this, exp.Func) and not (not t.db and t.name.lower() in ctes)
+    ]
+
+
+def _bind(root: exp.Expression, schema: Schema, sqlglot_name: str, text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Resolve every table and column against ``schema``; return catalog names of both."""
+    aliases: dict[str, str] = {}
+    tables: dict[str, None] = {}
+    for node in _query_tables(root):
+        table = schema.table(node.name)
+        if table is None:
+            raise SchemaError(
+                f"unknown table {node.name!r}",
+                name=node.name,
+                suggestions=_closest(node.name, schema.table_names()),
+                **_where(node.this, text),
+            )
+        tables.setdefault(table.name, None)
+        aliases[node.alias_or_name.lower()] = table.name
+    try:
+        qualified = qualify(
+            root.copy(), schema=schema.to_sqlglot_mapping(), dialect=sqlglot_name, validate_qualify_columns=True
+        )
+    except OptimizeError as exc:
+        raise _unknown_column(str(exc), root, schema, aliases, tables, text) from None
+    used: dict[str, None] = {}
+    for scope in traverse_scope(qualified):
+        for column in scope.columns:
+            source = scope.sources.get(column.table)
+            if isinstance(source, exp.Table):
+                table = schema.table(source.name)
+                if table is not None:
+                    name = next((c for c in table.column_names() if c.lower() == column.name.lower()), column.name)
+                    used.setdefault(f"{table.name}.{name}", None)
+    return tuple(tables), tuple(used)
+
+
+_COLUMN_MESSAGE = re.compile(r"Column '(?P<name>.+?)' could not be resolved(?: for table: '(?P<table>.+?)')?|Unknown column: (?P<bare>\S+)")
+
+
+def _unknown_column(
+    message: str, root: exp.Expression, schema: Schema, aliases: dict[str, str], tables: dict[str, None], text: str
+) -> ValidationError:
+    found = _COLUMN_MESSAGE.search(message)
+    if found is None:
+        return ValidationError(f"sqlglot cannot resolve the query against the schema: {message}", text=text, engine="sqlglot")
+    name = (found.group("name") or found.group("bare") or "").strip('"`')
+    qualifier = (found.group("table") or "").strip('"`').lower()
+    in_scope = [aliases[qualifier]] if qualifier in aliases else list(tables)
+    candidates = [c for t in in_scope for c in schema.table(t).column_names()]  # type: ignore[union-attr]
+    node = next((c for c in root.find_all(exp.Column) if c.name.lower() == name.lower()), None)
+    where = f" of {aliases[qualifier]}" if qualifier in aliases else (f" in {', '.join(in_scope)}" if in_scope else "")
+    return SchemaError(
+        f"unknown column {name!r}{where}",
+        name=name,
+        suggestions=_closest(name, candidates),
+        **_where(node.this if node is not None else None, text),
+    )
+
+
+def _double_quoted_strings(root: exp.Expression, schema: Schema) -> list[str]:
+    """SQLite reads a double-quoted word that names no column in scope as a string (its "DQS" rule).
+
+    Turn those into string literals so the checked expression, its transpilations and the SQL that runs
+    all say what SQLite would have done.
+    """
+    known: set[str] = set()
+    for node in _query_tables(root):
+        table = schema.table(node.name)
+        if table is not None:
+            known.update(c.lower() for c in table.column_names())
+    known.update(a.alias.lower() for a in root.find_all(exp.Alias))
+    known.update(a.alias_or_name.lower() for a in root.find_all(exp.CTE))
+    changes = []
+    for column in list(root.find_all(exp.Column)):
+        ident = column.this
+        if isinstance(ident, exp.Identifier) and ident.quoted and not column.table and ident.name.lower() not in known:
+            column.replace(exp.Literal.string(ident.name))
+            changes.append(f'double-quoted "{ident.name}" read as a string literal (names no column)')
+    return changes
+
+
+def _names_as_written(root: exp.Expression) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    tables = tuple(dict.fromkeys(t.name for t in _query_tables(root)))
+    aliases = {t.alias_or_name.lower(): t.name for t in _query_tables(root)}
+    columns = []
+    for column in root.find_all(exp.Column):
+        owner = aliases.get(column.table.lower(), column.table) if column.table else (tables[0] if len(tables) == 1 else "")
+        columns.append(f"{owner}.{column.name}" if owner else column.name)
+    return tables, tuple(dict.fromkeys(columns))
+
+
+def _closest(name: str, candidates: list[str], n: int = 3) -> list[str]:
+    by_lower = {c.lower(): c for c in candidates}
+    return [by_lower[m] for m in difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.5)]
+
+
+def _where(node: exp.Expression | None, text: str) -> dict[str, Any]:
+    meta = getattr(node, "meta", None) or {}
+    if "line" not in meta:
+        return {"text": text, "engine": "schema"}
+    start = meta.get("start")
+    column = meta["col"] - (meta["end"] - meta["start"]) if "end" in meta and "start" in meta else meta["col"]
+    return {"text": text, "engine": "schema", "line": meta["line"], "column": column, "offset": start}
+
+
+# -- running ----------------------------------------------------------------------------------------
+def _open_read_only(path: str | Path) -> sqlite3.Connection:
+    file = Path(path)
+    if not file.is_file():
+        raise InputError("no such SQLite database file", source=str(path))
+    try:
+        return sqlite3.connect(file.resolve().as_uri() + "?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise InputError(f"cannot open SQLite database: {exc}", source=str(path)) from None
+
+
+def _read_only_authorizer(dialect: str) -> Any:
+    """SQLite's own access control for the run: reads and allowed functions only."""
+    rules = DIALECT_RULES[get_dialect(dialect).name]
+    allowed_actions = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+
+    def authorize(action: int, arg1: str | None, arg2: str | None, db: str | None, trigger: str | None) -> int:
+        if action not in allowed_actions:
+            return sqlite3.SQLITE_DENY
+        if action == sqlite3.SQLITE_FUNCTION and arg2 and rules.function_denied(arg2):
+            return sqlite3.SQLITE_DENY
+        if action == sqlite3.SQLITE_READ and arg1 and rules.table_is_system(arg1, db or ""):
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+    return authorize
+
+
+def _run_error(exc: sqlite3.Error, text: str, timeout: float | None) -> ValidationError:
+    message = str(exc)
+    if "interrupted" in message:
+        return PolicyError(f"query ran longer than {timeout} s and was interrupted", rule="timeout", text=text, engine="sqlite")
+    if "not authorized" in message or "prohibited" in message:
+        return PolicyError(f"SQLite's authorizer refused the query: {message}", rule="authorizer", text=text, engine="sqlite")
+    return ValidationError(f"SQLite refused the query: {message}", text=text, engine="sqlite")
+
+
+def _sqlglot_dialect_name(dialect: str) -> str:
+    try:
+        return get_dialect(dialect).sqlglot_name
+    except InputError:
+        try:
+            sqlglot.Dialect.get_or_raise(dialect)
+        except ValueError:
+            raise InputError(f"unknown SQL dialect {dialect!r}") from None
+        return dialect
