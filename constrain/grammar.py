@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import random
+import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable, Literal, TypeVar, overload
+from typing import Any, Callable, Sequence, TypeVar, overload
 
 import lark
 
@@ -97,10 +99,16 @@ class Grammar:
                 return lark_engine.build(self._text, kind, self.start), kind
             except lark.exceptions.GrammarError as exc:  # LALR conflicts land here too
                 last = exc
-            except lark.exceptions.LarkError as exc:
+            except Exception as exc:  # LarkError, OSError (imports), re.error, SyntaxError (bad escapes)
                 last = exc
                 break
-        raise GrammarError(f"grammar {self.name} does not build in lark: {last}", grammar=self.name)
+        from .lint import lark_build_diagnostic
+
+        assert last is not None
+        diagnostic = lark_build_diagnostic(last, self._text)
+        raise GrammarError(
+            f"grammar {self.name} does not build in lark-python ({'/'.join(choices)})", [diagnostic], grammar=self.name
+        )
 
     def _llg(self) -> llg_engine.Matcher:
         if self._matcher is None:
@@ -108,16 +116,20 @@ class Grammar:
                 if self._matcher is None:
                     try:
                         self._matcher = llg_engine.Matcher(self._text)
-                    except ValueError as exc:
+                    except ValueError:
+                        from .lint import llguidance_diagnostics
+
                         raise GrammarError(
-                            f"grammar {self.name} is refused by llguidance: {exc}", grammar=self.name
+                            f"grammar {self.name} is refused by llguidance (so by OpenAI)",
+                            llguidance_diagnostics(self._text),
+                            grammar=self.name,
                         ) from None
         return self._matcher
 
     # -- validation ---------------------------------------------------------------------------------
     def _encode(self, text: str) -> bytes:
         if not isinstance(text, str):
-            raise TypeError(f"expected str, got {type(text).__name__}")
+            raise InputError(f"expected str, got {type(text).__name__} (decode bytes as UTF-8 first)")
         data = text.encode("utf-8")
         if len(data) > self.max_bytes:
             raise InputError(
@@ -173,11 +185,13 @@ class Grammar:
     @overload
     def parse_json(self, text: str, model: type[T]) -> T: ...
     def parse_json(self, text: str, model: Any = None) -> Any:
-        """Validate a JSON text with both engines and return the Python value, or a pydantic instance."""
-        value = self.parse_typed(text) if self._typer else (self.validate(text), json.loads(text))[1]
-        if model is None:
-            return value
-        return _pydantic_validate(model, value, text, self.name)
+        """Validate a JSON text with both engines; return the Python value (or the grammar's typed value),
+        or with ``model`` (a pydantic model or any type pydantic accepts) an instance of it."""
+        tree = self.validate(text)
+        value = _json_value(text, tree, self.name)
+        if model is not None:
+            return _pydantic_validate(model, value, text, self.name)
+        return self._typer(text, tree) if self._typer else value
 
     def with_transformer(self, transformer: lark.Transformer | Callable[[lark.Tree], T]) -> Grammar:
         """A copy of this grammar whose ``parse_typed`` returns ``transformer``'s result for the tree."""
@@ -201,11 +215,15 @@ class Grammar:
         return clone
 
     # -- authoring ----------------------------------------------------------------------------------
-    def check(self, *, targets: tuple[str, ...] = ()) -> list[Diagnostic]:
-        """Diagnostics from lark-python, llguidance and the lint for known traps, each with line:column."""
+    def check(self, *, targets: Sequence[str] = ()) -> list[Diagnostic]:
+        """Diagnostics from lark-python, llguidance and the lint for known traps, each with line:column.
+
+        ``targets`` (``"openai"``, ``"vllm"``, ``"llamacpp"``) add what each deployment refuses or treats
+        differently. Never raises for a broken grammar: the breakage is an ``error`` diagnostic.
+        """
         from .lint import check_grammar
 
-        return check_grammar(self, targets=targets)
+        return check_grammar(self, targets=tuple(targets))
 
     def sample(self, n: int = 10, *, seed: int | None = None, max_bytes: int = 400) -> list[str]:
         """``n`` random strings the grammar admits (llguidance random walk over bytes)."""
@@ -224,16 +242,45 @@ class Grammar:
         return out
 
 
+def _json_value(text: str, tree: lark.Tree, grammar_name: str) -> Any:
+    """The Python value of an accepted JSON text. Refuses what ``json.loads`` would silently change:
+    numbers beyond the float range (they would become ``inf``) and nesting deeper than it can decode."""
+    numbers = (
+        child
+        for subtree in tree.iter_subtrees()  # iterative: deeply nested documents must not recurse
+        for child in subtree.children
+        if isinstance(child, lark.Token) and child.type == "NUMBER"
+    )
+    for token in numbers:
+        if any(c in token for c in ".eE") and math.isinf(float(token)):
+            pos = token.start_pos or 0
+            line, column = lark_engine.line_column(text, pos)
+            raise ValidationError(
+                f"number {token[:40]} is beyond the range of a 64-bit float",
+                text=text, offset=len(text[:pos].encode("utf-8")), line=line, column=column,
+                engine="json", grammar=grammar_name,
+            )
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValidationError(
+            f"JSON nesting is too deep to decode (Python recursion limit {sys.getrecursionlimit()})",
+            text=text, engine="json", grammar=grammar_name,
+        ) from None
+
+
 def _pydantic_validate(model: Any, value: Any, text: str, grammar_name: str) -> Any:
     import pydantic
 
     try:
         return pydantic.TypeAdapter(model).validate_python(value)
     except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        path = "/".join(str(p) for p in first.get("loc", ()))
+        problems = [
+            f"/{'/'.join(str(p) for p in error.get('loc', ()))}: {error.get('msg')}" for error in exc.errors()
+        ]
         raise ValidationError(
-            f"{exc.error_count()} schema error(s); first at /{path}: {first.get('msg')}",
+            f"{exc.error_count()} schema error(s): " + "; ".join(problems[:20])
+            + (f"; ... and {len(problems) - 20} more" if len(problems) > 20 else ""),
             text=text,
             engine="pydantic",
             grammar=grammar_name,

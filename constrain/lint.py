@@ -1,70 +1,711 @@
-"""Grammar checks: does it build in lark-python, does llguidance (OpenAI's engine) accept it,
-and does it fall into one of the known traps (DESIGN.md §2). Every finding has a line and column."""
+"""Grammar checks: does it build in lark-python, does llguidance (OpenAI's engine) accept it, and
+does it fall into one of the known traps (DESIGN.md §2). Every finding has a line and column.
+
+The traps are data: ``RULES`` lists every lint finding (code, severity, message) and the patterns
+that trigger it; ``TARGETS`` lists what each deployment target treats differently. One checker
+walks a tokenized grammar and applies both tables.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterator, Literal
 
 import lark
 
-from .engines import llg_engine
-from .errors import Diagnostic
+from .engines import lark_engine, llg_engine
+from .errors import ConstrainError, Diagnostic, GrammarError
 
 if TYPE_CHECKING:
     from .grammar import Grammar
 
-_LLG_LOCATION = re.compile(r"at (\d+)\((\d+)\)")
+__all__ = [
+    "COMMON_IMPORTS",
+    "RULES",
+    "TARGETS",
+    "check_grammar",
+    "lark_build_diagnostic",
+    "lint_text",
+    "llguidance_diagnostics",
+    "tokenize",
+]
+
+Severity = Literal["error", "warning", "info"]
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+# -------------------------------------------------------------------------------------------------
+# The data: what is outside the subset both engines accept, and the traps inside it.
+# -------------------------------------------------------------------------------------------------
+
+COMMON_IMPORTS = frozenset(
+    "DIGIT HEXDIGIT INT SIGNED_INT DECIMAL FLOAT SIGNED_FLOAT NUMBER SIGNED_NUMBER ESCAPED_STRING "
+    "LCASE_LETTER UCASE_LETTER LETTER WORD CNAME WS_INLINE WS CR LF NEWLINE SH_COMMENT CPP_COMMENT "
+    "C_COMMENT SQL_COMMENT _EXP".split()
+)
+"""``%import common.NAME`` names that lark-python and llguidance both provide (DESIGN §2)."""
+
+# common terminals that match runs of unbounded length (whitespace first, then free-text comments)
+_COMMON_UNBOUNDED_WHITESPACE = frozenset({"WS", "WS_INLINE", "NEWLINE"})
+_COMMON_UNBOUNDED_TEXT = frozenset({"SH_COMMENT", "CPP_COMMENT", "C_COMMENT", "SQL_COMMENT", "ESCAPED_STRING"})
+
+# ASCII letters that a case-insensitive match also lets through as a non-ASCII character, and which
+# engines do so (measured with lark 1.3.1 and llguidance 1.9.1).
+_CASEFOLD_WIDENING: dict[str, tuple[str, str]] = {
+    "s": ("\u017f", "both engines"),
+    "k": ("\u212a", "both engines"),
+    "i": ("\u0130\u0131", "lark-python only, so the engines disagree"),
+}
+
+_ALLOWED_REGEX_FLAGS = frozenset("is")
 
 
-def check_grammar(grammar: Grammar, *, targets: tuple[str, ...] = ()) -> list[Diagnostic]:
-    diagnostics: list[Diagnostic] = []
-    diagnostics += _lark_diagnostics(grammar)
-    diagnostics += _llguidance_diagnostics(grammar.text)
-    return sorted(diagnostics, key=lambda d: (d.line, d.column, d.code))
+@dataclass(frozen=True)
+class Rule:
+    """One lint finding: where it applies (``scope``), what triggers it (``pattern``), what it says."""
+
+    code: str
+    severity: Severity
+    scope: str  # "regex-group" | "regex-escape" | "regex-quantifier" | "regex-class" | "directive" | ...
+    pattern: str  # a regex matched (``re.search``) against the text of a piece in that scope
+    message: str
+
+
+RULES: tuple[Rule, ...] = (
+    # regex constructs outside the subset (llguidance = OpenAI uses Rust regex syntax)
+    Rule("lookaround", "error", "regex-group", r"^\(\?<?[=!]",
+         "regex lookaround is refused by llguidance (OpenAI); restructure with rules or explicit classes"),
+    Rule("atomic-group", "error", "regex-group", r"^\(\?>", "atomic groups are Python-only; llguidance refuses them"),
+    Rule("backreference", "error", "regex-group", r"^\(\?P=", "regex backreferences are refused by llguidance (OpenAI)"),
+    Rule("inline-flags", "error", "regex-group", r"^\(\?[a-zA-Z]+\)$",
+         "global inline flags break lark-python (it wraps terminals); use a /.../i flag or (?i:...) instead"),
+    Rule("backreference", "error", "regex-escape", r"^\\(?:[1-9]|k<)", "regex backreferences are refused by llguidance (OpenAI)"),
+    Rule("word-boundary", "error", "regex-escape", r"^\\[bB]$", r"\b and \B are lookarounds to llguidance (OpenAI), which refuses them"),
+    Rule("end-anchor", "error", "regex-escape", r"^\\[Zz]$", r"\Z is refused by llguidance and \z by lark-python; terminals are anchored already"),
+    Rule("octal-escape", "error", "regex-escape", r"^\\0", r"octal escapes are refused by llguidance (Rust regex); use \xNN"),
+    Rule("unicode-property", "error", "regex-escape", r"^\\[pP]", r"\p{..} classes are Rust-only; lark-python (Python re) cannot compile them"),
+    Rule("braced-escape", "error", "regex-escape", r"^\\[xu]\{", r"\x{..}/\u{..} are Rust-only; use \xNN or \uNNNN"),
+    Rule("lazy-quantifier", "error", "regex-quantifier", r"^(?:[*+?]|\{[\d,]+\})\?$",
+         "lazy quantifiers are not supported by OpenAI and change what lark-python's lexer matches"),
+    Rule("possessive-quantifier", "error", "regex-quantifier", r"^(?:[*+?]|\{[\d,]+\})\+$",
+         "possessive quantifiers are Python-only; Rust regex (llguidance, OpenAI) reads them differently"),
+    Rule("posix-class", "error", "regex-class", r"\[:[a-z]+:\]",
+         "POSIX classes like [[:alpha:]] work in llguidance but not in Python re; spell the ranges out"),
+    Rule("class-set-operation", "error", "regex-class", r"(?<!\\)(?:&&|--|~~)",
+         "&&, -- and ~~ inside a class are set operations to Rust regex but literals to Python re"),
+    Rule("regex-flag", "error", "regex-flag", r"[ml]",
+         "regex flags m and l are refused by llguidance; only i and s are in the common subset"),
+    Rule("regex-flag", "warning", "regex-flag", r"[xu]", "regex flags x and u are outside the tested subset (only i and s)"),
+    # Lark features llguidance (OpenAI) refuses, or llguidance syntax lark-python cannot read
+    Rule("priority", "error", "definition-priority", r".", "rule and terminal priorities are refused by llguidance (OpenAI)"),
+    Rule("template", "error", "definition-template", r".", "templates (rule{x}: ...) are refused by llguidance (OpenAI)"),
+    Rule("template", "error", "expression-braces", r"^\{\s*[A-Za-z_]",
+         "template instantiation is refused by llguidance (OpenAI)"),
+    Rule("brace-repetition", "error", "expression-braces", r"^\{\s*\d*\s*(?:,\s*\d*\s*)?\}$",
+         "x{m,n} on rules is llguidance-only syntax that lark-python cannot read; write x ~ m..n"),
+    Rule("rule-options", "error", "definition-options", r".",
+         "rule options like [lazy] or [max_tokens=..] are llguidance-only; lark-python cannot read them"),
+    Rule("dash-in-name", "error", "name", r"-", "'-' in names is llguidance-only; lark-python cannot read it (use '_')"),
+    Rule("unsupported-directive", "error", "directive", r"^%(?:declare|override|extend)$",
+         "this directive is refused by llguidance (OpenAI)"),
+    Rule("llguidance-only", "error", "directive", r"^%(?:json|llguidance|regex|lark)$",
+         "llguidance-only directive; lark-python cannot read it"),
+    Rule("unknown-directive", "error", "directive", r"^%(?!(?:ignore|import|declare|override|extend|json|llguidance|regex|lark)$)",
+         "unknown directive"),
+    Rule("import", "error", "import", r".",
+         "only %import common.NAME for the names both engines ship is portable (see COMMON_IMPORTS)"),
+    Rule("empty-literal", "error", "string", r'^""i?$', "empty literals are refused by lark-python"),
+    # traps inside the subset
+    Rule("unicode-casefold", "warning", "string-casefold", r".", ""),
+    Rule("unbounded-terminal", "warning", "regex-unbounded", r".",
+         "unbounded free-text run: a constrained model can loop here until max_tokens; bound it with {m,n}"),
+    Rule("unbounded-ignore", "warning", "ignore-unbounded", r".",
+         "%ignore of an unbounded run lets a model emit whitespace or comments without end; "
+         "put bounded separators in the grammar (e.g. /[ \\t\\n]{1,8}/)"),
+    Rule("ignore-at-ends", "warning", "ignore-ends", r".",
+         "with %ignore, lark-python accepts ignored text before the first and after the last token but "
+         "llguidance (OpenAI) does not: such outputs fail validate(); put optional whitespace in the grammar instead"),
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """How a deployment target differs from the two engines this library validates with."""
+
+    name: str
+    summary: str
+    # lint codes the target treats more strictly (code -> (severity, why))
+    stricter: dict[str, tuple[Severity, str]] = field(default_factory=dict)
+    notes: tuple[tuple[Severity, str, str], ...] = ()  # (severity, code, message) facts about the target
+    check: Callable[[Grammar, list[_Token]], list[Diagnostic]] | None = None
+
+
+# -------------------------------------------------------------------------------------------------
+# A tokenizer of Lark grammar text, with positions.
+# -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str
+    text: str
+    offset: int
+    line: int
+    column: int
+
+    @property
+    def end(self) -> int:
+        return self.offset + len(self.text)
+
+
+_TOKEN_SPEC = (
+    ("newline", r"\r?\n"),
+    ("space", r"[ \t\f\r]+"),
+    ("comment", r"//[^\n]*|#[^\n]*"),
+    ("string", r'"(?:\\"|\\\\|[^"\n])*?"i?'),
+    ("regex", r"/(?!/)(?:\\/|\\\\|[^/\n])*?/[imslux]*"),
+    ("directive", r"%[A-Za-z_]+"),
+    ("name", r"[A-Za-z_][A-Za-z0-9_]*"),
+    ("number", r"\d+"),
+    ("op", r"->|\.\.|[:|()\[\]{}?*+~.,=!&@<>-]"),
+    ("other", r"."),
+)
+_TOKEN_RE = re.compile("|".join(f"(?P<{kind}>{pattern})" for kind, pattern in _TOKEN_SPEC))
+
+
+def tokenize(text: str) -> list[_Token]:
+    """Lark grammar text as tokens (comments and spaces included), each with offset, line, column."""
+    out: list[_Token] = []
+    line, line_start = 1, 0
+    for m in _TOKEN_RE.finditer(text):
+        kind = m.lastgroup or "other"
+        out.append(_Token(kind, m.group(), m.start(), line, m.start() - line_start + 1))
+        if kind == "newline":
+            line, line_start = line + 1, m.end()
+    return out
+
+
+def _code_tokens(tokens: list[_Token]) -> list[_Token]:
+    return [t for t in tokens if t.kind not in ("space", "comment")]
+
+
+def _statements(tokens: list[_Token]) -> list[list[_Token]]:
+    """Split into top-level statements: a new one starts at a line whose first token is not ``|``
+    and which is not indented (Lark continues definitions on indented or ``|`` lines)."""
+    statements: list[list[_Token]] = []
+    current: list[_Token] = []
+    at_line_start, indented = True, False
+    depth = 0
+    for tok in tokens:
+        if tok.kind == "newline":
+            at_line_start, indented = True, False
+            continue
+        if tok.kind == "space":
+            indented = indented or at_line_start
+            continue
+        if tok.kind == "comment":
+            continue
+        if at_line_start and depth == 0 and not indented and tok.text != "|" and current:
+            statements.append(current)
+            current = []
+        at_line_start = False
+        if tok.text in "([{":
+            depth += 1
+        elif tok.text in ")]}" and depth:
+            depth -= 1
+        current.append(tok)
+    if current:
+        statements.append(current)
+    return statements
+
+
+# -------------------------------------------------------------------------------------------------
+# Regex bodies, split into the pieces the rules look at.
+# -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _RegexPiece:
+    kind: str  # "escape" | "class" | "group" | "close" | "quantifier" | "alt" | "dot" | "literal"
+    text: str
+    start: int  # offset inside the regex body
+    broad: bool = False  # matches (nearly) any character: free text
+
+
+_BROAD_ESCAPES = frozenset({"\\S", "\\W", "\\D"})
+_QUANTIFIER = re.compile(r"(?:[*+?]|\{\d*(?:,\d*)?\})[?+]?")
+
+
+def _regex_pieces(body: str) -> list[_RegexPiece]:
+    pieces: list[_RegexPiece] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\":
+            m = re.compile(r"\\(?:[xu]\{[0-9a-fA-F]*\}?|x[0-9a-fA-F]{0,2}|u[0-9a-fA-F]{0,4}|[pP]\{[^}]*\}?|k<[^>]*>?|.)", re.S).match(body, i)
+            assert m is not None
+            text = m.group()
+            pieces.append(_RegexPiece("escape", text, i, broad=text in _BROAD_ESCAPES))
+            i = m.end()
+        elif ch == "[":
+            j = i + 1
+            if j < len(body) and body[j] == "^":
+                j += 1
+            if j < len(body) and body[j] == "]":
+                j += 1
+            while j < len(body) and body[j] != "]":
+                if body[j] == "\\":
+                    j += 1
+                elif body[j] == "[" and body.startswith("[:", j):
+                    end = body.find(":]", j + 2)
+                    j = end + 1 if end != -1 else j
+                j += 1
+            text = body[i : j + 1]
+            pieces.append(_RegexPiece("class", text, i, broad=text.startswith("[^")))
+            i = j + 1
+        elif ch == "(":
+            m = re.compile(r"\((?:\?(?:<?[=!]|>|P=\w+\)?|P?<\w+>|[a-zA-Z-]*:|[a-zA-Z]+\)|:|#[^)]*\)?))?").match(body, i)
+            assert m is not None
+            pieces.append(_RegexPiece("group", m.group(), i))
+            i = m.end()
+        elif ch == ")":
+            pieces.append(_RegexPiece("close", ch, i))
+            i += 1
+        elif ch == "|":
+            pieces.append(_RegexPiece("alt", ch, i))
+            i += 1
+        elif ch == "." :
+            pieces.append(_RegexPiece("dot", ch, i, broad=True))
+            i += 1
+        elif (m := _QUANTIFIER.match(body, i)) and pieces and pieces[-1].kind not in ("group", "alt"):
+            pieces.append(_RegexPiece("quantifier", m.group(), i))
+            i = m.end()
+        else:
+            pieces.append(_RegexPiece("literal", ch, i))
+            i += 1
+    return pieces
+
+
+def _unbounded_broad_runs(pieces: list[_RegexPiece]) -> Iterator[_RegexPiece]:
+    """Quantifiers with no upper bound applied to a broad atom (or a group containing one)."""
+    stack: list[bool] = [False]  # per open group: does it contain a broad atom?
+    previous_broad = False
+    for piece in pieces:
+        if piece.kind == "group":
+            stack.append(False)
+            previous_broad = False
+        elif piece.kind == "close":
+            inner = stack.pop() if len(stack) > 1 else False
+            stack[-1] = stack[-1] or inner
+            previous_broad = inner
+        elif piece.kind == "quantifier":
+            unbounded = piece.text[0] in "*+" or re.match(r"^\{\d*,\}", piece.text) is not None
+            if previous_broad and unbounded:
+                yield piece
+            previous_broad = False
+        else:
+            previous_broad = piece.broad
+            stack[-1] = stack[-1] or piece.broad
+
+
+def _unbounded(pieces: list[_RegexPiece]) -> bool:
+    return any(
+        p.kind == "quantifier" and (p.text[0] in "*+" or re.match(r"^\{\d*,\}", p.text) is not None) for p in pieces
+    )
+
+
+# -------------------------------------------------------------------------------------------------
+# The checker.
+# -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Definition:
+    name: str
+    is_terminal: bool
+    head: _Token
+    body: list[_Token]
+
+
+class _Linter:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = tokenize(text)
+        self.statements = _statements(self.tokens)
+        self.findings: list[Diagnostic] = []
+        self.definitions: dict[str, _Definition] = {}
+        self.imports: set[str] = set()
+
+    # -- emitting ------------------------------------------------------------------------------------
+    def emit(self, scope: str, subject: str, offset: int, shown: str, *, message: str = "") -> None:
+        for rule in RULES:
+            if rule.scope == scope and re.search(rule.pattern, subject):
+                line, column = lark_engine.line_column(self.text, offset)
+                self.findings.append(
+                    Diagnostic(rule.severity, rule.code, message or rule.message, line, column, text=shown, engine="lint")
+                )
+
+    # -- walking ---------------------------------------------------------------------------------------
+    def run(self) -> list[Diagnostic]:
+        self._scan_names()
+        for statement in self.statements:
+            first = statement[0]
+            if first.kind == "directive":
+                self._directive(statement)
+            else:
+                self._definition(statement)
+        for statement in self.statements:
+            if statement[0].kind == "directive" and statement[0].text == "%ignore":
+                self._ignore(statement)
+        for token in self.tokens:
+            if token.kind == "regex":
+                self._regex(token)
+            elif token.kind == "string":
+                self._string(token)
+        return self.findings
+
+    def _scan_names(self) -> None:
+        code = _code_tokens(self.tokens)
+        for a, dash, b in zip(code, code[1:], code[2:]):
+            if a.kind == "name" and dash.text == "-" and b.kind == "name" and a.end == dash.offset and dash.end == b.offset:
+                self.emit("name", "-", a.offset, f"{a.text}-{b.text}")
+
+    def _definition(self, statement: list[_Token]) -> None:
+        i = 0
+        while i < len(statement) and statement[i].text in ("?", "!"):
+            i += 1
+        if i >= len(statement) or statement[i].kind != "name":
+            return
+        head = statement[i]
+        j = i + 1
+        if j + 1 < len(statement) and statement[j].text == "." and statement[j + 1].kind == "number":
+            self.emit("definition-priority", ".", statement[j].offset, head.text + "." + statement[j + 1].text)
+            j += 2
+        elif j + 2 < len(statement) and statement[j].text == "." and statement[j + 1].text == "-":
+            self.emit("definition-priority", ".", statement[j].offset, head.text + ".-" + statement[j + 2].text)
+            j += 3
+        if j < len(statement) and statement[j].text in ("{", "["):
+            close = "}" if statement[j].text == "{" else "]"
+            k = j
+            while k < len(statement) and statement[k].text != close:
+                k += 1
+            if k + 1 < len(statement) and statement[k + 1].text == ":":
+                scope = "definition-template" if close == "}" else "definition-options"
+                shown = self.text[statement[j].offset : statement[k].end]
+                self.emit(scope, shown, statement[j].offset, head.text + shown)
+                j = k + 1
+        if j >= len(statement) or statement[j].text != ":":
+            return
+        body = statement[j + 1 :]
+        self.definitions[head.text] = _Definition(head.text, head.text.lstrip("_")[:1].isupper(), head, body)
+        self._expression(body)
+
+    def _expression(self, body: list[_Token]) -> None:
+        for k, tok in enumerate(body):
+            if tok.text == "{" and k > 0 and body[k - 1].end == tok.offset and body[k - 1].text not in ("|", "("):
+                end = k
+                while end < len(body) and body[end].text != "}":
+                    end += 1
+                shown = self.text[tok.offset : body[min(end, len(body) - 1)].end]
+                self.emit("expression-braces", shown, tok.offset, self.text[body[k - 1].offset : tok.offset] + shown)
+            elif tok.kind == "directive":
+                self.emit("directive", tok.text, tok.offset, tok.text)
+
+    def _directive(self, statement: list[_Token]) -> None:
+        first = statement[0]
+        self.emit("directive", first.text, first.offset, first.text)
+        if first.text == "%import":
+            self._import(statement)
+
+    def _import(self, statement: list[_Token]) -> None:
+        rest = statement[1:]
+        shown = self.text[statement[0].offset : statement[-1].end]
+        if not rest or rest[0].kind != "name" or rest[0].text != "common":
+            where = rest[0].offset if rest else statement[0].offset
+            self.emit("import", "x", where, shown, message="only %import common.NAME is portable: llguidance (OpenAI) "
+                      "ships no other module, so it refuses this import")
+            return
+        names: list[_Token] = []
+        if len(rest) >= 3 and rest[1].text == "." and rest[2].kind == "name":
+            names = [rest[2]]
+            if len(rest) >= 5 and rest[3].text == "->":
+                pass  # %import common.X -> Y : the imported name is still X
+        elif len(rest) >= 2 and rest[1].text == "(":
+            names = [t for t in rest[2:] if t.kind == "name"]
+        for name in names:
+            self.imports.add(name.text)
+            if name.text not in COMMON_IMPORTS:
+                self.emit("import", "x", name.offset, shown,
+                          message=f"common.{name.text} is not in the list both engines ship "
+                          f"({', '.join(sorted(COMMON_IMPORTS))})")
+
+    def _ignore(self, statement: list[_Token]) -> None:
+        first = statement[0]
+        shown = self.text[first.offset : statement[-1].end]
+        self.emit("ignore-ends", "x", first.offset, shown)
+        for tok in statement[1:]:
+            if self._unbounded_token(tok, set()):
+                self.emit("ignore-unbounded", "x", tok.offset, tok.text)
+                break
+
+    def _unbounded_token(self, tok: _Token, seen: set[str]) -> bool:
+        """Whether ``tok`` (a name, regex or string in an %ignore) can match an unbounded run."""
+        if tok.kind == "regex":
+            return _unbounded(_regex_pieces(_regex_body(tok.text)[0]))
+        if tok.kind != "name" or tok.text in seen:
+            return False
+        seen.add(tok.text)
+        if tok.text in self.definitions:
+            body = self.definitions[tok.text].body
+            if any(t.text in ("*", "+") for t in body) or any(t.text == ".." for t in body[:0]):
+                return True
+            return any(self._unbounded_token(t, seen) for t in body if t.kind in ("regex", "name"))
+        return tok.text in self.imports and tok.text in (_COMMON_UNBOUNDED_WHITESPACE | _COMMON_UNBOUNDED_TEXT)
+
+    def _regex(self, tok: _Token) -> None:
+        body, flags = _regex_body(tok.text)
+        base = tok.offset + 1
+        pieces = _regex_pieces(body)
+        for piece in pieces:
+            scope = {"escape": "regex-escape", "class": "regex-class", "group": "regex-group",
+                     "quantifier": "regex-quantifier"}.get(piece.kind)
+            if scope:
+                self.emit(scope, piece.text, base + piece.start, piece.text)
+        for piece in _unbounded_broad_runs(pieces):
+            self.emit("regex-unbounded", "x", base + piece.start, tok.text)
+        for k, flag in enumerate(flags):
+            if flag not in _ALLOWED_REGEX_FLAGS:
+                self.emit("regex-flag", flag, tok.end - len(flags) + k, tok.text)
+        if "i" in flags:
+            letters = {p.text.lower() for p in pieces if p.kind == "literal"}
+            letters |= {c.lower() for p in pieces if p.kind == "class" for c in p.text if c.isalpha()}
+            self._casefold(tok, letters)
+
+    def _string(self, tok: _Token) -> None:
+        self.emit("string", tok.text, tok.offset, tok.text)
+        if tok.text.endswith('"i'):
+            self._casefold(tok, set(tok.text[1:-2].lower()))
+
+    def _casefold(self, tok: _Token, letters: set[str]) -> None:
+        hits = sorted(letter for letter in letters if letter in _CASEFOLD_WIDENING)
+        if not hits:
+            return
+        widened = ", ".join(
+            f"{letter!r} also matches " + " ".join(f"U+{ord(c):04X} {c}" for c in _CASEFOLD_WIDENING[letter][0])
+            + f" ({_CASEFOLD_WIDENING[letter][1]})"
+            for letter in hits
+        )
+        suggestion = "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in tok.text[1:-2]) \
+            if tok.kind == "string" else ""
+        hint = f"; write /{suggestion}/ to keep it ASCII" if suggestion else "; use explicit [xX] classes to keep it ASCII"
+        self.emit("string-casefold", "x", tok.offset, tok.text, message=f"case-insensitive match is Unicode-wide: {widened}{hint}")
+
+
+def _regex_body(token_text: str) -> tuple[str, str]:
+    end = token_text.rfind("/")
+    return token_text[1:end], token_text[end + 1 :]
+
+
+def lint_text(text: str) -> list[Diagnostic]:
+    """The lint findings alone (no engine builds): traps and features outside the common subset."""
+    return _Linter(text).run()
+
+
+# -------------------------------------------------------------------------------------------------
+# Engines: lark-python builds, llguidance validation.
+# -------------------------------------------------------------------------------------------------
+
+_LLG_LOCATION = re.compile(r"(?:^|\bat )(\d+)\((\d+)\)")
+_LARK_LOCATION = re.compile(r"line (\d+),? col(?:umn)? (\d+)")
+_LARK_NAMES = re.compile(r"(?:Rule|Terminal|token|Terminals?\(|<)\s*'?\"?([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def _lark_diagnostics(grammar: Grammar) -> list[Diagnostic]:
-    from .engines import lark_engine
-
     try:
         lark_engine.build(grammar.text, "lalr", grammar.start)
         return []
     except lark.exceptions.GrammarError as exc:
-        lalr_error = exc
-    except lark.exceptions.LarkError as exc:
-        return [_lark_build_error(exc)]
+        lalr_error: Exception = exc
+    except Exception as exc:  # lark raises LarkError, OSError (imports), re.error, SyntaxError (escapes)
+        return [lark_build_diagnostic(exc, grammar.text)]
+    if grammar.parser_choice == "lalr":
+        return [_conflict(lalr_error, grammar.text, "error", "the grammar pins parser: lalr but is not LALR(1)")]
     try:
         lark_engine.build(grammar.text, "earley", grammar.start)
-    except lark.exceptions.LarkError as exc:
-        return [_lark_build_error(exc)]
-    severity = "error" if grammar.parser_choice == "lalr" else "info"
-    first_line = str(lalr_error).strip().splitlines()[0] if str(lalr_error).strip() else "LALR conflict"
-    return [
-        Diagnostic(
-            severity,
-            "lalr-conflict",
-            f"not LALR(1), Earley is used instead (slower): {first_line}",
-            1,
-            1,
-            engine="lark",
-        )
-    ]
+    except Exception as exc:
+        return [lark_build_diagnostic(exc, grammar.text)]
+    if grammar.parser_choice == "earley":
+        return []
+    return [_conflict(lalr_error, grammar.text, "info", "not LALR(1), so lark-python uses Earley (slower)")]
 
 
-def _lark_build_error(exc: Exception) -> Diagnostic:
-    line = getattr(exc, "line", None) or 1
-    column = getattr(exc, "column", None) or 1
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return Diagnostic("error", "lark-build", message, int(line), int(column), engine="lark")
+def _conflict(exc: Exception, text: str, severity: Severity, lead: str) -> Diagnostic:
+    detail = " ".join(str(exc).split())
+    line, column, shown = _locate_lark_message(str(exc), text)
+    return Diagnostic(severity, "lalr-conflict", f"{lead}: {detail}", line, column, text=shown, engine="lark")
 
 
-def _llguidance_diagnostics(text: str) -> list[Diagnostic]:
+def lark_build_diagnostic(exc: Exception, text: str) -> Diagnostic:
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, OSError):
+        message = f"cannot resolve an import: {exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+        for statement in _statements(tokenize(text)):
+            if statement[0].text == "%import" and (len(statement) < 2 or statement[1].text != "common"):
+                shown = text[statement[0].offset : statement[-1].end]
+                return Diagnostic("error", "lark-build", message, statement[0].line, statement[0].column, text=shown,
+                                  engine="lark")
+    line, column = getattr(exc, "line", None), getattr(exc, "column", None)
+    if isinstance(line, int) and isinstance(column, int) and line > 0:
+        shown = text.split("\n")[line - 1].strip() if line <= text.count("\n") + 1 else ""
+        return Diagnostic("error", "lark-build", message.split(" Expected one of")[0], line, column, text=shown, engine="lark")
+    line, column, shown = _locate_lark_message(str(exc), text)
+    return Diagnostic("error", "lark-build", message, line, column, text=shown, engine="lark")
+
+
+def _locate_lark_message(message: str, text: str) -> tuple[int, int, str]:
+    """lark's grammar errors name rules or terminals but not positions: point at the first named one."""
+    m = _LARK_LOCATION.search(message)
+    if m:
+        return int(m.group(1)), int(m.group(2)), ""
+    tokens = tokenize(text)
+    heads = {s[0].offset for s in _statements(tokens)} | {s[1].offset for s in _statements(tokens) if len(s) > 1 and s[0].text in "?!"}
+    for name in _LARK_NAMES.findall(message):
+        uses = [t for t in tokens if t.kind == "name" and t.text == name]
+        uses.sort(key=lambda t: (t.offset not in heads, t.offset))  # its definition first, else the first use
+        if uses:
+            return uses[0].line, uses[0].column, uses[0].text
+    for piece in re.findall(r"'([^']+)'", message):
+        at = text.find(piece)
+        if at != -1:
+            line, column = lark_engine.line_column(text, at)
+            return line, column, piece
+    return 1, 1, ""
+
+
+def llguidance_diagnostics(text: str) -> list[Diagnostic]:
     error, warnings = llg_engine.validate_lark(text)
+    if not error:
+        try:
+            llg_engine.Matcher(text)  # a few refusals (e.g. the m flag) only show when compiling
+        except ValueError as exc:
+            error = str(exc)
     out: list[Diagnostic] = []
     for severity, message in ([("error", error)] if error else []) + [("warning", w) for w in warnings]:
         m = _LLG_LOCATION.search(message)
-        line, column = (int(m.group(1)), int(m.group(2)) + 1) if m else (1, 1)
-        headline = message.strip().splitlines()[0]
-        out.append(Diagnostic(severity, "llguidance", headline, line, column, engine="llguidance"))
+        # measured: llguidance's "at L(C)" is 1-based in both line and column
+        line, column = (int(m.group(1)), int(m.group(2))) if m else (1, 1)
+        lines_of_message = [ln for ln in message.strip().splitlines() if not re.match(r"^\s+\d+ \|", ln)]
+        details = [ln.strip() for ln in lines_of_message[1:] if ln.strip().startswith("error:")]
+        headline = " ".join([lines_of_message[0].strip() if lines_of_message else message.strip()] + details)
+        headline = _LLG_LOCATION.sub("", headline, count=1).lstrip(": ").strip() or headline
+        lines = text.split("\n")
+        shown = lines[line - 1][column - 1 :].split()[0] if 0 < line <= len(lines) and lines[line - 1][column - 1 :].split() else ""
+        out.append(Diagnostic(severity, "llguidance", headline, line, column, text=shown, engine="llguidance"))
     return out
+
+
+# -------------------------------------------------------------------------------------------------
+# Targets: what each deployment will refuse or treat differently.
+# -------------------------------------------------------------------------------------------------
+
+# vLLM's xgrammar backend converts Lark to GBNF line by line; these constructs do not survive it.
+_VLLM_XGRAMMAR_LOSSES: tuple[tuple[str, Callable[[_Token], bool], str], ...] = (
+    ("regex", lambda t: t.kind == "regex", "/regex/ terminals are passed through as text, which GBNF cannot read"),
+    ("directive", lambda t: t.kind == "directive", "%import / %ignore lines are dropped, so imported names are undefined "
+     "and ignored whitespace is no longer allowed"),
+    ("casefold", lambda t: t.kind == "string" and t.text.endswith('"i'), '"..."i literals have no GBNF form'),
+    ("repeat", lambda t: t.text == "~", "x ~ n..m repetition has no GBNF form in that converter"),
+    ("alias", lambda t: t.text == "->", "-> aliases are copied into the GBNF text and break it"),
+    ("range", lambda t: t.text == "..", '"a".."z" ranges have no GBNF form in that converter'),
+    ("comment-char", lambda t: t.kind == "string" and ("#" in t.text or "//" in t.text),
+     "'#' or '//' inside a literal is cut off as a comment by that converter"),
+)
+
+
+def _vllm_xgrammar(grammar: Grammar, tokens: list[_Token]) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for key, predicate, message in _VLLM_XGRAMMAR_LOSSES:
+        hits = [t for t in tokens if predicate(t)]
+        if hits:
+            first = hits[0]
+            count = f" ({len(hits)} uses; first shown)" if len(hits) > 1 else ""
+            out.append(Diagnostic("warning", f"vllm-xgrammar-{key}", f"vLLM xgrammar backend: {message}{count}; "
+                                  "use the guidance backend", first.line, first.column, text=first.text, engine="vllm"))
+    return out
+
+
+def _llamacpp_gbnf(grammar: Grammar, tokens: list[_Token]) -> list[Diagnostic]:
+    to_gbnf = getattr(grammar, "to_gbnf", None)
+    if to_gbnf is None:
+        return [Diagnostic("info", "gbnf-unavailable", "no Lark-to-GBNF converter in this build; llama.cpp needs GBNF "
+                           "(no %ignore: whitespace must be explicit; regexes become character classes)", 1, 1,
+                           engine="llamacpp")]
+    try:
+        gbnf = to_gbnf()
+    except GrammarError as exc:
+        if exc.diagnostics:
+            return [Diagnostic("error", d.code or "gbnf", d.message, d.line, d.column, text=d.text, engine="llamacpp")
+                    for d in exc.diagnostics]
+        message = str(exc).splitlines()[0]
+        line, column, shown = _locate_lark_message(message, grammar.text)
+        return [Diagnostic("error", "gbnf", f"cannot be converted to GBNF: {message}", line, column, text=shown,
+                           engine="llamacpp")]
+    except ConstrainError as exc:
+        return [Diagnostic("error", "gbnf", f"cannot be converted to GBNF: {exc}", 1, 1, engine="llamacpp")]
+    rules = sum(1 for line in str(gbnf).splitlines() if "::=" in line)
+    return [Diagnostic("info", "gbnf", f"converts to GBNF ({rules} rules) for llama.cpp's grammar sampler, which is "
+                       "several times slower per token than llguidance", 1, 1, engine="llamacpp")]
+
+
+TARGETS: dict[str, Target] = {
+    "openai": Target(
+        "openai",
+        "OpenAI custom tools (llguidance on the server; Rust regex syntax)",
+        stricter={"regex-flag": ("error", "OpenAI's regexes are Rust regex syntax; only the i and s flags are safe")},
+        notes=(("info", "openai-size", "OpenAI publishes no grammar size limit; a grammar it finds too complex "
+                "comes back as HTTP 400 (GrammarRejectedError)"),),
+    ),
+    "vllm": Target(
+        "vllm",
+        "vLLM structured_outputs: guidance backend = llguidance Lark; xgrammar backend = a line-based Lark-to-GBNF conversion",
+        notes=(("info", "vllm-field", "send the grammar as structured_outputs.grammar; the old guided_grammar field is "
+                "ignored silently by newer servers"),),
+        check=_vllm_xgrammar,
+    ),
+    "llamacpp": Target(
+        "llamacpp",
+        "llama.cpp server: GBNF in the grammar field (Lark only in builds with LLGuidance, prefixed %llguidance {})",
+        notes=(("info", "llamacpp-tools", "llama.cpp refuses grammar together with tools (HTTP 400)"),),
+        check=_llamacpp_gbnf,
+    ),
+}
+
+
+def _target_diagnostics(grammar: Grammar, base: list[Diagnostic], target_name: str) -> list[Diagnostic]:
+    target = TARGETS.get(target_name)
+    if target is None:
+        raise GrammarError(f"unknown target {target_name!r}; known targets: {', '.join(sorted(TARGETS))}")
+    out: list[Diagnostic] = []
+    for d in base:
+        if d.code in target.stricter:
+            severity, why = target.stricter[d.code]
+            if _SEVERITY_ORDER[severity] < _SEVERITY_ORDER.get(d.severity, 2):
+                out.append(Diagnostic(severity, d.code, f"{why}: {d.message}", d.line, d.column, text=d.text,
+                                      engine=target.name))
+    out += [Diagnostic(severity, code, message, 1, 1, engine=target.name) for severity, code, message in target.notes]
+    if target.check is not None:
+        out += target.check(grammar, _code_tokens(tokenize(grammar.text)))
+    return out
+
+
+def check_grammar(grammar: Grammar, *, targets: tuple[str, ...] = ()) -> list[Diagnostic]:
+    """Every finding about ``grammar``: lark-python, llguidance, the lint, and each named target."""
+    for name in targets:
+        if name not in TARGETS:
+            raise GrammarError(f"unknown target {name!r}; known targets: {', '.join(sorted(TARGETS))}")
+    base = _lark_diagnostics(grammar) + llguidance_diagnostics(grammar.text) + lint_text(grammar.text)
+    diagnostics = list(base)
+    for name in targets:
+        diagnostics += _target_diagnostics(grammar, base, name)
+    unique = list(dict.fromkeys(diagnostics))
+    return sorted(unique, key=lambda d: (d.line, d.column, _SEVERITY_ORDER.get(d.severity, 3), d.code))

@@ -6,8 +6,9 @@ import argparse
 import importlib
 from typing import Any, Callable, Iterator
 
-from ..errors import ConstrainError, InputError
+from ..errors import ConstrainError, GrammarError, InputError
 from ..grammar import available_grammars, load_grammar
+from ..lint import TARGETS
 from ._output import Output, add_json_flag, decode_utf8, read_text_file
 
 
@@ -25,6 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = sub.add_parser("check", help="check a grammar against lark-python, llguidance and the lint")
     p.add_argument("grammar", help="a packaged grammar name (see `constrain grammars`) or a .lark path")
+    p.add_argument(
+        "--target",
+        action="append",
+        choices=sorted(TARGETS),
+        metavar="TARGET",
+        help=f"also report what a deployment target refuses or treats differently ({', '.join(sorted(TARGETS))}); "
+        "repeatable",
+    )
     add_json_flag(p)
     p.set_defaults(handler=cmd_check)
 
@@ -105,6 +114,8 @@ def _validate_one(validator: Validator, item: dict[str, Any]) -> dict[str, Any]:
         if text == "":
             raise InputError("empty input")
         validator(text)
+    except GrammarError:
+        raise  # a broken grammar is fatal, not a failure of this input
     except ConstrainError as exc:
         to_dict = getattr(exc, "to_dict", None)
         error = to_dict() if callable(to_dict) else {"type": type(exc).__name__, "message": str(exc)}
@@ -121,7 +132,7 @@ def _inputs(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
         try:
             yield {"source": path, "text": read_text_file(path)}
         except InputError as exc:
-            yield {"source": path, "error": {"type": "InputError", "message": str(exc)}}
+            yield {"source": path, "error": _input_error(exc)}
     if args.lines:
         raw_lines = _read_raw(args.lines).split(b"\n")
         if raw_lines and raw_lines[-1] == b"":
@@ -129,9 +140,16 @@ def _inputs(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
         for number, raw in enumerate(raw_lines, start=1):
             raw = raw.removesuffix(b"\r")
             try:
-                yield {"source": args.lines, "line": number, "text": decode_utf8(raw, source=f"{args.lines}:{number}")}
+                yield {"source": args.lines, "line": number, "text": decode_utf8(raw, source="")}
             except InputError as exc:
-                yield {"source": args.lines, "line": number, "error": {"type": "InputError", "message": str(exc)}}
+                yield {"source": args.lines, "line": number, "error": _input_error(exc)}
+
+
+def _input_error(exc: InputError) -> dict[str, Any]:
+    message = str(exc)
+    if exc.source and message.startswith(f"{exc.source}: "):
+        message = message[len(exc.source) + 2 :]  # the record names the source already
+    return {"type": "InputError", "message": message, "offset": exc.offset}
 
 
 def _read_raw(path: str) -> bytes:
