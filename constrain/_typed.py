@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import importlib
 import json
-from typing import Any
+from typing import Any, Callable
 
 import lark
 
+from .errors import ConstrainError, ValidationError
 from .grammar import Grammar
 
 # packaged grammar name -> "module:function" returning the typed value from (text, tree)
 TYPERS: dict[str, str] = {
     "json": "constrain._typed:json_value",
+    "dsl/filter": "constrain.dsl.filter:from_tree",
+    "dsl/cron": "constrain.dsl.cron:from_tree",
+    "dsl/chart": "constrain.dsl.chart:from_tree",
 }
 
 
@@ -30,3 +34,38 @@ def attach(grammar: Grammar) -> Grammar:
     module_name, _, func = target.partition(":")
     module = importlib.import_module(module_name)
     return grammar._with_typer(getattr(module, func))
+
+
+def location(text: str, node: lark.Tree | lark.Token) -> tuple[int, int, int]:
+    """(byte offset, line, column) of a tree node or token inside ``text``; positions must be propagated."""
+    if isinstance(node, lark.Token):
+        start = node.start_pos
+    else:
+        start = getattr(node.meta, "start_pos", None) if not node.meta.empty else None
+    start = start or 0
+    before = text[:start]
+    line = before.count("\n") + 1
+    column = start - (before.rfind("\n") + 1) + 1
+    return len(before.encode("utf-8")), line, column
+
+
+def semantic_error(text: str, node: lark.Tree | lark.Token, message: str, grammar: str) -> ValidationError:
+    """A ``ValidationError`` for a check the grammar cannot express, located at ``node``."""
+    offset, line, column = location(text, node)
+    return ValidationError(
+        message, text=text, offset=offset, line=line, column=column, engine="semantic", grammar=grammar
+    )
+
+
+def run_transformer(transform: Callable[[lark.Tree], Any], text: str, tree: lark.Tree, grammar: str) -> Any:
+    """Apply a transformer; an exception raised inside it becomes a located ``ValidationError``.
+
+    A ``ConstrainError`` raised by a transformer method passes through unchanged; any other exception
+    (e.g. ``ValueError("start after end")``) is reported at the node the method was handling.
+    """
+    try:
+        return transform(tree)
+    except lark.exceptions.VisitError as exc:
+        if isinstance(exc.orig_exc, ConstrainError):
+            raise exc.orig_exc from None
+        raise semantic_error(text, exc.obj, str(exc.orig_exc) or type(exc.orig_exc).__name__, grammar) from None

@@ -199,7 +199,9 @@ class Grammar:
             fn: Callable[[lark.Tree], Any] = transformer.transform
         else:
             fn = transformer
-        return self._with_typer(lambda _text, tree: fn(tree))
+        from ._typed import run_transformer  # errors raised inside become located ValidationErrors
+
+        return self._with_typer(lambda text, tree: run_transformer(fn, text, tree, self.name))
 
     def _with_typer(self, typer: Typer) -> Grammar:
         clone = Grammar(

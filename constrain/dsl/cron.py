@@ -1,0 +1,240 @@
+"""``dsl/cron``: five-field cron schedules as a typed value.
+
+    */15 9-17 * * MON-FRI      every 15 minutes from 9:00 to 17:45, Monday to Friday
+
+Field ranges live in the grammar (minute 0-59, hour 0-23, day 1-31, month 1-12 or JAN-DEC, weekday 0-7
+or SUN-SAT, 0 and 7 both Sunday); a range whose start is after its end is refused after parsing, with
+its location. Month and weekday names become numbers; ``str(cron)`` renders the numeric form.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any, Union
+
+import lark
+
+from .._typed import run_transformer
+from ..errors import InputError
+
+__all__ = ["Cron", "CronField", "Every", "Span", "CronItem", "FIELDS", "GRAMMAR", "from_tree"]
+
+GRAMMAR = "dsl/cron"
+
+MONTH_NAMES = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+WEEKDAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One cron field: its value range, and the names that stand for numbers (first name = ``first``)."""
+
+    name: str
+    low: int
+    high: int
+    names: tuple[str, ...] = ()
+    first: int = 0
+
+    def number(self, token: str) -> int:
+        upper = token.upper()
+        if upper in self.names:
+            return self.names.index(upper) + self.first
+        return int(token)
+
+
+FIELDS: dict[str, FieldSpec] = {
+    spec.name: spec
+    for spec in (
+        FieldSpec("minute", 0, 59),
+        FieldSpec("hour", 0, 23),
+        FieldSpec("day_of_month", 1, 31),
+        FieldSpec("month", 1, 12, MONTH_NAMES, 1),
+        FieldSpec("day_of_week", 0, 7, WEEKDAY_NAMES, 0),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Every:
+    """``*`` (every value) or ``*/step``."""
+
+    step: int | None = None
+
+    def to_text(self) -> str:
+        return "*" if self.step is None else f"*/{self.step}"
+
+
+@dataclass(frozen=True)
+class Span:
+    """``start``, ``start-end`` or ``start-end/step``."""
+
+    start: int
+    end: int | None = None
+    step: int | None = None
+
+    def to_text(self) -> str:
+        text = str(self.start) if self.end is None else f"{self.start}-{self.end}"
+        return text if self.step is None else f"{text}/{self.step}"
+
+
+CronItem = Union[Every, Span]
+
+
+@dataclass(frozen=True)
+class CronField:
+    """One field of a schedule: its name (a key of ``FIELDS``) and its comma-separated items."""
+
+    name: str
+    items: tuple[CronItem, ...]
+
+    def __post_init__(self) -> None:
+        spec = FIELDS.get(self.name)
+        if spec is None:
+            raise InputError(f"unknown cron field {self.name!r}; one of {', '.join(FIELDS)}")
+        if not isinstance(self.items, tuple) or not self.items:
+            raise InputError(f"cron field {self.name} needs a non-empty tuple of items")
+        for item in self.items:
+            _check_item(spec, item)
+
+    def to_text(self) -> str:
+        return ",".join(item.to_text() for item in self.items)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    @property
+    def is_star(self) -> bool:
+        """Whether the field starts with ``*`` (cron then ANDs rather than ORs the two day fields)."""
+        return isinstance(self.items[0], Every)
+
+    def values(self) -> frozenset[int]:
+        """The concrete values the field admits (weekday 7 is folded onto 0, both Sunday)."""
+        spec = FIELDS[self.name]
+        out: set[int] = set()
+        for item in self.items:
+            if isinstance(item, Every):
+                high = 6 if self.name == "day_of_week" else spec.high
+                out.update(range(spec.low, high + 1, item.step or 1))
+            else:
+                out.update(range(item.start, (item.start if item.end is None else item.end) + 1, item.step or 1))
+        if self.name == "day_of_week" and 7 in out:
+            out.discard(7)
+            out.add(0)
+        return frozenset(out)
+
+
+def _check_item(spec: FieldSpec, item: Any) -> None:
+    if isinstance(item, Every):
+        bounds = [] if item.step is None else [("step", item.step, 1, spec.high)]
+    elif isinstance(item, Span):
+        if item.step is not None and item.end is None:
+            raise InputError(f"{spec.name}: a step needs a range (a-b/n), got {item!r}")
+        bounds = [("start", item.start, spec.low, spec.high)]
+        if item.end is not None:
+            bounds.append(("end", item.end, spec.low, spec.high))
+        if item.step is not None:
+            bounds.append(("step", item.step, 1, spec.high))
+    else:
+        raise InputError(f"{spec.name}: items are Every or Span, not {type(item).__name__}")
+    for what, value, low, high in bounds:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InputError(f"{spec.name}: {what} {value!r} is outside {low}-{high}")
+    if isinstance(item, Span) and item.end is not None and item.start > item.end:
+        raise InputError(f"{spec.name}: range start {item.start} is after its end {item.end}")
+
+
+@dataclass(frozen=True)
+class Cron:
+    """A five-field schedule. ``str()`` gives the cron text; ``matches(dt)`` applies cron's rules."""
+
+    minute: CronField
+    hour: CronField
+    day_of_month: CronField
+    month: CronField
+    day_of_week: CronField
+
+    def __post_init__(self) -> None:
+        for name in FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, CronField) or value.name != name:
+                raise InputError(f"Cron.{name} must be CronField({name!r}, ...)")
+
+    def to_text(self) -> str:
+        return " ".join(getattr(self, name).to_text() for name in FIELDS)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def matches(self, when: datetime.datetime) -> bool:
+        """Whether the schedule fires at ``when`` (to the minute).
+
+        As in Vixie cron: when both day fields are restricted, either one matching is enough.
+        """
+        if when.minute not in self.minute.values() or when.hour not in self.hour.values():
+            return False
+        if when.month not in self.month.values():
+            return False
+        day_ok = when.day in self.day_of_month.values()
+        weekday_ok = (when.weekday() + 1) % 7 in self.day_of_week.values()
+        if self.day_of_month.is_star or self.day_of_week.is_star:
+            return day_ok and weekday_ok
+        return day_ok or weekday_ok
+
+
+# terminal name (without any include prefix) -> the field whose values it spells
+_FIELD_OF_TERMINAL = {"MINUTE": "minute", "HOUR": "hour", "DAY": "day_of_month", "MONTH": "month", "WEEKDAY": "day_of_week"}
+
+
+def _spec_of(token: lark.Token) -> FieldSpec:
+    return FIELDS[_FIELD_OF_TERMINAL[token.type.rsplit("__", 1)[-1]]]
+
+
+class CronTransformer(lark.Transformer):
+    """Turns a ``dsl/cron`` tree into a ``Cron``; a range that runs backwards is a located error."""
+
+    def start(self, children: list[CronField]) -> Cron:
+        return Cron(*children)
+
+    def every(self, children: list[lark.Token]) -> Every:
+        return Every(int(children[0]) if children else None)
+
+    def single(self, children: list[lark.Token]) -> Span:
+        return Span(_spec_of(children[0]).number(children[0]))
+
+    def span(self, children: list[lark.Token]) -> Span:
+        spec = _spec_of(children[0])
+        start, end = spec.number(children[0]), spec.number(children[1])
+        if start > end:
+            raise ValueError(
+                f"{spec.name.replace('_', ' ')} range {children[0]}-{children[1]} runs backwards "
+                f"(start {start} is after end {end})"
+            )
+        return Span(start, end, int(children[2]) if len(children) > 2 else None)
+
+    def minute(self, children: list[CronItem]) -> CronField:
+        return CronField("minute", tuple(children))
+
+    def hour(self, children: list[CronItem]) -> CronField:
+        return CronField("hour", tuple(children))
+
+    def day_of_month(self, children: list[CronItem]) -> CronField:
+        return CronField("day_of_month", tuple(children))
+
+    def month(self, children: list[CronItem]) -> CronField:
+        return CronField("month", tuple(children))
+
+    def day_of_week(self, children: list[CronItem]) -> CronField:
+        return CronField("day_of_week", tuple(children))
+
+
+def from_tree(text: str, tree: lark.Tree) -> Cron:
+    """The typed value of a validated ``dsl/cron`` text (registered in ``constrain._typed.TYPERS``)."""
+    return run_transformer(CronTransformer().transform, text, tree, GRAMMAR)  # type: ignore[no-any-return]
+
+
+def parse(text: str) -> Cron:
+    """Validate ``text`` with both engines and return its ``Cron``."""
+    from ..grammar import load_grammar
+
+    return load_grammar(GRAMMAR).parse_typed(text)  # type: ignore[no-any-return]
