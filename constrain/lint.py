@@ -99,7 +99,7 @@ RULES: tuple[Rule, ...] = (
     # Lark features llguidance (OpenAI) refuses, or llguidance syntax lark-python cannot read
     Rule("priority", "error", "definition-priority", r".", "rule and terminal priorities are refused by llguidance (OpenAI)"),
     Rule("template", "error", "definition-template", r".", "templates (rule{x}: ...) are refused by llguidance (OpenAI)"),
-    Rule("template", "error", "expression-braces", r"^\{\s*[A-Za-z_]",
+    Rule("template", "error", "expression-braces", r"^\{(?!\s*\d*\s*(?:,\s*\d*\s*)?\}$)",
          "template instantiation is refused by llguidance (OpenAI)"),
     Rule("brace-repetition", "error", "expression-braces", r"^\{\s*\d*\s*(?:,\s*\d*\s*)?\}$",
          "x{m,n} on rules is llguidance-only syntax that lark-python cannot read; write x ~ m..n"),
@@ -546,7 +546,9 @@ def _conflict(exc: Exception, text: str, severity: Severity, lead: str) -> Diagn
 
 
 def lark_build_diagnostic(exc: Exception, text: str) -> Diagnostic:
+    """The error lark-python raised while building ``text``, located at a line and column."""
     message = " ".join(str(exc).split()) or type(exc).__name__
+    message = re.split(r" in <string>:| Expected one of", message)[0]
     if isinstance(exc, OSError):
         message = f"cannot resolve an import: {exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
         for statement in _statements(tokenize(text)):
@@ -574,7 +576,8 @@ def _locate_lark_message(message: str, text: str) -> tuple[int, int, str]:
         uses.sort(key=lambda t: (t.offset not in heads, t.offset))  # its definition first, else the first use
         if uses:
             return uses[0].line, uses[0].column, uses[0].text
-    for piece in re.findall(r"'([^']+)'", message):
+    for piece in re.findall(r"'([^']+)'|\((\"[^)]*)\)", message):
+        piece = "".join(piece)
         at = text.find(piece)
         if at != -1:
             line, column = lark_engine.line_column(text, at)
