@@ -22,49 +22,21 @@ expressions and comments are never touched.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from .errors import GrammarError
+from .lint import _Token as Token, tokenize
 
-__all__ = ["expand", "tokenize", "Token", "mangle_name"]
+__all__ = ["expand", "mangle_name"]
 
 Loader = Callable[[str], str]
 
 _INCLUDE = re.compile(r"^//\s*include:\s*(?P<name>[\w/.-]+)(?:\s+as\s+(?P<prefix>\S+))?\s*$")
 _PREFIX = re.compile(r"^[a-z][a-z0-9_]*$")
 _HEADER = re.compile(r"^//\s*(parser:|include:)")
-
-_TOKEN = re.compile(
-    r"""
-    (?P<comment>//[^\n]*|\#[^\n]*)
-  | (?P<string>"(?:\\.|[^"\\\n])*"i?)
-  | (?P<regex>/(?!/)(?:\\.|[^/\\\n])*/[imslux]*)
-  | (?P<directive>%[a-z]+)
-  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<newline>\r?\n)
-  | (?P<ws>[ \t\f\r]+)
-  | (?P<op>->|\.\.|.)
-    """,
-    re.VERBOSE,
-)
-
-
-@dataclass(frozen=True)
-class Token:
-    """One lexical token of Lark grammar text; ``kind`` is comment, string, regex, directive, name,
-    newline, ws or op."""
-
-    kind: str
-    text: str
-    start: int
-
-
-def tokenize(text: str) -> list[Token]:
-    """Tokens of Lark grammar text with their character offsets; concatenated they give ``text`` back."""
-    return [Token(m.lastgroup or "op", m.group(), m.start()) for m in _TOKEN.finditer(text)]
-
 
 def mangle_name(name: str, prefix: str) -> str:
     """The name Lark's ``%import`` would give ``name`` inside namespace ``prefix``."""
@@ -89,7 +61,7 @@ class _Block:
     def body_names(self) -> set[str]:
         """Rule and terminal names this block refers to (not its own name, not aliases)."""
         names: set[str] = set()
-        significant = [t for t in self.tokens if t.kind not in ("ws", "newline", "comment")]
+        significant = [t for t in self.tokens if t.kind not in ("space", "newline", "comment")]
         if self.kind == "definition":
             colon = next(i for i, t in enumerate(significant) if t.text == ":")
             significant = significant[colon + 1 :]
@@ -113,8 +85,8 @@ def _split_blocks(text: str) -> list[_Block]:
     for line in lines:
         if not line:
             continue
-        first = next((t for t in line if t.kind not in ("ws", "newline")), None)
-        indented = line[0].kind == "ws"
+        first = next((t for t in line if t.kind not in ("space", "newline")), None)
+        indented = line[0].kind == "space"
         if first is None or first.kind == "comment":
             blocks.append(_Block("trivia", line))
         elif (first.text == "|" or indented) and blocks and blocks[-1].kind == "definition":
@@ -127,7 +99,7 @@ def _split_blocks(text: str) -> list[_Block]:
         else:
             name = next((t.text for t in line if t.kind == "name"), None)
             if name is None or not any(t.text == ":" for t in line):
-                where = _line_of(text, first.start)
+                where = _line_of(text, first.offset)
                 raise GrammarError(f"grammar line {where}: cannot read statement {first.text!r}")
             blocks.append(_Block("definition", line, name=name))
     return blocks
@@ -153,7 +125,7 @@ def _line_of(text: str, offset: int) -> int:
 
 def _common_imports(block: _Block) -> list[str] | None:
     """For ``%import common.X [-> Y]`` or ``%import common (X, Y)``: the local names. Else None."""
-    significant = [t.text for t in block.tokens if t.kind not in ("ws", "newline", "comment")]
+    significant = [t.text for t in block.tokens if t.kind not in ("space", "newline", "comment")]
     if block.name != "%import" or len(significant) < 3 or significant[1] != "common":
         return None
     rest = significant[2:]
@@ -163,7 +135,7 @@ def _common_imports(block: _Block) -> list[str] | None:
 
 
 def _rename(block: _Block, rename: Callable[[str], str]) -> _Block:
-    tokens = [Token(t.kind, rename(t.text), t.start) if t.kind == "name" else t for t in block.tokens]
+    tokens = [dataclasses.replace(t, text=rename(t.text)) if t.kind == "name" else t for t in block.tokens]
     name = rename(block.name) if block.kind == "definition" and block.name else block.name
     return _Block(block.kind, tokens, name=name, embedded=block.embedded)
 

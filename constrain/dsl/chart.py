@@ -27,7 +27,7 @@ from lark.visitors import merge_transformers
 from .._typed import run_transformer
 from ..errors import InputError
 from . import filter as filter_dsl
-from .filter import Expr, _check_field, _ungroup
+from .filter import Expr, _check_field, _ungroup, decode_string
 
 __all__ = ["Chart", "Encoding", "Mark", "FieldType", "Aggregate", "GRAMMAR", "from_tree"]
 
@@ -181,10 +181,6 @@ class ChartTransformer(lark.Transformer):
     """Turns a ``dsl/chart`` tree into a ``Chart``. The embedded filter subtrees (``filter__*``) are
     handled by ``FilterTransformer`` merged in under the ``filter`` namespace."""
 
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self._text = text
-
     def start(self, children: list[tuple[str, Any]]) -> Chart:
         return Chart(**dict(children))
 
@@ -207,7 +203,7 @@ class ChartTransformer(lark.Transformer):
         return "filter", _ungroup(children[0])
 
     def title_line(self, children: list[lark.Token]) -> tuple[str, Any]:
-        return "title", json.loads(children[0])
+        return "title", decode_string(children[0])
 
     def field(self, children: list[lark.Token]) -> tuple[str | None, str | None]:
         return str(children[0]), None
@@ -228,7 +224,7 @@ class ChartTransformer(lark.Transformer):
 
 def from_tree(text: str, tree: lark.Tree) -> Chart:
     """The typed value of a validated ``dsl/chart`` text (registered in ``constrain._typed.TYPERS``)."""
-    transformer = merge_transformers(ChartTransformer(text), filter=filter_dsl.FilterTransformer(text, GRAMMAR))
+    transformer = merge_transformers(ChartTransformer(), filter=filter_dsl.FilterTransformer())
     return run_transformer(transformer.transform, text, tree, GRAMMAR)  # type: ignore[no-any-return]
 
 

@@ -18,7 +18,7 @@ from typing import Any, Literal, Mapping, Union
 
 import lark
 
-from .._typed import run_transformer, semantic_error
+from .._typed import run_transformer
 from ..errors import InputError
 
 __all__ = ["Expr", "Comparison", "In", "And", "Or", "Not", "Value", "Op", "GRAMMAR", "from_tree"]
@@ -210,18 +210,23 @@ class _Group:
     expr: Expr
 
 
+def decode_string(token: str) -> str:
+    """The value of a JSON-style string literal; an unpaired surrogate escape is refused."""
+    value: str = json.loads(token)
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        raise ValueError(f"string {token} contains an unpaired surrogate escape")
+    return value
+
+
 def _ungroup(node: Any) -> Any:
     return node.expr if isinstance(node, _Group) else node
 
 
 class FilterTransformer(lark.Transformer):
-    """Turns a ``dsl/filter`` tree into an ``Expr``. Reusable for grammars that embed the filter
-    language (``// include: dsl/filter as filter``) via ``lark.visitors.merge_transformers``."""
-
-    def __init__(self, text: str, grammar: str = GRAMMAR) -> None:
-        super().__init__()
-        self._text = text
-        self._grammar = grammar
+    """Turns a ``dsl/filter`` tree into an ``Expr``; a value the grammar admits but Python cannot hold
+    (2023-02-30, 1e999) raises ``ValueError``, located by ``run_transformer``. Reusable for grammars
+    that embed the filter language (``// include: dsl/filter as filter``) through
+    ``lark.visitors.merge_transformers(base, filter=FilterTransformer())``."""
 
     def start(self, children: list[Any]) -> Expr:
         return _ungroup(children[0])
@@ -248,10 +253,7 @@ class FilterTransformer(lark.Transformer):
         return In(str(children[0]), tuple(children[1:]))
 
     def string(self, children: list[lark.Token]) -> str:
-        value: str = json.loads(children[0])
-        if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
-            raise semantic_error(self._text, children[0], "string contains an unpaired surrogate escape", self._grammar)
-        return value
+        return decode_string(children[0])
 
     def number(self, children: list[lark.Token]) -> int | float:
         token = children[0]
@@ -259,7 +261,7 @@ class FilterTransformer(lark.Transformer):
             return int(token)
         value = float(token)
         if not math.isfinite(value):
-            raise semantic_error(self._text, token, f"number {token} is out of range", self._grammar)
+            raise ValueError(f"number {token} is out of range")
         return value
 
     def date(self, children: list[lark.Token]) -> datetime.date:
@@ -267,7 +269,7 @@ class FilterTransformer(lark.Transformer):
         try:
             return datetime.date.fromisoformat(str(token))
         except ValueError as exc:
-            raise semantic_error(self._text, token, f"invalid date {token}: {exc}", self._grammar) from None
+            raise ValueError(f"invalid date {token}: {exc}") from None
 
     def true(self, children: list[lark.Token]) -> bool:
         return True
@@ -278,7 +280,7 @@ class FilterTransformer(lark.Transformer):
 
 def from_tree(text: str, tree: lark.Tree) -> Expr:
     """The typed value of a validated ``dsl/filter`` text (registered in ``constrain._typed.TYPERS``)."""
-    return run_transformer(FilterTransformer(text).transform, text, tree, GRAMMAR)  # type: ignore[no-any-return]
+    return run_transformer(FilterTransformer().transform, text, tree, GRAMMAR)  # type: ignore[no-any-return]
 
 
 def parse(text: str) -> Expr:
