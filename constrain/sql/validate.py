@@ -10,6 +10,7 @@ real names. The policy runs before the schema so that a hostile query is refused
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import sqlite3
 import time
@@ -22,6 +23,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, OptimizeError, ParseError, SqlglotError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import traverse_scope
+from sqlglot.schema import MappingSchema
 
 from ..errors import InputError, PolicyError, SchemaError, ValidationError
 from ._dialects import get_dialect
@@ -217,7 +219,7 @@ def _bind(root: exp.Expression, schema: Schema, sqlglot_name: str, text: str) ->
         aliases[node.alias_or_name.lower()] = table.name
     try:
         qualified = qualify(
-            root.copy(), schema=schema.to_sqlglot_mapping(), dialect=sqlglot_name, validate_qualify_columns=True
+            root.copy(), schema=_mapping_schema(schema, sqlglot_name), dialect=sqlglot_name, validate_qualify_columns=True
         )
     except OptimizeError as exc:
         raise _unknown_column(str(exc), root, schema, aliases, tables, text) from None
@@ -231,6 +233,12 @@ def _bind(root: exp.Expression, schema: Schema, sqlglot_name: str, text: str) ->
                     name = next((c for c in table.column_names() if c.lower() == column.name.lower()), column.name)
                     used.setdefault(f"{table.name}.{name}", None)
     return tuple(tables), tuple(used)
+
+
+@functools.lru_cache(maxsize=32)
+def _mapping_schema(schema: Schema, sqlglot_name: str) -> MappingSchema:
+    """sqlglot's view of ``schema``, built once per schema (type parsing dominates otherwise)."""
+    return MappingSchema(schema.to_sqlglot_mapping(), dialect=sqlglot_name)
 
 
 _COLUMN_MESSAGE = re.compile(r"Column '(?P<name>.+?)' could not be resolved(?: for table: '(?P<table>.+?)')?|Unknown column: (?P<bare>\S+)")
