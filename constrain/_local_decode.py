@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Sequence
 
 import llguidance
 
@@ -230,13 +230,39 @@ class LocalModel:
         on_delta: Callable[[str], None] | None = None,
     ) -> DecodeResult:
         """Decode from ``prompt``; with ``matcher``, every token is one the grammar allows."""
+        stats = DecodeStats()
+        parts: list[str] = []
+        for piece in self.stream(prompt, matcher, max_tokens=max_tokens, temperature=temperature, seed=seed, stats=stats):
+            if piece:
+                parts.append(piece)
+                if on_delta is not None:
+                    on_delta(piece)
+        return stats.result("".join(parts))
+
+    def stream(
+        self,
+        prompt: str,
+        matcher: llguidance.LLMatcher | None,
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        seed: int | None = None,
+        stats: DecodeStats | None = None,
+    ) -> Iterator[str]:
+        """Yield the text of each generated token (``""`` while a UTF-8 sequence is incomplete).
+
+        The model is locked while the generator runs; closing it early releases the lock. ``stats`` is
+        filled in as decoding goes (finish reason, token counts, timings).
+        """
         import numpy as np
 
         if max_tokens < 1:
             raise InputError(f"max_tokens must be at least 1, got {max_tokens}")
         if temperature < 0:
             raise InputError(f"temperature must be >= 0, got {temperature}")
+        stats = stats if stats is not None else DecodeStats()
         prompt_tokens = self.tokenize(prompt)
+        stats.prompt_tokens = len(prompt_tokens)
         room = self.n_ctx - len(prompt_tokens)
         if room < 1:
             raise InputError(
@@ -248,68 +274,79 @@ class LocalModel:
         bitmask = np.zeros(self._mask_words, dtype=np.int32)
         ends = set(self.eos_tokens)
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        out: list[int] = []
-        text_parts: list[str] = []
-        mask_seconds = 0.0
-        masks = 0
-        finish: Literal["stop", "length"] = "length"
+        stats.finish_reason = "length"
 
         with self.lock:
             started = time.perf_counter()
-            reused = self._load_prompt(prompt_tokens)
-            prompt_done = time.perf_counter()
-            while len(out) < limit:
-                logits = self._logits()
-                token = -1
-                if temperature == 0.0:
-                    token = int(logits.argmax())
-                    if matcher is not None:
-                        t0 = time.perf_counter()
-                        if matcher.try_consume_tokens([token]) != 1:
-                            token = -1
-                        mask_seconds += time.perf_counter() - t0
-                if token < 0:
-                    allowed = None
-                    if matcher is not None:
-                        t0 = time.perf_counter()
-                        matcher.unsafe_compute_mask_ptr(bitmask.ctypes.data, bitmask.nbytes)
-                        allowed = np.flatnonzero(np.unpackbits(bitmask.view(np.uint8), bitorder="little")[: self.n_vocab])
-                        mask_seconds += time.perf_counter() - t0
-                        masks += 1
-                        if matcher.is_error() or allowed.size == 0:
-                            raise ModelError(f"the grammar allows no next token: {matcher.get_error() or 'dead end'}")
-                    token = _pick(logits, allowed, temperature, rng)
-                    if matcher is not None and not matcher.consume_token(token):
-                        raise ModelError(f"llguidance refused token {token} from its own mask: {matcher.get_error()}")
-                if token in ends or (matcher is None and self._lib.llama_vocab_is_eog(self._vocab, token)):
-                    finish = "stop"
-                    break
-                out.append(token)
-                piece = decoder.decode(self.piece(token))
-                if piece:
-                    text_parts.append(piece)
-                    if on_delta is not None:
-                        on_delta(piece)
-                if matcher is not None and matcher.is_stopped():
-                    finish = "stop"  # the grammar admits nothing more: the answer is complete
-                    break
-                self._eval([token])
-            tail = decoder.decode(b"", final=True)
-            if tail:
-                text_parts.append(tail)
-                if on_delta is not None:
-                    on_delta(tail)
-            finished = time.perf_counter()
+            stats.reused_prompt_tokens = self._load_prompt(prompt_tokens)
+            decode_started = time.perf_counter()
+            stats.prompt_seconds = decode_started - started
+            try:
+                while stats.completion_tokens < limit:
+                    logits = self._logits()
+                    token = -1
+                    if temperature == 0.0:
+                        token = int(logits.argmax())
+                        if matcher is not None:
+                            t0 = time.perf_counter()
+                            if matcher.try_consume_tokens([token]) != 1:
+                                token = -1
+                            stats.mask_seconds += time.perf_counter() - t0
+                    if token < 0:
+                        allowed = None
+                        if matcher is not None:
+                            t0 = time.perf_counter()
+                            matcher.unsafe_compute_mask_ptr(bitmask.ctypes.data, bitmask.nbytes)
+                            bits = np.unpackbits(bitmask.view(np.uint8), bitorder="little")[: self.n_vocab]
+                            allowed = np.flatnonzero(bits)
+                            stats.mask_seconds += time.perf_counter() - t0
+                            stats.masks_computed += 1
+                            if matcher.is_error() or allowed.size == 0:
+                                raise ModelError(f"the grammar allows no next token: {matcher.get_error() or 'dead end'}")
+                        token = _pick(logits, allowed, temperature, rng)
+                        if matcher is not None and not matcher.consume_token(token):
+                            raise ModelError(f"llguidance refused token {token} from its own mask: {matcher.get_error()}")
+                    if token in ends or (matcher is None and self._lib.llama_vocab_is_eog(self._vocab, token)):
+                        stats.finish_reason = "stop"
+                        break
+                    stats.completion_tokens += 1
+                    piece = decoder.decode(self.piece(token))
+                    if matcher is not None and matcher.is_stopped():
+                        stats.finish_reason = "stop"  # the grammar admits nothing more: the answer is complete
+                        yield piece + decoder.decode(b"", final=True)
+                        break
+                    yield piece
+                    self._eval([token])
+                else:
+                    tail = decoder.decode(b"", final=True)
+                    if tail:
+                        yield tail
+            finally:
+                stats.decode_seconds = time.perf_counter() - decode_started
+
+
+@dataclass
+class DecodeStats:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: Literal["stop", "length"] = "length"
+    prompt_seconds: float = 0.0
+    decode_seconds: float = 0.0
+    mask_seconds: float = 0.0
+    masks_computed: int = 0
+    reused_prompt_tokens: int = 0
+
+    def result(self, text: str) -> DecodeResult:
         return DecodeResult(
-            text="".join(text_parts),
-            prompt_tokens=len(prompt_tokens),
-            completion_tokens=len(out),
-            finish_reason=finish,
-            prompt_seconds=prompt_done - started,
-            decode_seconds=finished - prompt_done,
-            mask_seconds=mask_seconds,
-            masks_computed=masks,
-            reused_prompt_tokens=reused,
+            text=text,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            finish_reason=self.finish_reason,
+            prompt_seconds=self.prompt_seconds,
+            decode_seconds=self.decode_seconds,
+            mask_seconds=self.mask_seconds,
+            masks_computed=self.masks_computed,
+            reused_prompt_tokens=self.reused_prompt_tokens,
         )
 
 

@@ -16,6 +16,7 @@ from ._output import Output
 
 COMMAND_MODULES = (
     "constrain.cli._grammar_cmds",
+    "constrain.cli._serve_cmds",
     "constrain.cli._authoring_cmds",
 )
 

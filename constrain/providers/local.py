@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import llguidance
 
@@ -18,7 +18,10 @@ from .. import _local_decode, _model_store
 from ..errors import InputError, TruncatedError
 from .base import Completion, Constraint, DeltaCallback, Message, Provider, Usage
 
-__all__ = ["Local"]
+if TYPE_CHECKING:
+    from ..server import GenerationRequest
+
+__all__ = ["Local", "LocalBackend"]
 
 DEFAULT_MAX_TOKENS = 512
 
@@ -118,3 +121,34 @@ def _llg_grammar(constraint: Constraint) -> str:
     if constraint.syntax == "regex":
         return llguidance.LLMatcher.grammar_from_regex(constraint.definition)
     return llguidance.LLMatcher.grammar_from_lark(constraint.definition)
+
+
+class LocalBackend:
+    """The ``Backend`` of ``constrain.server.Server`` that answers with a ``Local`` provider's model.
+
+    The server hands over the grammar it compiled from the request (Lark, or a regex wrapped in Lark);
+    each yielded piece is one token's text.
+    """
+
+    name = "local"
+    blocking = True
+
+    def __init__(self, provider: Local | None = None) -> None:
+        self.provider = provider or Local()
+        self.name = f"local:{self.provider.model}"
+
+    def generate(self, request: GenerationRequest) -> Iterator[str]:
+        model = self.provider.load()
+        prompt = model.render(
+            [{"role": m.role, "content": m.content} for m in request.messages], template=self.provider.chat_template
+        )
+        matcher = None
+        if request.grammar is not None:
+            matcher = model.matcher(llguidance.LLMatcher.grammar_from_lark(request.grammar.text))
+        yield from model.stream(
+            prompt,
+            matcher,
+            max_tokens=request.max_tokens or self.provider.max_tokens,
+            temperature=self.provider.temperature,
+            seed=self.provider.seed,
+        )
