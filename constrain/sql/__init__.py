@@ -4,5 +4,8 @@ from __future__ import annotations
 
 from .grammar import grammar
 from .schema import Column, Schema, Table
+from .policy import Policy
+from .validate import Rows, SQLQuery, validate
 
 __all__ = ["Column", "Schema", "Table", "grammar"]
+__all__ += ["Policy", "Rows", "SQLQuery", "validate"]
