@@ -31,10 +31,29 @@ from .errors import (
     ValidationError,
 )
 from .grammar import Grammar, available_grammars, load_grammar
+from .generate import Attempt, Result, agenerate, generate
+from .providers import (
+    AzureOpenAI,
+    LlamaCppServer,
+    OpenAI,
+    OpenAIChat,
+    SGLang,
+    VLLM,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Attempt",
+    "AzureOpenAI",
+    "LlamaCppServer",
+    "OpenAI",
+    "OpenAIChat",
+    "Result",
+    "SGLang",
+    "VLLM",
+    "agenerate",
+    "generate",
     "AuthenticationError",
     "BadRequestError",
     "ConstrainError",

@@ -195,6 +195,7 @@ class ProviderError(ConstrainError):
     """
 
     retryable: bool = False
+    retry_after: float | None = None  # seconds the server asked us to wait (retry-after headers)
 
     def __init__(
         self,

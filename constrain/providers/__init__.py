@@ -1,8 +1,85 @@
 """Model providers: each sends a grammar as a CFG constraint and returns the raw text it got back.
 
-Providers never validate; the generate loop does (see ``constrain.generate``).
+Providers never validate; the generate loop does (see ``constrain.generate``). Pick one by name with
+``get(name, **options)``, or let ``from_env()`` choose: an explicit name, else ``CONSTRAIN_PROVIDER``,
+else ``openai`` when ``OPENAI_API_KEY`` is set, else ``openai`` against ``CONSTRAIN_BASE_URL`` when that
+is set (any Responses-compatible server, e.g. ``constrain serve``), else the embedded ``local`` model.
 """
 
-from .base import Completion, Constraint, Message, Provider, Usage
+from __future__ import annotations
 
-__all__ = ["Completion", "Constraint", "Message", "Provider", "Usage"]
+import importlib
+import os
+from typing import Any, Mapping
+
+from ..errors import InputError
+from .base import Completion, Constraint, Message, Provider, Usage
+from ._http import HTTPProvider, RetryPolicy
+from .chat import OpenAIChat
+from .llamacpp import LlamaCppServer
+from .openai import AzureOpenAI, OpenAI
+from .sglang import SGLang
+from .vllm import VLLM
+
+__all__ = [
+    "AzureOpenAI",
+    "Completion",
+    "Constraint",
+    "HTTPProvider",
+    "LlamaCppServer",
+    "Message",
+    "OpenAI",
+    "OpenAIChat",
+    "PROVIDERS",
+    "Provider",
+    "RetryPolicy",
+    "SGLang",
+    "Usage",
+    "VLLM",
+    "from_env",
+    "get",
+]
+
+# provider name -> "module:Class"; loaded on first use so optional extras stay optional
+PROVIDERS: dict[str, str] = {
+    "openai": "constrain.providers.openai:OpenAI",
+    "openai-chat": "constrain.providers.chat:OpenAIChat",
+    "azure": "constrain.providers.openai:AzureOpenAI",
+    "vllm": "constrain.providers.vllm:VLLM",
+    "llamacpp": "constrain.providers.llamacpp:LlamaCppServer",
+    "sglang": "constrain.providers.sglang:SGLang",
+}
+
+
+def get(name: str, **options: Any) -> Provider:
+    """A provider by registry name, constructed with ``options`` (model, base_url, timeout, ...)."""
+    target = PROVIDERS.get(name)
+    if target is None:
+        raise InputError(f"unknown provider {name!r}; known providers: {', '.join(sorted(PROVIDERS))}")
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise InputError(f"provider {name!r} needs an optional dependency that is not installed: {exc.name}") from None
+    cls = getattr(module, class_name)
+    return cls(**{k: v for k, v in options.items() if v is not None})  # type: ignore[no-any-return]
+
+
+def choose(name: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The provider name ``from_env`` would use: explicit, then the environment, then ``local``."""
+    env = os.environ if environ is None else environ
+    if name:
+        return name
+    if env.get("CONSTRAIN_PROVIDER"):
+        return env["CONSTRAIN_PROVIDER"]
+    if env.get("OPENAI_API_KEY") or env.get("CONSTRAIN_BASE_URL"):
+        return "openai"
+    return "local"
+
+
+def from_env(name: str | None = None, **options: Any) -> Provider:
+    """The provider chosen by ``choose(name)``; ``CONSTRAIN_BASE_URL`` / ``CONSTRAIN_MODEL`` fill in defaults."""
+    chosen = choose(name)
+    if chosen == "openai" and not options.get("base_url") and not os.environ.get("OPENAI_API_KEY"):
+        options["base_url"] = os.environ.get("CONSTRAIN_BASE_URL")
+    return get(chosen, **options)

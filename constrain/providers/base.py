@@ -23,10 +23,20 @@ class Constraint:
     syntax: Literal["lark", "regex"] = "lark"
     name: str = "emit"
     description: str = "Write the answer. The input must match the grammar exactly."
+    pattern: str | None = None  # the regex as sent, when ``syntax == "regex"``
 
     @property
     def definition(self) -> str:
-        return self.grammar.text
+        """The text sent to the provider: the Lark grammar, or the bare regex for a regex constraint."""
+        return self.pattern if self.syntax == "regex" and self.pattern is not None else self.grammar.text
+
+    @classmethod
+    def regex(cls, pattern: str, *, name: str = "emit", description: str | None = None) -> Constraint:
+        """A one-line regex constraint; validated locally through an equivalent one-rule Lark grammar."""
+        import llguidance
+
+        grammar = Grammar(f"start: /{llguidance.regex_to_lark(pattern)}/", name=f"regex:{pattern}")
+        return cls(grammar, "regex", name, description or cls.description, pattern)
 
 
 @dataclass(frozen=True)
@@ -64,9 +74,15 @@ DeltaCallback = Callable[[str], None]
 
 
 class Provider(abc.ABC):
-    """Sends messages plus a constraint; returns a ``Completion``. Sync and async share one core."""
+    """Sends messages plus a constraint; returns a ``Completion``. Sync and async share one core.
+
+    A provider never validates the finished output (the generate loop does); a streaming provider may
+    cut a stream that has already left the grammar. Output stopped by the token limit comes back with
+    ``finish_reason == "length"`` (or as ``TruncatedError``).
+    """
 
     name: str = "provider"
+    model: str | None = None
 
     @abc.abstractmethod
     def complete(

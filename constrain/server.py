@@ -1,0 +1,685 @@
+"""An OpenAI-compatible HTTP server that enforces the submitted grammar with llguidance.
+
+Speaks ``POST /v1/responses`` (custom tools with Lark or regex grammars, optional SSE streaming) and
+``POST /v1/chat/completions`` (the nested custom-tool shape, vLLM's ``structured_outputs.grammar``,
+llama.cpp's ``grammar`` and SGLang's ``ebnf`` GBNF fields). A grammar llguidance refuses gets the
+400 error body a real server sends. Outputs come from a pluggable ``Backend``: ``RandomWalkBackend``
+walks the grammar at random (for tests and benchmarks); the embedded local model plugs in the same way.
+
+Run it with ``constrain serve`` or ``python -m constrain.server``; it listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import itertools
+import json
+import random
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Protocol, Sequence
+from urllib.parse import urlsplit
+
+from .errors import ConstrainError, GrammarError
+from .grammar import Grammar
+from .providers.base import Message
+
+__all__ = [
+    "Backend",
+    "GenerationRequest",
+    "RandomWalkBackend",
+    "Request",
+    "Responder",
+    "Server",
+    "ServerThread",
+    "main",
+]
+
+MAX_BODY_BYTES = 16 << 20
+_HEADER_LIMIT = 64 << 10
+
+
+# -- backends ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What a backend is asked for: the conversation, the compiled grammar (None = free text), a limit."""
+
+    messages: tuple[Message, ...]
+    grammar: Grammar | None
+    max_tokens: int | None = None
+    model: str | None = None
+
+
+class Backend(Protocol):
+    """Produces output pieces (one per token) that stay inside ``request.grammar``.
+
+    Stop when the grammar is complete or after ``max_tokens`` pieces; the server reports truncation
+    when the grammar is still incomplete at the limit. ``blocking = True`` makes the server run
+    ``generate`` in a worker thread (a real model); ``False`` runs it inline (cheap backends).
+    """
+
+    name: str
+    blocking: bool
+
+    def generate(self, request: GenerationRequest) -> Iterator[str]: ...
+
+
+class RandomWalkBackend:
+    """Random walks over the grammar with llguidance (byte-level), deterministic per conversation.
+
+    Each grammar gets up to ``variety`` distinct walks, computed on first use and kept; a conversation
+    picks one of them by a hash of its messages, so the same ``seed`` and messages give the same output
+    (a test or benchmark can recompute the answer) and a busy server does no walking at all.
+    Pieces are 1–4 characters, standing in for tokens.
+    """
+
+    name = "random-walk"
+    blocking = False
+
+    def __init__(self, seed: int = 0, *, max_bytes: int = 400, variety: int = 256, free_text: str = "ok") -> None:
+        self.seed = seed
+        self.max_bytes = max_bytes
+        self.variety = variety
+        self.free_text = free_text
+        self._walks: dict[tuple[str, int], str] = {}
+        self._lock = threading.Lock()
+
+    def _digest(self, *parts: Any) -> int:
+        return int.from_bytes(hashlib.sha256(json.dumps([self.seed, *parts]).encode()).digest()[:8], "big")
+
+    def pick(self, messages: Sequence[Message]) -> int:
+        return self._digest([(m.role, m.content) for m in messages]) % self.variety
+
+    def walk(self, grammar: Grammar, index: int) -> str:
+        key = (grammar.text, index)
+        text = self._walks.get(key)
+        if text is None:
+            rng = random.Random(self._digest(grammar.text, index))
+            matcher = grammar._llg()
+            for _ in range(100):
+                data = matcher.sample(rng, max_bytes=self.max_bytes)
+                if data is None:
+                    continue
+                try:
+                    text = data.decode("utf-8")
+                    break
+                except UnicodeDecodeError:
+                    continue
+            else:
+                raise ConstrainError(f"random walk found no string of at most {self.max_bytes} bytes in {grammar.name}")
+            with self._lock:
+                self._walks[key] = text
+        return text
+
+    def text_for(self, request: GenerationRequest) -> str:
+        if request.grammar is None:
+            return self.free_text
+        return self.walk(request.grammar, self.pick(request.messages))
+
+    def generate(self, request: GenerationRequest) -> Iterator[str]:
+        text = self.text_for(request)
+        rng = random.Random(len(text))
+        i = 0
+        while i < len(text):
+            step = rng.randint(1, 4)
+            yield text[i : i + step]
+            i += step
+
+
+# -- HTTP plumbing -----------------------------------------------------------------------------------
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class HTTPError(Exception):
+    """An OpenAI-shaped error response: status plus ``{"error": {message, type, param, code}}``."""
+
+    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error", param: str | None = None, code: str | None = None) -> None:
+        self.status = status
+        self.body = {"error": {"message": message, "type": type, "param": param, "code": code}}
+        super().__init__(message)
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+            413: "Payload Too Large", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
+            503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+class Responder:
+    """Writes one HTTP/1.1 response (JSON, raw bytes, or SSE with chunked encoding) to a connection."""
+
+    def __init__(self, writer: asyncio.StreamWriter, request_id: str) -> None:
+        self.writer = writer
+        self.request_id = request_id
+        self.keep_alive = True
+        self.started = False
+
+    def _head(self, status: int, headers: dict[str, str]) -> bytes:
+        self.started = True
+        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", f"x-request-id: {self.request_id}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        if not self.keep_alive:
+            lines.append("connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    async def send_bytes(self, status: int, body: bytes, content_type: str = "application/json", headers: dict[str, str] | None = None, *, length: int | None = None) -> None:
+        head = {"content-type": content_type, "content-length": str(len(body) if length is None else length), **(headers or {})}
+        self.writer.write(self._head(status, head) + body)
+        await self.writer.drain()
+
+    async def send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+        await self.send_bytes(status, json.dumps(obj).encode(), headers=headers)
+
+    async def start_sse(self, headers: dict[str, str] | None = None) -> None:
+        head = {"content-type": "text/event-stream", "cache-control": "no-cache", "transfer-encoding": "chunked", **(headers or {})}
+        self.writer.write(self._head(200, head))
+        await self.writer.drain()
+
+    async def send_raw_chunk(self, data: bytes) -> None:
+        self.writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        await self.writer.drain()
+
+    async def send_event(self, event: str, data: Any) -> None:
+        await self.send_raw_chunk(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
+
+    async def end_sse(self) -> None:
+        self.writer.write(b"0\r\n\r\n")
+        await self.writer.drain()
+
+    def abort(self) -> None:
+        """Drop the connection without (finishing) a response."""
+        self.keep_alive = False
+        transport = self.writer.transport
+        transport.abort()
+
+
+Handler = Callable[[Request, Responder], Awaitable[None]]
+
+
+# -- the server ----------------------------------------------------------------------------------------
+@dataclass
+class _Job:
+    """One parsed generation request, independent of the wire format it came in."""
+
+    messages: tuple[Message, ...]
+    grammar: Grammar | None
+    tool_name: str | None
+    max_tokens: int | None
+    model: str
+    stream: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Server:
+    """The grammar-enforcing OpenAI-compatible server. ``await start()``, or use ``ServerThread``."""
+
+    def __init__(self, backend: Backend | None = None, *, host: str = "127.0.0.1", port: int = 0, model: str | None = None, api_key: str | None = None) -> None:
+        self.backend: Backend = backend or RandomWalkBackend()
+        self.host = host
+        self.port = port
+        self.model = model or self.backend.name
+        self._api_key = api_key
+        self._grammars: OrderedDict[tuple[str, str], Grammar] = OrderedDict()
+        self._ids = itertools.count(1)
+        self._server: asyncio.base_events.Server | None = None
+        self.routes: dict[tuple[str, str], Handler] = {
+            ("POST", "/v1/responses"): self.responses,
+            ("POST", "/v1/chat/completions"): self.chat_completions,
+            ("GET", "/v1/models"): self.models,
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(backend={self.backend.name!r}, url={self.base_url!r})"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._connection, self.host, self.port, limit=_HEADER_LIMIT)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            await self.start()
+        assert self._server is not None
+        async with self._server:
+            await self._server.serve_forever()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    # -- connections ---------------------------------------------------------------------------------
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request = await self._read_request(reader)
+                if request is None:
+                    break
+                responder = Responder(writer, f"req_{next(self._ids):08x}")
+                if request.headers.get("connection", "").lower() == "close":
+                    responder.keep_alive = False
+                await self.handle(request, responder)
+                if not responder.keep_alive:
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _read_request(self, reader: asyncio.StreamReader) -> Request | None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:
+            return None
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, _version = lines[0].split(" ", 2)
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length") or 0)
+        if length > MAX_BODY_BYTES or "chunked" in headers.get("transfer-encoding", ""):
+            raise ValueError("unsupported request body")
+        body = await reader.readexactly(length) if length else b""
+        parts = urlsplit(target)
+        return Request(method.upper(), parts.path, parts.query, headers, body)
+
+    async def handle(self, request: Request, responder: Responder) -> None:
+        """Route one request. Subclasses may intercept here (the tests' fault injection does)."""
+        try:
+            if self._api_key is not None and not self._authorized(request):
+                raise HTTPError(401, "Incorrect API key provided.", code="invalid_api_key")
+            handler = self.routes.get((request.method, request.path))
+            if handler is None:
+                known = any(path == request.path for _, path in self.routes)
+                raise HTTPError(405 if known else 404, f"no route for {request.method} {request.path}", code="not_found")
+            await handler(request, responder)
+        except HTTPError as exc:
+            if responder.started:
+                responder.abort()
+            else:
+                await responder.send_json(exc.status, exc.body)
+        except Exception as exc:  # a backend failure must still answer in the wire format
+            if responder.started:
+                responder.abort()
+            else:
+                await responder.send_json(500, HTTPError(500, f"server error: {type(exc).__name__}: {exc}", type="server_error").body)
+
+    def _authorized(self, request: Request) -> bool:
+        bearer = request.headers.get("authorization", "")
+        return bearer == f"Bearer {self._api_key}" or request.headers.get("api-key") == self._api_key
+
+    # -- grammar handling --------------------------------------------------------------------------
+    def compile(self, syntax: str, definition: Any, param: str) -> Grammar:
+        """The grammar for a submitted definition (cached), or a 400 naming what llguidance refused."""
+        if not isinstance(definition, str) or not definition.strip():
+            raise HTTPError(400, "Invalid grammar: the definition is empty.", param=param, code="invalid_grammar")
+        key = (syntax, definition)
+        grammar = self._grammars.get(key)
+        if grammar is not None:
+            self._grammars.move_to_end(key)
+            return grammar
+        try:
+            if syntax == "lark":
+                text = definition
+            elif syntax == "regex":
+                import llguidance
+
+                text = f"start: /{llguidance.regex_to_lark(definition)}/"
+            elif syntax == "gbnf":
+                from llguidance.gbnf_to_lark import gbnf_to_lark
+
+                text = gbnf_to_lark(definition)
+            else:
+                raise HTTPError(400, f"Invalid grammar syntax {syntax!r}; expected 'lark' or 'regex'.", param=param, code="invalid_grammar")
+            grammar = Grammar(text, name=f"<{syntax} grammar>")
+            grammar._llg()
+        except HTTPError:
+            raise
+        except Exception as exc:  # GrammarError from llguidance, or a converter's own error
+            detail = str(exc).split(": ", 1)[-1] if isinstance(exc, GrammarError) else str(exc)
+            raise HTTPError(400, f"Invalid grammar: {detail or type(exc).__name__}", param=param, code="invalid_grammar") from None
+        self._grammars[key] = grammar
+        if len(self._grammars) > 128:
+            self._grammars.popitem(last=False)
+        return grammar
+
+    async def run_backend(self, job: _Job) -> AsyncIterator[str]:
+        """The backend's pieces, at most ``max_tokens`` of them; blocking backends run in a thread."""
+        request = GenerationRequest(job.messages, job.grammar, job.max_tokens, job.model)
+        limit = job.max_tokens
+        if not self.backend.blocking:
+            for count, piece in enumerate(self.backend.generate(request), start=1):
+                yield piece
+                if limit is not None and count >= limit:
+                    return
+            return
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for count, piece in enumerate(self.backend.generate(request), start=1):
+                    loop.call_soon_threadsafe(queue.put_nowait, ("piece", piece))
+                    if stop.is_set() or (limit is not None and count >= limit):
+                        break
+                loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
+            except BaseException as exc:  # handed to the event loop and re-raised there
+                loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
+
+        worker = threading.Thread(target=produce, name="constrain-backend", daemon=True)
+        worker.start()
+        try:
+            while True:
+                kind, value = await queue.get()
+                if kind == "piece":
+                    yield value
+                elif kind == "error":
+                    raise value
+                else:
+                    return
+        finally:
+            stop.set()
+
+    def _truncated(self, job: _Job, pieces: int, text: str) -> bool:
+        if job.max_tokens is None or pieces < job.max_tokens:
+            return False
+        return job.grammar is None or not job.grammar.matches(text)
+
+    @staticmethod
+    def _input_tokens(messages: Sequence[Message]) -> int:
+        return max(1, sum(len(m.content.encode("utf-8")) for m in messages) // 4)
+
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}_{next(self._ids):012x}"
+
+    # -- /v1/models --------------------------------------------------------------------------------
+    async def models(self, request: Request, responder: Responder) -> None:
+        await responder.send_json(200, {"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": "constrain"}]})
+
+    # -- /v1/responses ---------------------------------------------------------------------------
+    def parse_responses(self, body: Any) -> _Job:
+        if not isinstance(body, dict):
+            raise HTTPError(400, "The request body must be a JSON object.")
+        messages = _messages_from_input(body.get("input"), body.get("instructions"))
+        tools = body.get("tools") or []
+        if not isinstance(tools, list):
+            raise HTTPError(400, "`tools` must be a list.", param="tools")
+        choice = body.get("tool_choice")
+        forced = choice.get("name") if isinstance(choice, dict) and choice.get("type") == "custom" else None
+        grammar, tool_name = None, None
+        for index, tool in enumerate(tools):
+            if not isinstance(tool, dict) or tool.get("type") != "custom":
+                continue
+            if forced is not None and tool.get("name") != forced:
+                continue
+            fmt = tool.get("format") or {"type": "text"}
+            tool_name = str(tool.get("name") or "")
+            if fmt.get("type") == "grammar":
+                syntax = fmt.get("syntax")
+                if syntax not in ("lark", "regex"):
+                    raise HTTPError(400, f"Invalid value for 'syntax': {syntax!r}.", param=f"tools[{index}].format.syntax")
+                grammar = self.compile(syntax, fmt.get("definition"), f"tools[{index}].format.definition")
+            break
+        if forced is not None and tool_name is None:
+            raise HTTPError(400, f"Tool choice '{forced}' not found in 'tools' parameter.", param="tool_choice")
+        max_tokens = _positive_int(body.get("max_output_tokens"), "max_output_tokens")
+        return _Job(messages, grammar, tool_name, max_tokens, str(body.get("model") or self.model), bool(body.get("stream")))
+
+    async def responses(self, request: Request, responder: Responder) -> None:
+        job = self.parse_responses(_json_body(request))
+        response_id = self._new_id("resp")
+        reasoning = {"id": self._new_id("rs"), "type": "reasoning", "summary": []}
+        call_id = self._new_id("ctc") if job.tool_name is not None else self._new_id("msg")
+        if job.stream:
+            await self._responses_stream(job, responder, response_id, reasoning, call_id)
+            return
+        pieces = [piece async for piece in self.run_backend(job)]
+        text = "".join(pieces)
+        truncated = self._truncated(job, len(pieces), text)
+        response = self._response_object(job, response_id, reasoning, self._output_item(job, call_id, text, truncated), len(pieces), truncated)
+        await responder.send_json(200, response)
+
+    def _output_item(self, job: _Job, item_id: str, text: str, truncated: bool) -> dict[str, Any]:
+        status = "incomplete" if truncated else "completed"
+        if job.tool_name is None:
+            return {"id": item_id, "type": "message", "role": "assistant", "status": status,
+                    "content": [{"type": "output_text", "text": text, "annotations": []}]}
+        return {"id": item_id, "type": "custom_tool_call", "status": status, "call_id": f"call_{item_id[4:]}",
+                "name": job.tool_name, "input": text}
+
+    def _response_object(self, job: _Job, response_id: str, reasoning: dict[str, Any], item: dict[str, Any] | None, pieces: int, truncated: bool) -> dict[str, Any]:
+        input_tokens = self._input_tokens(job.messages)
+        return {
+            "id": response_id,
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": "incomplete" if truncated else ("completed" if item is not None else "in_progress"),
+            "incomplete_details": {"reason": "max_output_tokens"} if truncated else None,
+            "model": job.model,
+            "output": [reasoning] + ([item] if item is not None else []),
+            "parallel_tool_calls": False,
+            "usage": {
+                "input_tokens": input_tokens,
+                "output_tokens": pieces,
+                "total_tokens": input_tokens + pieces,
+                "output_tokens_details": {"reasoning_tokens": 0},
+            },
+        }
+
+    async def _responses_stream(self, job: _Job, responder: Responder, response_id: str, reasoning: dict[str, Any], item_id: str) -> None:
+        seq = itertools.count()
+        await responder.start_sse()
+
+        async def event(kind: str, **payload: Any) -> None:
+            await responder.send_event(kind, {"type": kind, "sequence_number": next(seq), **payload})
+
+        await event("response.created", response=self._response_object(job, response_id, reasoning, None, 0, False) | {"output": []})
+        await event("response.output_item.added", output_index=0, item=reasoning)
+        await event("response.output_item.done", output_index=0, item=reasoning)
+        await event("response.output_item.added", output_index=1, item=self._output_item(job, item_id, "", False) | {"status": "in_progress"})
+        delta_kind = "response.custom_tool_call_input.delta" if job.tool_name is not None else "response.output_text.delta"
+        pieces: list[str] = []
+        async for piece in self.run_backend(job):
+            pieces.append(piece)
+            await event(delta_kind, item_id=item_id, output_index=1, delta=piece)
+        text = "".join(pieces)
+        truncated = self._truncated(job, len(pieces), text)
+        if job.tool_name is not None:
+            await event("response.custom_tool_call_input.done", item_id=item_id, output_index=1, input=text)
+        item = self._output_item(job, item_id, text, truncated)
+        await event("response.output_item.done", output_index=1, item=item)
+        final = self._response_object(job, response_id, reasoning, item, len(pieces), truncated)
+        await event("response.incomplete" if truncated else "response.completed", response=final)
+        await responder.end_sse()
+
+    # -- /v1/chat/completions ---------------------------------------------------------------------
+    def parse_chat(self, body: Any) -> _Job:
+        if not isinstance(body, dict):
+            raise HTTPError(400, "The request body must be a JSON object.")
+        messages = _messages_from_input(body.get("messages"), None)
+        grammar, tool_name = None, None
+        choice = body.get("tool_choice")
+        forced = (choice.get("custom") or {}).get("name") if isinstance(choice, dict) and choice.get("type") == "custom" else None
+        for index, tool in enumerate(body.get("tools") or []):
+            custom = tool.get("custom") if isinstance(tool, dict) and tool.get("type") == "custom" else None
+            if not isinstance(custom, dict) or (forced is not None and custom.get("name") != forced):
+                continue
+            tool_name = str(custom.get("name") or "")
+            fmt = custom.get("format") or {"type": "text"}
+            if fmt.get("type") == "grammar":
+                spec = fmt.get("grammar") or {}
+                syntax = spec.get("syntax")
+                if syntax not in ("lark", "regex"):
+                    raise HTTPError(400, f"Invalid value for 'syntax': {syntax!r}.", param=f"tools[{index}].custom.format.grammar.syntax")
+                grammar = self.compile(syntax, spec.get("definition"), f"tools[{index}].custom.format.grammar.definition")
+            break
+        if forced is not None and tool_name is None:
+            raise HTTPError(400, f"Tool choice '{forced}' not found in 'tools' parameter.", param="tool_choice")
+        structured = body.get("structured_outputs")
+        if tool_name is None and isinstance(structured, dict):
+            if "grammar" in structured:
+                text = structured["grammar"]
+                syntax = "gbnf" if isinstance(text, str) and "::=" in text else "lark"
+                grammar = self.compile(syntax, text, "structured_outputs.grammar")
+            elif "regex" in structured:
+                grammar = self.compile("regex", structured["regex"], "structured_outputs.regex")
+        elif tool_name is None:
+            for field_name, syntax in (("grammar", "gbnf"), ("ebnf", "gbnf"), ("regex", "regex")):
+                if field_name in body:
+                    grammar = self.compile(syntax, body[field_name], field_name)
+                    break
+        if "grammar" in body and body.get("tools"):
+            raise HTTPError(400, "Cannot use custom grammar constraints with tools.", param="grammar")
+        limit = body.get("max_completion_tokens", body.get("max_tokens"))
+        max_tokens = _positive_int(limit, "max_tokens")
+        return _Job(messages, grammar, tool_name, max_tokens, str(body.get("model") or self.model), bool(body.get("stream")))
+
+    async def chat_completions(self, request: Request, responder: Responder) -> None:
+        job = self.parse_chat(_json_body(request))
+        if job.stream:
+            raise HTTPError(400, "Streaming is only implemented for /v1/responses on this server.", param="stream")
+        pieces = [piece async for piece in self.run_backend(job)]
+        text = "".join(pieces)
+        truncated = self._truncated(job, len(pieces), text)
+        message: dict[str, Any] = {"role": "assistant", "content": None if job.tool_name is not None else text}
+        if job.tool_name is not None:
+            message["tool_calls"] = [{"id": self._new_id("call"), "type": "custom", "custom": {"name": job.tool_name, "input": text}}]
+        finish = "length" if truncated else ("tool_calls" if job.tool_name is not None else "stop")
+        input_tokens = self._input_tokens(job.messages)
+        await responder.send_json(200, {
+            "id": self._new_id("chatcmpl"),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": job.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {"prompt_tokens": input_tokens, "completion_tokens": len(pieces), "total_tokens": input_tokens + len(pieces)},
+        })
+
+
+def _json_body(request: Request) -> Any:
+    try:
+        return request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPError(400, "We could not parse the JSON body of your request.") from None
+
+
+def _positive_int(value: Any, param: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise HTTPError(400, f"Invalid '{param}': expected a positive integer.", param=param)
+    return value
+
+
+def _messages_from_input(value: Any, instructions: Any) -> tuple[Message, ...]:
+    messages: list[Message] = []
+    if isinstance(instructions, str) and instructions:
+        messages.append(Message("system", instructions))
+    if isinstance(value, str):
+        return (*messages, Message("user", value))
+    if not isinstance(value, list) or not value:
+        raise HTTPError(400, "Missing required parameter: 'input' (a string or a list of messages).", param="input")
+    for entry in value:
+        if not isinstance(entry, dict):
+            raise HTTPError(400, "Each input item must be an object.", param="input")
+        role = entry.get("role", "user")
+        content = entry.get("content", entry.get("output", ""))
+        if isinstance(content, list):
+            content = "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+        role = "system" if role == "developer" else role
+        if role not in ("system", "user", "assistant"):
+            role = "user"
+        messages.append(Message(role, str(content or "")))
+    return tuple(messages)
+
+
+class ServerThread:
+    """Runs a ``Server`` on its own event loop in a daemon thread; ``with ServerThread() as url: ...``."""
+
+    def __init__(self, server: Server | None = None) -> None:
+        self.server = server or Server()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="constrain-server", daemon=True)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self.server.start())
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(self.server.close())
+        pending = asyncio.all_tasks(self._loop)
+        for task in pending:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self._loop.close()
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    def __enter__(self) -> str:
+        return self.start().base_url
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m constrain.server [--port N] [--seed S]``: the random-walk backend on 127.0.0.1."""
+    parser = argparse.ArgumentParser(prog="python -m constrain.server", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0 = a free one)")
+    parser.add_argument("--seed", type=int, default=0, help="random-walk seed")
+    args = parser.parse_args(argv)
+
+    async def run() -> None:
+        server = Server(RandomWalkBackend(args.seed), port=args.port)
+        await server.start()
+        print(f"listening on {server.base_url}", flush=True)
+        await server.serve_forever()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
