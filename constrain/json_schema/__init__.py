@@ -1,0 +1,152 @@
+"""Typed JSON: a pydantic model or a JSON Schema compiled to a Lark grammar.
+
+``grammar(Model)`` returns a :class:`~constrain.Grammar` whose language is the JSON documents that
+conform to the schema, in the Lark subset lark-python and llguidance both read; its typed result
+(``Grammar.parse_typed`` / ``parse_json`` / the generate loop) is the pydantic instance, or for a raw
+schema the value once ``jsonschema`` (with format checks) finds no error.
+
+What the grammar states exactly: ``type``, ``enum``, ``const``, ``properties`` / ``required`` /
+``additionalProperties``, ``patternProperties`` (one schema, closed objects), ``items`` /
+``prefixItems`` / ``additionalItems``, ``minItems`` / ``maxItems``, ``minLength`` / ``maxLength``,
+``pattern`` (ECMA-262 translated; lookaround, backreferences and ``\\b`` refused), ``format`` for
+date, date-time, time, uuid, email and ipv4, ``minimum`` / ``maximum`` / exclusive bounds,
+``multipleOf`` over small integer ranges, ``anyOf``, ``oneOf`` with provably disjoint branches,
+``allOf`` (merged), local ``$ref`` / ``$defs`` / ``definitions`` including recursion, and a few
+forms of ``not``.
+
+Choices (documented narrowings — the grammar never admits a non-conforming value, it only fixes one
+spelling): properties come in declared order, with additional properties allowed between them;
+numbers with bounds are written without an exponent; strings under ``pattern`` or ``format`` spell
+characters literally except where JSON requires an escape.
+
+Anything else (``uniqueItems``, ``contains``, ``if``/``then``/``else``, ``dependentRequired``,
+overlapping ``oneOf``, formats the validator asserts but the grammar cannot state, ...) raises
+``JSONSchemaError`` naming the keyword and its JSON pointer. With ``widen=True`` those keywords are
+dropped from the grammar instead, listed in ``grammar_widenings(g)``, and still enforced by the
+local validator, so no non-conforming value is ever returned as valid.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import llguidance
+
+from ..errors import InputError, JSONSchemaError
+from ..grammar import Grammar
+from ..engines import llg_engine
+from ._compiler import Limits, compile_schema
+from ._validate import model_typer, schema_typer
+
+__all__ = ["grammar", "schema_of", "load_schema", "widenings", "Limits"]
+
+_LLG_LIMITS = dict(max_lexer_states=50_000, initial_lexer_fuel=2_000_000, max_grammar_size=400_000)
+
+
+def _is_model(obj: Any) -> bool:
+    return isinstance(obj, type) and hasattr(obj, "model_json_schema")
+
+
+def schema_of(model_or_schema: Any) -> Any:
+    """The JSON Schema for a pydantic model class, or the schema itself (a dict or a boolean)."""
+    if _is_model(model_or_schema):
+        return model_or_schema.model_json_schema()
+    if isinstance(model_or_schema, (dict, bool)):
+        return model_or_schema
+    try:
+        import pydantic
+
+        return pydantic.TypeAdapter(model_or_schema).json_schema()
+    except Exception:
+        raise JSONSchemaError(
+            f"expected a pydantic model, a type pydantic understands, or a JSON Schema; got {type(model_or_schema).__name__}"
+        ) from None
+
+
+def grammar(
+    model_or_schema: Any,
+    *,
+    compact: bool = True,
+    widen: bool = False,
+    limits: Limits | None = None,
+    name: str | None = None,
+) -> Grammar:
+    """Compile a pydantic model or a JSON Schema to a ``Grammar`` of exactly the conforming JSON.
+
+    ``compact=True``: no insignificant whitespace; ``compact=False``: up to 32 whitespace characters
+    around each ``{ } [ ] , :``. ``widen=True``: keywords a grammar cannot state are left to the
+    validator (see module docs) instead of raising ``JSONSchemaError``.
+    """
+    schema = schema_of(model_or_schema)
+    limits = limits or Limits()
+    label = name or _label(model_or_schema, schema)
+    text, widened, needs_earley = compile_schema(schema, compact=compact, widen=widen, limits=limits)
+    header = f"// JSON conforming to {label}\n"
+    text = header + text
+    _check_llguidance(text)
+    typer = model_typer(model_or_schema, label) if _is_model(model_or_schema) or not isinstance(model_or_schema, (dict, bool)) else schema_typer(schema, label)
+    result = Grammar(text, name=label, parser="earley" if needs_earley else "auto", description=f"JSON conforming to {label}")
+    typed = result._with_typer(typer)
+    typed.widenings = tuple(widened)  # type: ignore[attr-defined]
+    return typed
+
+
+def widenings(g: Grammar) -> list[tuple[str, str]]:
+    """(keyword, JSON pointer) pairs ``grammar(..., widen=True)`` left to the validator alone."""
+    return list(getattr(g, "widenings", ()))
+
+
+def _label(model_or_schema: Any, schema: Any) -> str:
+    if _is_model(model_or_schema):
+        return str(model_or_schema.__name__)
+    if isinstance(schema, dict) and isinstance(schema.get("title"), str) and schema["title"].strip():
+        return schema["title"].strip()[:60]
+    return "schema"
+
+
+def _check_llguidance(text: str) -> None:
+    """Compile in llguidance under explicit limits, so a hostile schema fails here, not in a server."""
+    try:
+        lark_json = llg_engine.lark_to_llg(text)
+        message = llguidance.LLMatcher.validate_grammar(
+            lark_json, llg_engine.byte_tokenizer(), limits=llguidance.LLParserLimits(**_LLG_LIMITS)
+        )
+    except (ValueError, RuntimeError) as exc:
+        message = str(exc)
+    if message and not message.startswith("WARNING"):
+        raise JSONSchemaError(f"llguidance refuses the compiled grammar: {message.splitlines()[0][:300]}", keyword="", pointer="#")
+
+
+def load_schema(spec: str) -> Any:
+    """``path/to/schema.json`` (a JSON Schema) or ``package.module:Model`` (a pydantic model)."""
+    path = Path(spec)
+    if path.suffix == ".json" or path.exists() or spec == "-":
+        import sys
+
+        try:
+            raw = sys.stdin.read() if spec == "-" else path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot read schema: {exc.strerror}", source=spec) from None
+        except UnicodeDecodeError as exc:
+            raise InputError(f"schema is not valid UTF-8 at byte {exc.start}", source=spec, offset=exc.start) from None
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"schema is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", source=spec) from None
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise InputError("expected SCHEMA.json or module:Model", source=spec)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise InputError(f"cannot import {module_name!r}: {exc}", source=spec) from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise InputError(f"{module_name!r} has no attribute {attr!r}", source=spec)
+        obj = getattr(obj, part)
+    return obj
+

@@ -1,0 +1,671 @@
+"""Regexes over JSON string *text*: character sets, ECMA-262 patterns, and their JSON encoding.
+
+A JSON Schema ``pattern`` constrains the decoded string, but a grammar sees the encoded text
+(``"a\\"b"``). Patterns are parsed into a small AST over code points and re-emitted as a regex over
+the encoded form: characters JSON must escape appear escaped, every other character appears
+literally. The emitted syntax is the part lark (Python ``re``) and llguidance (Rust regex) read the
+same way: classes with ``\\xNN`` / ``\\uNNNN`` escapes, ``(?:)``, ``|`` and counted quantifiers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+MAX_CP = 0x10FFFF
+SURROGATES = ((0xD800, 0xDFFF),)
+MAX_REPEAT = 1000
+"""Largest ``{m,n}`` count accepted in a pattern (bigger counts blow up automaton sizes)."""
+
+Intervals = tuple[tuple[int, int], ...]
+
+
+class PatternError(ValueError):
+    """A pattern uses a construct that cannot be translated exactly (or safely)."""
+
+
+# -- character sets as sorted, disjoint, inclusive code point intervals --------------------------------
+def normalize(intervals: list[tuple[int, int]] | Intervals) -> Intervals:
+    out: list[list[int]] = []
+    for lo, hi in sorted(intervals):
+        if out and lo <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return tuple((lo, hi) for lo, hi in out)
+
+
+def union(*sets: Intervals) -> Intervals:
+    return normalize([iv for s in sets for iv in s])
+
+
+def negate(s: Intervals) -> Intervals:
+    out: list[tuple[int, int]] = []
+    prev = 0
+    for lo, hi in normalize(s):
+        if lo > prev:
+            out.append((prev, lo - 1))
+        prev = hi + 1
+    if prev <= MAX_CP:
+        out.append((prev, MAX_CP))
+    return tuple(out)
+
+
+def minus(a: Intervals, b: Intervals) -> Intervals:
+    return intersect(a, negate(b))
+
+
+def intersect(a: Intervals, b: Intervals) -> Intervals:
+    out: list[tuple[int, int]] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo <= hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return tuple(out)
+
+
+def chars(text: str) -> Intervals:
+    return normalize([(ord(c), ord(c)) for c in text])
+
+
+def contains(s: Intervals, cp: int) -> bool:
+    return any(lo <= cp <= hi for lo, hi in s)
+
+
+DIGIT = ((0x30, 0x39),)
+WORD = normalize([(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)])
+SPACE = normalize(
+    [(0x09, 0x0D), (0x20, 0x20), (0xA0, 0xA0), (0x1680, 0x1680), (0x2000, 0x200A), (0x2028, 0x2029),
+     (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000), (0xFEFF, 0xFEFF)]
+)
+LINE_TERMINATORS = normalize([(0x0A, 0x0A), (0x0D, 0x0D), (0x2028, 0x2029)])
+ANY = minus(((0, MAX_CP),), SURROGATES)
+DOT = minus(ANY, LINE_TERMINATORS)
+
+_MUST_ESCAPE = normalize([(0x00, 0x1F), (0x22, 0x22), (0x5C, 0x5C)])
+_SHORT_ESCAPES = {0x22: '"', 0x5C: "\\", 0x2F: "/", 0x08: "b", 0x0C: "f", 0x0A: "n", 0x0D: "r", 0x09: "t"}
+
+
+# -- emitting ------------------------------------------------------------------------------------------
+def _class_char(cp: int) -> str:
+    """One code point inside a class.
+
+    lark turns ``\\xNN`` / ``\\uNNNN`` escapes into raw characters before Python's ``re`` sees the
+    regex, so characters that mean something in a class are escaped with a backslash instead.
+    """
+    if 0x30 <= cp <= 0x39 or 0x41 <= cp <= 0x5A or 0x61 <= cp <= 0x7A:
+        return chr(cp)
+    if chr(cp) in _CLASS_SPECIAL:
+        return "\\" + chr(cp)
+    if cp < 0x80:
+        return f"\\x{cp:02x}"
+    if cp <= 0xFFFF:
+        return f"\\u{cp:04x}"
+    return chr(cp)
+
+
+_CLASS_SPECIAL = "\\]^-[&~"
+_SPECIAL = "\\.+*?()[]{}|^$&~"
+
+
+def literal_char(cp: int) -> str:
+    """One code point as a regex atom (outside a class)."""
+    if chr(cp) in _SPECIAL:
+        return "\\" + chr(cp)
+    return _class_char(cp)
+
+
+def char_class(s: Intervals) -> str:
+    """A regex class for a non-empty set, negated when that is shorter."""
+    s = normalize(s)
+    if len(s) == 1 and s[0][0] == s[0][1]:
+        return literal_char(s[0][0])
+    complement = minus(ANY, s)
+    use_negated = len(complement) < len(s)
+    body = complement if use_negated else s
+    parts = []
+    for lo, hi in body:
+        parts.append(_class_char(lo) if lo == hi else f"{_class_char(lo)}-{_class_char(hi)}")
+    inner = "".join(parts)
+    if use_negated:
+        # a negated class matches surrogates in Python; they cannot occur in decoded UTF-8 anyway
+        return f"[^{inner}]" if inner else "[\\x00-\\x7f]"  # pragma: no branch
+    return f"[{inner}]"
+
+
+def json_char(s: Intervals) -> str:
+    """A regex for one decoded character from ``s`` as it appears inside a JSON string."""
+    s = normalize(s)
+    alts: list[str] = []
+    raw = minus(s, _MUST_ESCAPE)
+    if raw:
+        alts.append(char_class(raw))
+    for cp, short in _SHORT_ESCAPES.items():
+        if contains(s, cp):
+            alts.append("\\\\" + _class_char(ord(short)))
+    controls = intersect(s, ((0x00, 0x1F),))
+    if controls == ((0x00, 0x1F),):
+        alts.append("\\\\u00[01][0-9a-fA-F]")
+    else:
+        for lo, hi in controls:
+            for cp in range(lo, hi + 1):
+                alts.append("\\\\u00" + "".join(f"[{c}{c.upper()}]" if c.isalpha() else c for c in f"{cp:02x}"))
+    if not alts:
+        raise PatternError("empty character class")
+    return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+
+_HEX = "[0-9a-fA-F]"
+JSON_CHAR_FULL = (
+    '(?:[^"\\\\\\x00-\\x1f]|\\\\["\\\\\\x2fbfnrt]'
+    f"|\\\\u(?:[0-9a-cA-Ce-fE-F]{_HEX}{{3}}|[dD][0-7]{_HEX}{{2}})"
+    f"|\\\\u[dD][89abAB]{_HEX}{{2}}\\\\u[dD][c-fC-F]{_HEX}{{2}})"
+)
+"""Any one decoded character inside a JSON string, in any spelling JSON allows (surrogate pairs as one)."""
+
+JSON_CHAR_CANONICAL = json_char(ANY)
+"""Any one decoded character, spelt the way ``json.dumps(..., ensure_ascii=False)`` spells it (one spelling each)."""
+
+
+def quantify(atom: str, lo: int, hi: int | None) -> str:
+    if (lo, hi) == (1, 1):
+        return atom
+    if (lo, hi) == (0, 0):
+        return ""
+    if not _is_atomic(atom):
+        atom = f"(?:{atom})"
+    if (lo, hi) == (0, None):
+        return atom + "*"
+    if (lo, hi) == (1, None):
+        return atom + "+"
+    if (lo, hi) == (0, 1):
+        return atom + "?"
+    if hi is None:
+        return f"{atom}{{{lo},}}"
+    if lo == hi:
+        return f"{atom}{{{lo}}}"
+    return f"{atom}{{{lo},{hi}}}"
+
+
+def _is_atomic(rx: str) -> bool:
+    if len(rx) == 1 or (rx.startswith("\\") and len(rx) in (2, 4, 6) and "|" not in rx):
+        return rx not in ("\\", )
+    if rx.startswith("[") and rx.endswith("]") and rx.count("[") == 1 and not rx.endswith("\\]"):
+        return True
+    if rx.startswith("(?:") and rx.endswith(")") and _balanced_group(rx):
+        return True
+    return False
+
+
+def _balanced_group(rx: str) -> bool:
+    depth = 0
+    i = 0
+    in_class = False
+    while i < len(rx):
+        c = rx[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0 and i != len(rx) - 1:
+                return False
+        i += 1
+    return depth == 0
+
+
+# -- ECMA-262 pattern AST --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CharNode:
+    chars: Intervals
+
+
+@dataclass(frozen=True)
+class SeqNode:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class AltNode:
+    options: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class RepNode:
+    body: Node
+    lo: int
+    hi: int | None
+
+
+@dataclass(frozen=True)
+class AnchorNode:
+    start: bool  # True for ^, False for $
+
+
+Node = Union[CharNode, SeqNode, AltNode, RepNode, AnchorNode]
+
+_CLASS_ESCAPES = {"d": DIGIT, "w": WORD, "s": SPACE, "D": negate(DIGIT), "W": negate(WORD), "S": negate(SPACE)}
+_CONTROL_ESCAPES = {"n": 0x0A, "r": 0x0D, "t": 0x09, "f": 0x0C, "v": 0x0B, "0": 0x00}
+
+
+class _Parser:
+    def __init__(self, pattern: str) -> None:
+        self.p = pattern
+        self.i = 0
+
+    def fail(self, what: str) -> PatternError:
+        return PatternError(f"{what} at offset {self.i} of pattern {self.p!r}")
+
+    def peek(self) -> str:
+        return self.p[self.i] if self.i < len(self.p) else ""
+
+    def parse(self) -> Node:
+        node = self.alternation()
+        if self.i != len(self.p):
+            raise self.fail("unbalanced ')'")
+        return node
+
+    def alternation(self) -> Node:
+        options = [self.sequence()]
+        while self.peek() == "|":
+            self.i += 1
+            options.append(self.sequence())
+        return options[0] if len(options) == 1 else AltNode(tuple(options))
+
+    def sequence(self) -> Node:
+        items: list[Node] = []
+        while self.peek() not in ("", "|", ")"):
+            items.append(self.quantified())
+        return items[0] if len(items) == 1 else SeqNode(tuple(items))
+
+    def quantified(self) -> Node:
+        atom = self.atom()
+        while True:
+            c = self.peek()
+            if c in ("*", "+", "?"):
+                self.i += 1
+                lo, hi = {"*": (0, None), "+": (1, None), "?": (0, 1)}[c]
+            elif c == "{" and self._counted_ahead():
+                lo, hi = self._counted()
+            else:
+                return atom
+            if self.peek() == "?":  # lazy: same language
+                self.i += 1
+            if isinstance(atom, AnchorNode):
+                raise self.fail("quantified anchor")
+            if (hi is not None and hi > MAX_REPEAT) or lo > MAX_REPEAT:
+                raise self.fail(f"repetition count over {MAX_REPEAT}")
+            if hi is not None and hi < lo:
+                raise self.fail("repetition range out of order")
+            atom = RepNode(atom, lo, hi)
+
+    def _counted_ahead(self) -> bool:
+        j = self.p.find("}", self.i)
+        if j < 0:
+            return False
+        body = self.p[self.i + 1 : j]
+        lo, _, hi = body.partition(",")
+        return lo.isdigit() and (hi == "" or hi.isdigit())
+
+    def _counted(self) -> tuple[int, int | None]:
+        j = self.p.index("}", self.i)
+        body = self.p[self.i + 1 : j]
+        self.i = j + 1
+        if "," not in body:
+            n = int(body)
+            return n, n
+        lo, hi = body.split(",", 1)
+        return int(lo), (int(hi) if hi else None)
+
+    def atom(self) -> Node:
+        c = self.peek()
+        if c == "(":
+            return self.group()
+        if c == "[":
+            return CharNode(self.char_class())
+        if c == ".":
+            self.i += 1
+            return CharNode(DOT)
+        if c == "^":
+            self.i += 1
+            return AnchorNode(True)
+        if c == "$":
+            self.i += 1
+            return AnchorNode(False)
+        if c == "\\":
+            return CharNode(self.escape(in_class=False))
+        if c in ("*", "+", "?"):
+            raise self.fail("nothing to repeat")
+        if c == "{" and self._counted_ahead():
+            raise self.fail("nothing to repeat")
+        self.i += 1
+        return CharNode(chars(c))
+
+    def group(self) -> Node:
+        self.i += 1
+        if self.p.startswith("?:", self.i):
+            self.i += 2
+        elif self.p.startswith("?<", self.i) and self.p[self.i + 2 : self.i + 3] not in ("=", "!"):
+            end = self.p.find(">", self.i)
+            if end < 0:
+                raise self.fail("unterminated group name")
+            self.i = end + 1
+        elif self.peek() == "?":
+            raise self.fail("lookaround or group flag (not expressible in a grammar)")
+        node = self.alternation()
+        if self.peek() != ")":
+            raise self.fail("missing ')'")
+        self.i += 1
+        return node
+
+    def char_class(self) -> Intervals:
+        self.i += 1
+        negated = self.peek() == "^"
+        if negated:
+            self.i += 1
+        items: list[tuple[int, int]] = []
+        first = True
+        while True:
+            c = self.peek()
+            if c == "":
+                raise self.fail("unterminated character class")
+            if c == "]" and not first:
+                self.i += 1
+                break
+            if c == "]" and first:  # ECMA: [] is the empty class, []...] is not special
+                self.i += 1
+                break
+            first = False
+            lo_set = self.class_atom()
+            if self.peek() == "-" and self.p[self.i + 1 : self.i + 2] not in ("]", ""):
+                self.i += 1
+                hi_set = self.class_atom()
+                if len(lo_set) != 1 or lo_set[0][0] != lo_set[0][1] or len(hi_set) != 1 or hi_set[0][0] != hi_set[0][1]:
+                    raise self.fail("class escape used as a range bound")
+                lo, hi = lo_set[0][0], hi_set[0][0]
+                if lo > hi:
+                    raise self.fail("character range out of order")
+                items.append((lo, hi))
+            else:
+                items.extend(lo_set)
+        s = normalize(items)
+        return minus(ANY, s) if negated else minus(s, SURROGATES)
+
+    def class_atom(self) -> Intervals:
+        c = self.peek()
+        if c == "\\":
+            return self.escape(in_class=True)
+        self.i += 1
+        return chars(c)
+
+    def escape(self, *, in_class: bool) -> Intervals:
+        self.i += 1
+        c = self.peek()
+        if c == "":
+            raise self.fail("trailing backslash")
+        self.i += 1
+        if c in _CLASS_ESCAPES:
+            return _CLASS_ESCAPES[c]
+        if c == "0" and self.peek().isdigit():
+            raise self.fail("octal escape")
+        if c in _CONTROL_ESCAPES:
+            return chars(chr(_CONTROL_ESCAPES[c]))
+        if c == "b":
+            if in_class:
+                return chars("\b")
+            raise self.fail("word boundary \\b")
+        if c == "B":
+            raise self.fail("\\B")
+        if c.isdigit():
+            raise self.fail("backreference")
+        if c == "x":
+            return chars(chr(self._hex(2)))
+        if c == "u":
+            if self.peek() == "{":
+                end = self.p.find("}", self.i)
+                if end < 0:
+                    raise self.fail("bad \\u{...} escape")
+                try:
+                    cp = int(self.p[self.i + 1 : end], 16)
+                except ValueError:
+                    raise self.fail("bad \\u{...} escape") from None
+                self.i = end + 1
+                return chars(chr(cp))
+            cp = self._hex(4)
+            if 0xD800 <= cp <= 0xDBFF and self.p.startswith("\\u", self.i):
+                save = self.i
+                self.i += 2
+                low = self._hex(4)
+                if 0xDC00 <= low <= 0xDFFF:
+                    return chars(chr(0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00)))
+                self.i = save
+            if 0xD800 <= cp <= 0xDFFF:
+                raise self.fail("lone surrogate escape")
+            return chars(chr(cp))
+        if c == "c":
+            letter = self.peek()
+            if not letter.isalpha():
+                raise self.fail("bad control escape")
+            self.i += 1
+            return chars(chr(ord(letter) % 32))
+        if c in ("p", "P"):
+            raise self.fail("unicode property escape")
+        if c == "k":
+            raise self.fail("named backreference")
+        if c.isalnum():
+            raise self.fail(f"unknown escape \\{c}")
+        return chars(c)
+
+    def _hex(self, n: int) -> int:
+        text = self.p[self.i : self.i + n]
+        if len(text) != n or any(ch not in "0123456789abcdefABCDEF" for ch in text):
+            raise self.fail("bad hex escape")
+        self.i += n
+        return int(text, 16)
+
+
+def parse(pattern: str) -> Node:
+    return _Parser(pattern).parse()
+
+
+# -- analysis --------------------------------------------------------------------------------------------
+def length_bounds(node: Node) -> tuple[int, int | None]:
+    """Minimum and maximum number of code points the node matches (None: unbounded)."""
+    if isinstance(node, CharNode):
+        return (1, 1)
+    if isinstance(node, AnchorNode):
+        return (0, 0)
+    if isinstance(node, SeqNode):
+        lo, hi = 0, 0
+        for item in node.items:
+            a, b = length_bounds(item)
+            lo += a
+            hi = None if hi is None or b is None else hi + b
+        return lo, hi
+    if isinstance(node, AltNode):
+        bounds = [length_bounds(o) for o in node.options]
+        his = [b for _, b in bounds]
+        return min(a for a, _ in bounds), (None if None in his else max(h for h in his if h is not None))
+    a, b = length_bounds(node.body)
+    return a * node.lo, (None if node.hi is None or b is None else b * node.hi)
+
+
+def _first_last_sets(node: Node) -> tuple[Intervals, Intervals]:
+    if isinstance(node, CharNode):
+        return node.chars, node.chars
+    if isinstance(node, AnchorNode):
+        return (), ()
+    if isinstance(node, AltNode):
+        fs = [_first_last_sets(o) for o in node.options]
+        return union(*(f for f, _ in fs)), union(*(l for _, l in fs))
+    if isinstance(node, RepNode):
+        return _first_last_sets(node.body)
+    first: Intervals = ()
+    for item in node.items:
+        f, _ = _first_last_sets(item)
+        first = union(first, f)
+        if length_bounds(item)[0] > 0:
+            break
+    last: Intervals = ()
+    for item in reversed(node.items):
+        _, l = _first_last_sets(item)
+        last = union(last, l)
+        if length_bounds(item)[0] > 0:
+            break
+    return first, last
+
+
+def check_safe(node: Node) -> None:
+    """Refuse patterns that make a backtracking matcher (lark uses Python ``re``) blow up.
+
+    Nested unbounded repetition is refused unless the inner repetition is closed by a mandatory
+    character it cannot match (``([a-z]+-)*`` is fine, ``(a+)+`` and ``(\\w+\\s?)*`` are not).
+    Nested counted repetitions whose product exceeds ``MAX_REPEAT`` are refused too.
+    """
+    _check(node, outer_unbounded=False, count_product=1)
+
+
+def _has_unbounded(node: Node) -> bool:
+    if isinstance(node, RepNode):
+        return node.hi is None or _has_unbounded(node.body)
+    if isinstance(node, SeqNode):
+        return any(_has_unbounded(i) for i in node.items)
+    if isinstance(node, AltNode):
+        return any(_has_unbounded(o) for o in node.options)
+    return False
+
+
+def _check(node: Node, *, outer_unbounded: bool, count_product: int) -> None:
+    if isinstance(node, (SeqNode, AltNode)):
+        for child in node.items if isinstance(node, SeqNode) else node.options:
+            _check(child, outer_unbounded=outer_unbounded, count_product=count_product)
+        return
+    if not isinstance(node, RepNode):
+        return
+    repeats = node.hi is None or node.hi > 1
+    if repeats and _has_unbounded(node.body) and (node.hi is None or outer_unbounded):
+        if not _closed_repetition(node.body):
+            raise PatternError("nested unbounded repetition (catastrophic backtracking risk)")
+    product = count_product * max(node.hi or node.lo or 1, 1)
+    if product > MAX_REPEAT * 10:
+        raise PatternError(f"nested repetition counts multiply to over {MAX_REPEAT * 10}")
+    _check(node.body, outer_unbounded=outer_unbounded or node.hi is None, count_product=product)
+
+
+def _closed_repetition(body: Node) -> bool:
+    items = body.items if isinstance(body, SeqNode) else (body,)
+    if not items:
+        return True
+    last = items[-1]
+    if not isinstance(last, CharNode):
+        return False
+    inner: Intervals = ()
+    for item in items[:-1]:
+        if _has_unbounded(item):
+            f, l = _first_last_sets(item)
+            inner = union(inner, f, l)
+    if any(isinstance(i, AltNode) and _has_unbounded(i) for i in items[:-1]):
+        return False
+    return not intersect(inner, last.chars)
+
+
+# -- pattern -> regex over JSON string text -------------------------------------------------------------
+def emit(node: Node) -> str:
+    if isinstance(node, CharNode):
+        if not node.chars:
+            raise PatternError("empty character class")
+        return json_char(node.chars)
+    if isinstance(node, SeqNode):
+        return "".join(_group_if_alt(emit(i), i) for i in node.items)
+    if isinstance(node, AltNode):
+        return "(?:" + "|".join(emit(o) for o in node.options) + ")"
+    if isinstance(node, RepNode):
+        return quantify(emit(node.body), node.lo, node.hi)
+    raise PatternError("anchor inside the pattern (only a leading ^ and trailing $ are supported)")
+
+
+def _group_if_alt(rx: str, node: Node) -> str:
+    return f"(?:{rx})" if isinstance(node, AltNode) and not rx.startswith("(?:") else rx
+
+
+def _unwrap(node: Node) -> Node:
+    while isinstance(node, SeqNode) and len(node.items) == 1:
+        node = node.items[0]
+    return node
+
+
+def _branches(node: Node) -> list[Node]:
+    node = _unwrap(node)
+    if isinstance(node, AltNode):
+        return list(node.options)
+    if isinstance(node, SeqNode):
+        # ^(a|b)$ and (^a|^b) both end up as anchored branches
+        items = list(node.items)
+        if len(items) >= 1 and isinstance(_unwrap(items[0]), AltNode) and all(
+            isinstance(i, AnchorNode) for i in items[1:]
+        ):
+            return [SeqNode((o, *items[1:])) for o in _unwrap(items[0]).options]  # type: ignore[union-attr]
+    return [node]
+
+
+def _anchors(branch: Node) -> tuple[bool, Node, bool]:
+    items = list(branch.items) if isinstance(branch, SeqNode) else [branch]
+    start = end = False
+    while items and isinstance(items[0], AnchorNode) and items[0].start:
+        start = True
+        items.pop(0)
+    while items and isinstance(items[-1], AnchorNode) and not items[-1].start:
+        end = True
+        items.pop()
+    if len(items) == 1 and isinstance(_unwrap(items[0]), AltNode):
+        inner = _unwrap(items[0])
+        assert isinstance(inner, AltNode)
+        if any(isinstance(_unwrap(o), SeqNode) and any(isinstance(x, AnchorNode) for x in _unwrap(o).items) for o in inner.options):  # type: ignore[union-attr]
+            raise PatternError("anchors inside an alternation group")
+    return start, SeqNode(tuple(items)), end
+
+
+@dataclass(frozen=True)
+class Translation:
+    regex: str  # over JSON string text, without the surrounding quotes
+    anchored: bool  # every branch anchored at both ends: the pattern fixes the whole string
+    length: tuple[int, int | None]  # code point bounds of matched strings (only meaningful when anchored)
+    node: Node
+
+
+def translate(pattern: str) -> Translation:
+    """Translate an ECMA-262 ``pattern`` (search semantics) to a regex over JSON string contents."""
+    tree = parse(pattern)
+    check_safe(tree)
+    parts: list[str] = []
+    anchored = True
+    for branch in _branches(tree):
+        start, body, end = _anchors(branch)
+        rx = emit(body)
+        anchored = anchored and start and end
+        any_run = JSON_CHAR_FULL + "*"
+        parts.append(("" if start else any_run) + rx + ("" if end else any_run))
+    regex = parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
+    return Translation(regex, anchored, length_bounds(tree), tree)
+
+
+def canonical_literal(text: str) -> str:
+    """Regex matching ``text`` exactly as ``json.dumps(..., ensure_ascii=False)`` spells it (no quotes)."""
+    import json
+
+    encoded = json.dumps(text, ensure_ascii=False)[1:-1]
+    out = []
+    for c in encoded:
+        out.append("\\\\" if c == "\\" else literal_char(ord(c)))
+    return "".join(out)

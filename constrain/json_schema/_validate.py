@@ -1,0 +1,104 @@
+"""The local validators behind a schema grammar: jsonschema (with format checks) or pydantic."""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any, Callable
+from urllib.parse import quote
+
+import jsonschema
+import lark
+from jsonschema.protocols import Validator
+
+from ..errors import ValidationError
+from . import _formats
+
+_ROOT_URI = "urn:constrain:schema"
+
+
+@functools.lru_cache(maxsize=1)
+def format_checker() -> jsonschema.FormatChecker:
+    """jsonschema's format checks plus ours for the formats the grammar compiles (the same regexes)."""
+    checker = jsonschema.FormatChecker()
+    for name in _formats.FORMATS:
+        if name not in checker.checkers:
+            checker.checks(name)(_formats.checker(name))
+    return checker
+
+
+@functools.lru_cache(maxsize=1)
+def asserted_formats() -> frozenset[str]:
+    """Formats the validator asserts; any other ``format`` value is an annotation only."""
+    return frozenset(format_checker().checkers)
+
+
+def _validator_class(schema: Any) -> type[Validator]:
+    return jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)  # type: ignore[no-any-return]
+
+
+def schema_validator(schema: Any) -> Validator:
+    cls = _validator_class(schema)
+    return cls(schema, format_checker=format_checker())
+
+
+def validator_for_pointers(root: Any, pointers: list[str]) -> Validator:
+    """A validator requiring every subschema at ``pointers`` (JSON pointers into ``root``) to hold."""
+    import referencing
+    import referencing.jsonschema
+
+    cls = _validator_class(root)
+    uri = _ROOT_URI
+    if isinstance(root, dict):
+        for key in ("$id", "id"):
+            if isinstance(root.get(key), str) and root[key]:
+                uri = root[key].split("#")[0] or _ROOT_URI
+                break
+    spec = referencing.jsonschema.specification_with(
+        cls.META_SCHEMA.get("$schema", ""), default=referencing.jsonschema.DRAFT202012
+    )
+    resource = spec.create_resource(root)
+    registry: referencing.Registry[Any] = referencing.Registry().with_resource(uri, resource)
+    if uri != _ROOT_URI:
+        registry = registry.with_resource(_ROOT_URI, resource)
+    conj = {"allOf": [{"$ref": f"{uri}#{quote(p, safe='/~')}"} for p in pointers]}
+    return cls(conj, registry=registry, format_checker=format_checker())
+
+
+def _raise(text: str, message: str, path: str, engine: str, grammar: str) -> None:
+    if len(message) > 300:
+        message = message[:297] + "..."
+    raise ValidationError(f"schema violation at {path or '/'}: {message}", text=text, engine=engine, grammar=grammar)
+
+
+def schema_typer(schema: Any, grammar_name: str) -> Callable[[str, lark.Tree], Any]:
+    """Typed result for a raw schema: the parsed value, once jsonschema finds no error."""
+    validator = schema_validator(schema)
+
+    def typed(text: str, tree: lark.Tree) -> Any:
+        value = json.loads(text)
+        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        if error is not None:
+            path = "/" + "/".join(str(p) for p in error.absolute_path)
+            _raise(text, error.message, path if error.absolute_path else "/", "jsonschema", grammar_name)
+        return value
+
+    return typed
+
+
+def model_typer(model: Any, grammar_name: str) -> Callable[[str, lark.Tree], Any]:
+    """Typed result for a pydantic model (or any type pydantic adapts): the validated instance."""
+    import pydantic
+
+    adapter = pydantic.TypeAdapter(model)
+
+    def typed(text: str, tree: lark.Tree) -> Any:
+        try:
+            return adapter.validate_json(text)
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            path = "/" + "/".join(str(p) for p in first.get("loc", ()))
+            _raise(text, f"{first.get('msg')} ({exc.error_count()} error(s))", path, "pydantic", grammar_name)
+            raise AssertionError from None
+
+    return typed
