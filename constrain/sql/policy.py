@@ -276,8 +276,10 @@ class Policy:
         if not schema and name.lower() in cte_names:
             return
         if self.tables is not None:
-            same = get_dialect(dialect).same_identifier
-            if not any(same(allowed, name) for allowed in self.tables):
+            info = get_dialect(dialect)
+            quoted = isinstance(table.this, exp.Identifier) and table.this.quoted
+            exact = quoted and not info.case_insensitive  # a quoted name keeps its case (postgres)
+            if not any(allowed == name if exact else info.same_identifier(allowed, name) for allowed in self.tables):
                 allowed_list = ", ".join(sorted(self.tables)) or "(none)"
                 _refuse("table_allowlist", f"table {_qualified(table)} is not in the allowlist ({allowed_list})", text)
 

@@ -1,0 +1,242 @@
+"""The read-only policy: hostile inputs refused by every wall, and each wall standing on its own.
+
+tests/data/hostile_sql.tsv lists the hostile inputs with the policy rule expected to refuse each when
+the policy runs alone. The full pipeline (``validate``: grammar, sqlglot, policy) must refuse every one
+too, and the tests report which layer did. SQLite's authorizer, installed by ``SQLQuery.run``, is the
+third wall: run directly, without ``validate``, it still refuses writes, PRAGMAs and denied functions.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import sqlglot
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlglot import exp
+
+from conftest import corpus
+from constrain.errors import PolicyError, ValidationError
+from constrain.sql import Policy, SQLQuery, validate
+from constrain.sql.policy import DIALECT_RULES, RULES
+
+HOSTILE_FILE = Path(__file__).parent / "data" / "hostile_sql.tsv"
+_REPEAT = re.compile(r"<<(\d+)\*(.*?)>>")
+ALLOWLIST = frozenset({"Artist", "Album", "artist", "album"})
+HOSTILE_POLICY = Policy(tables=ALLOWLIST)
+
+
+def load_hostile() -> list[tuple[int, str, str, str]]:
+    cases = []
+    for number, line in enumerate(HOSTILE_FILE.read_text(encoding="ascii").splitlines(), start=1):
+        if not line or line.startswith("#"):
+            continue
+        dialect, rule, raw = line.split("\t", 2)
+        expanded = _REPEAT.sub(lambda m: m.group(2) * int(m.group(1)), raw)
+        cases.append((number, dialect, rule, expanded.encode("ascii").decode("unicode_escape")))
+    return cases
+
+
+HOSTILE = load_hostile()
+HOSTILE_IDS = [f"line{n}-{d}-{r}" for n, d, r, _ in HOSTILE]
+
+
+def refusal_layer(exc: ValidationError) -> str:
+    if isinstance(exc, PolicyError):
+        return f"policy:{exc.rule}"
+    return {"lark": "grammar", "llguidance": "grammar"}.get(exc.engine or "", exc.engine or type(exc).__name__)
+
+
+def test_hostile_file_is_large_and_covers_every_category() -> None:
+    assert len(HOSTILE) >= 100
+    rules = {rule for _, _, rule, _ in HOSTILE}
+    assert rules - {"sqlglot"} <= set(RULES)
+    expected = {"single_statement", "comment", "statement_type", "write", "function", "system_table", "non_ascii",
+                "control_character", "literal_size", "length", "recursive_cte", "file_access", "table_allowlist"}
+    assert expected <= rules
+    assert {d for _, d, _, _ in HOSTILE} == {"sqlite", "postgres", "duckdb"}
+
+
+@pytest.mark.parametrize(("number", "dialect", "rule", "sql"), HOSTILE, ids=HOSTILE_IDS)
+def test_policy_alone_refuses_with_the_expected_rule(number: int, dialect: str, rule: str, sql: str) -> None:
+    """The second wall by itself: sqlglot parses, the policy decides (no grammar involved)."""
+    with pytest.raises(ValidationError) as info:
+        HOSTILE_POLICY.enforce(sql, dialect)
+    if rule == "sqlglot":
+        assert info.value.engine == "sqlglot" and not isinstance(info.value, PolicyError)
+    else:
+        assert isinstance(info.value, PolicyError), info.value
+        assert info.value.rule == rule, str(info.value)
+        assert info.value.engine == "policy"
+        assert f"({rule})" in str(info.value)
+
+
+def test_full_pipeline_refuses_every_hostile_input_and_reports_the_layer() -> None:
+    """grammar -> sqlglot -> policy: nothing gets through; the table shows which wall held."""
+    layers: Counter[str] = Counter()
+    report = []
+    for number, dialect, rule, sql in HOSTILE:
+        try:
+            query = validate(sql, dialect, policy=HOSTILE_POLICY)
+        except ValidationError as exc:
+            layer = refusal_layer(exc)
+            layers[layer] += 1
+            report.append(f"line {number:>3} {dialect:<8} {layer:<26} {str(exc).splitlines()[0][:90]}")
+            if isinstance(exc, PolicyError):
+                assert exc.rule == rule, f"line {number}: policy refused with {exc.rule}, expected {rule}"
+            continue
+        pytest.fail(f"line {number} ({dialect}) passed every wall: {query.text!r}")
+    print("\n".join(report))
+    print("refusals by layer:", dict(layers))
+    assert sum(layers.values()) == len(HOSTILE)
+
+
+def test_spider_gold_queries_pass_the_policy() -> None:
+    """No false refusals on real read-only SQL (every 8th Spider gold query)."""
+    lines = corpus("spider", "train_gold.sql").read_text(encoding="utf-8").splitlines()[::8]
+    refused = []
+    for line in lines:
+        sql = line.split("\t")[0]
+        try:
+            HOSTILE_POLICY.__class__().enforce(sql, "sqlite")
+        except ValidationError as exc:
+            refused.append(f"{sql}  -> {exc}")
+    assert not refused, "\n".join(refused)
+
+
+# -- the table allowlist --------------------------------------------------------------------------
+def test_allowlist_matches_as_the_dialect_compares_identifiers() -> None:
+    sqlite_policy = Policy(tables=frozenset({"Artist"}))
+    sqlite_policy.enforce("SELECT name FROM ARTIST", "sqlite")  # SQLite folds ASCII case
+    sqlite_policy.enforce("WITH a AS (SELECT name FROM artist) SELECT * FROM a", "sqlite")  # a CTE is not a table
+    with pytest.raises(PolicyError) as info:
+        sqlite_policy.enforce("WITH a AS (SELECT 1) SELECT * FROM a JOIN Album", "sqlite")
+    assert info.value.rule == "table_allowlist" and "Album" in str(info.value)
+    postgres_policy = Policy(tables=frozenset({"artist"}))
+    postgres_policy.enforce("SELECT name FROM Artist", "postgres")  # unquoted folds to lower case
+    with pytest.raises(PolicyError):
+        postgres_policy.enforce('SELECT name FROM "Artist"', "postgres")  # quoted keeps its case
+
+
+def test_denylists_are_per_dialect() -> None:
+    assert DIALECT_RULES["sqlite"].function_denied("LOAD_EXTENSION")
+    assert DIALECT_RULES["postgres"].function_denied("pg_read_binary_file")
+    assert DIALECT_RULES["duckdb"].function_denied("read_csv_auto")
+    Policy().enforce("SELECT glob('*a*', 'banana')", "sqlite")  # GLOB is a harmless operator in SQLite
+    with pytest.raises(PolicyError):
+        Policy().enforce("SELECT * FROM glob('*')", "duckdb")  # ... and lists files in DuckDB
+    Policy(allow_recursive=True).enforce(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5) SELECT x FROM c", "sqlite"
+    )
+    with pytest.raises(PolicyError) as info:
+        Policy(extra_denied_functions=frozenset({"ABS"})).enforce("SELECT abs(-1)", "sqlite")
+    assert info.value.rule == "function"
+
+
+# -- the row cap: added or lowered, never raised ----------------------------------------------------
+def _root_limit(sql: str, dialect: str) -> exp.Expression | None:
+    return sqlglot.parse_one(sql, read=dialect).args.get("limit")
+
+
+CAP_SHAPES = [
+    "SELECT TrackId FROM Track{limit}",
+    "SELECT TrackId FROM Track ORDER BY Milliseconds DESC{limit}",
+    "SELECT TrackId FROM Track WHERE GenreId = 1 UNION SELECT TrackId FROM Track WHERE GenreId = 2{limit}",
+    "SELECT AlbumId, count(*) FROM Track GROUP BY AlbumId{limit}",
+    "WITH t AS (SELECT TrackId FROM Track LIMIT 2000) SELECT TrackId FROM t{limit}",
+]
+
+
+@pytest.fixture(scope="module")
+def chinook() -> sqlite3.Connection:
+    path = corpus("chinook", "Chinook_Sqlite.sqlite")
+    connection = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    yield connection
+    connection.close()
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    shape=st.sampled_from(CAP_SHAPES),
+    cap=st.integers(min_value=0, max_value=4000),
+    existing=st.one_of(st.none(), st.integers(min_value=0, max_value=4000), st.just(-1)),
+    offset=st.sampled_from([None, 0, 7]),
+)
+def test_row_cap_never_raises_a_limit(chinook: sqlite3.Connection, shape: str, cap: int, existing: int | None, offset: int | None) -> None:
+    limit = "" if existing is None else f" LIMIT {existing}" + ("" if offset is None else f" OFFSET {offset}")
+    sql = shape.format(limit=limit)
+    uncapped = len(chinook.execute(sql).fetchall())
+    root, rewritten = Policy(max_rows=cap).enforce(sql, "sqlite")
+    final = rewritten or sql
+    capped = len(chinook.execute(final).fetchall())
+    assert capped == min(uncapped, cap), final
+    value = _root_limit(final, "sqlite")
+    assert value is not None
+    assert int(value.expression.this) <= cap
+    if existing is not None and 0 <= existing <= cap:
+        assert rewritten is None  # a LIMIT already within the cap is left alone
+    if rewritten is not None and existing is not None and existing >= 0:
+        assert int(value.expression.this) == cap < existing
+
+
+def test_row_cap_is_what_validate_returns() -> None:
+    query = validate("SELECT name FROM Artist LIMIT 500", policy=Policy(max_rows=20))
+    assert query.rewritten and query.text.endswith("LIMIT 20") and query.original_text.endswith("LIMIT 500")
+    assert any("row cap" in r for r in query.rewrites)
+    untouched = validate("SELECT name FROM Artist LIMIT 5", policy=Policy(max_rows=20))
+    assert not untouched.rewritten and untouched.text == untouched.original_text
+
+
+# -- the third wall: SQLite's authorizer during SQLQuery.run ---------------------------------------
+AUTHORIZER_CASES = [
+    "DELETE FROM Artist",
+    "UPDATE Artist SET Name = 'x'",
+    "INSERT INTO Artist (Name) VALUES ('x')",
+    "CREATE TABLE stolen AS SELECT * FROM Customer",
+    "DROP TABLE Artist",
+    "PRAGMA writable_schema = 1",
+    "PRAGMA table_info(Artist)",
+    "ATTACH DATABASE ':memory:' AS other",
+    "SELECT load_extension('/nonexistent/evil.so')",
+    "SELECT zeroblob(10)",
+    "SELECT sql FROM sqlite_master",
+    "SELECT name FROM Artist UNION SELECT name FROM sqlite_schema",
+    "BEGIN",
+]
+
+
+@pytest.mark.parametrize("sql", AUTHORIZER_CASES)
+def test_sqlite_authorizer_refuses_when_everything_else_is_bypassed(tmp_path: Path, sql: str) -> None:
+    source = corpus("chinook", "Chinook_Sqlite.sqlite")
+    copy = tmp_path / "chinook.sqlite"
+    shutil.copyfile(source, copy)
+    connection = sqlite3.connect(copy)  # writable on purpose: only the authorizer stands in the way
+    before = connection.execute("SELECT count(*) FROM Artist").fetchone()
+    unchecked = SQLQuery(text=sql, dialect="sqlite", expression=exp.Null())
+    with pytest.raises(ValidationError) as info:
+        unchecked.run(connection)
+    assert isinstance(info.value, PolicyError) and info.value.rule == "authorizer", str(info.value)
+    assert connection.execute("SELECT count(*) FROM Artist").fetchone() == before
+    assert connection.execute("SELECT count(*) FROM sqlite_master WHERE name = 'stolen'").fetchone() == (0,)
+    connection.close()
+
+
+def test_run_interrupts_a_runaway_query() -> None:
+    sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+    root, _ = Policy(allow_recursive=True).enforce(sql, "sqlite")
+    bomb = SQLQuery(text=sql, dialect="sqlite", expression=root)
+    with pytest.raises(PolicyError) as info:
+        bomb.run(sqlite3.connect(":memory:"), timeout=0.3)
+    assert info.value.rule == "timeout"
+
+
+def test_run_caps_value_size() -> None:
+    query = SQLQuery(text="SELECT length(replace(printf('%.5000c', 'x'), 'x', printf('%.5000c', 'y')))", dialect="sqlite", expression=exp.Null())
+    with pytest.raises(ValidationError) as info:
+        query.run(sqlite3.connect(":memory:"))
+    assert info.value.engine == "sqlite" and "too big" in str(info.value)
