@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "constrain.cli._grammar_cmds",
     "constrain.cli._serve_cmds",
     "constrain.cli._authoring_cmds",
+    "constrain.cli._sql_cmds",
 )
 
 
