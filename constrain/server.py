@@ -21,11 +21,11 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Protocol, Sequence
 from urllib.parse import urlsplit
 
-from .errors import ConstrainError, GrammarError
+from .errors import ConstrainError, GrammarError, TruncatedError
 from .grammar import Grammar
 from .providers.base import Message
 
@@ -100,9 +100,8 @@ class RandomWalkBackend:
         text = self._walks.get(key)
         if text is None:
             rng = random.Random(self._digest(grammar.text, index))
-            matcher = grammar._llg()
             for _ in range(100):
-                data = matcher.sample(rng, max_bytes=self.max_bytes)
+                data = _walk(grammar, rng, self.max_bytes)
                 if data is None:
                     continue
                 try:
@@ -129,6 +128,35 @@ class RandomWalkBackend:
             step = rng.randint(1, 4)
             yield text[i : i + step]
             i += step
+
+
+_PRINTABLE = frozenset(range(0x20, 0x7F))
+_WORDLIKE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _")
+
+
+def _walk(grammar: Grammar, rng: random.Random, max_bytes: int) -> bytes | None:
+    """One random string of the grammar, biased to finish: printable ASCII first, and the longer it
+    gets the likelier it stops or takes a punctuation byte (which closes strings, numbers, lists)."""
+    from .engines.llg_engine import EOS, allowed_tokens
+
+    matcher = grammar._llg().fresh()
+    out = bytearray()
+    while len(out) < max_bytes:
+        allowed = allowed_tokens(matcher)
+        if not allowed:
+            return None
+        pressure = min(0.95, len(out) / (max_bytes / 4))
+        if EOS in allowed and (len(allowed) == 1 or rng.random() < 0.25 + 0.7 * pressure):
+            return bytes(out)
+        choices = [t for t in allowed if t != EOS]
+        printable = [t for t in choices if t in _PRINTABLE] or choices
+        closing = [t for t in printable if t not in _WORDLIKE]
+        pool = closing if closing and rng.random() < pressure else printable
+        token = rng.choice(pool)
+        if not matcher.consume_token(token):
+            return None
+        out.append(token)
+    return None
 
 
 # -- HTTP plumbing -----------------------------------------------------------------------------------
@@ -220,7 +248,7 @@ class _Job:
     max_tokens: int | None
     model: str
     stream: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    truncated: bool = False
 
 
 class Server:
@@ -363,14 +391,22 @@ class Server:
         return grammar
 
     async def run_backend(self, job: _Job) -> AsyncIterator[str]:
-        """The backend's pieces, at most ``max_tokens`` of them; blocking backends run in a thread."""
+        """The backend's pieces, at most ``max_tokens`` of them; blocking backends run in a thread.
+
+        ``job.truncated`` is set when the backend raised ``TruncatedError`` or had more to say at the limit.
+        """
         request = GenerationRequest(job.messages, job.grammar, job.max_tokens, job.model)
         limit = job.max_tokens
         if not self.backend.blocking:
-            for count, piece in enumerate(self.backend.generate(request), start=1):
-                yield piece
-                if limit is not None and count >= limit:
-                    return
+            pieces = self.backend.generate(request)
+            try:
+                for count, piece in enumerate(pieces, start=1):
+                    yield piece
+                    if limit is not None and count >= limit:
+                        job.truncated = next(pieces, None) is not None
+                        return
+            except TruncatedError:
+                job.truncated = True
             return
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -379,10 +415,15 @@ class Server:
         def produce() -> None:
             try:
                 for count, piece in enumerate(self.backend.generate(request), start=1):
-                    loop.call_soon_threadsafe(queue.put_nowait, ("piece", piece))
-                    if stop.is_set() or (limit is not None and count >= limit):
+                    if stop.is_set():
                         break
+                    if limit is not None and count > limit:
+                        loop.call_soon_threadsafe(queue.put_nowait, ("truncated", None))
+                        return
+                    loop.call_soon_threadsafe(queue.put_nowait, ("piece", piece))
                 loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
+            except TruncatedError:
+                loop.call_soon_threadsafe(queue.put_nowait, ("truncated", None))
             except BaseException as exc:  # handed to the event loop and re-raised there
                 loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
 
@@ -396,14 +437,10 @@ class Server:
                 elif kind == "error":
                     raise value
                 else:
+                    job.truncated = kind == "truncated"
                     return
         finally:
             stop.set()
-
-    def _truncated(self, job: _Job, pieces: int, text: str) -> bool:
-        if job.max_tokens is None or pieces < job.max_tokens:
-            return False
-        return job.grammar is None or not job.grammar.matches(text)
 
     @staticmethod
     def _input_tokens(messages: Sequence[Message]) -> int:
@@ -455,7 +492,7 @@ class Server:
             return
         pieces = [piece async for piece in self.run_backend(job)]
         text = "".join(pieces)
-        truncated = self._truncated(job, len(pieces), text)
+        truncated = job.truncated
         response = self._response_object(job, response_id, reasoning, self._output_item(job, call_id, text, truncated), len(pieces), truncated)
         await responder.send_json(200, response)
 
@@ -503,7 +540,7 @@ class Server:
             pieces.append(piece)
             await event(delta_kind, item_id=item_id, output_index=1, delta=piece)
         text = "".join(pieces)
-        truncated = self._truncated(job, len(pieces), text)
+        truncated = job.truncated
         if job.tool_name is not None:
             await event("response.custom_tool_call_input.done", item_id=item_id, output_index=1, input=text)
         item = self._output_item(job, item_id, text, truncated)
@@ -560,7 +597,7 @@ class Server:
             raise HTTPError(400, "Streaming is only implemented for /v1/responses on this server.", param="stream")
         pieces = [piece async for piece in self.run_backend(job)]
         text = "".join(pieces)
-        truncated = self._truncated(job, len(pieces), text)
+        truncated = job.truncated
         message: dict[str, Any] = {"role": "assistant", "content": None if job.tool_name is not None else text}
         if job.tool_name is not None:
             message["tool_calls"] = [{"id": self._new_id("call"), "type": "custom", "custom": {"name": job.tool_name, "input": text}}]

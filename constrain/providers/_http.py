@@ -164,6 +164,20 @@ def error_from_response(
     return error
 
 
+class _Secret:
+    """Holds the API key; its repr never shows it (so neither do ``vars(provider)`` nor tracebacks' locals)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str | None) -> None:
+        self.value = value or None
+
+    def __repr__(self) -> str:
+        return "<secret>" if self.value else "<no key>"
+
+    __str__ = __repr__
+
+
 class StreamReader(abc.ABC):
     """Consumes one response's server-sent events; ``finish()`` returns the completion."""
 
@@ -235,10 +249,10 @@ class HTTPProvider(Provider):
         env_url = os.environ.get(self.base_url_env) if self.base_url_env else None
         self.base_url = (base_url or env_url or self.default_base_url).rstrip("/")
         self.model = model or os.environ.get("CONSTRAIN_MODEL") or self.default_model
-        self.__api_key = api_key or (os.environ.get(self.api_key_env) if self.api_key_env else None) or None
+        self._key = _Secret(api_key or (os.environ.get(self.api_key_env) if self.api_key_env else None))
         if (
             self.key_required_for_default_url
-            and not self.__api_key
+            and not self._key.value
             and self.base_url == self.default_base_url.rstrip("/")
         ):
             raise AuthenticationError(
@@ -274,8 +288,8 @@ class HTTPProvider(Provider):
     # -- shared core ----------------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json", **self._extra_headers}
-        if self.__api_key:
-            headers[self.auth_header] = f"{self.auth_prefix}{self.__api_key}"
+        if self._key.value:
+            headers[self.auth_header] = f"{self.auth_prefix}{self._key.value}"
         return headers
 
     def _request(
@@ -290,13 +304,13 @@ class HTTPProvider(Provider):
 
     def _error(self, response_status: int, headers: httpx.Headers, body: bytes, constraint: Constraint) -> ProviderError:
         return error_from_response(
-            response_status, headers, body, provider=self.name, grammar_name=constraint.grammar.name, secret=self.__api_key
+            response_status, headers, body, provider=self.name, grammar_name=constraint.grammar.name, secret=self._key.value
         )
 
     def _transport_error(self, exc: httpx.HTTPError) -> ProviderError:
         text = str(exc)
-        if self.__api_key:
-            text = text.replace(self.__api_key, "***")
+        if self._key.value:
+            text = text.replace(self._key.value, "***")
         if isinstance(exc, httpx.TimeoutException):
             seconds = self.timeout.read
             return ProviderTimeoutError(f"{self.name}: no answer within the timeout ({seconds:g}s): {type(exc).__name__}", provider=self.name)
