@@ -29,7 +29,7 @@ from ..errors import InputError, PolicyError, SchemaError, ValidationError
 from ._dialects import get_dialect
 from .grammar import grammar as sql_grammar
 from .policy import DIALECT_RULES, Policy, sqlglot_error
-from .schema import Schema
+from .schema import Schema, Table
 
 __all__ = ["validate", "SQLQuery", "Rows", "DEFAULT_POLICY"]
 
@@ -202,12 +202,20 @@ def _query_tables(root: exp.Expression) -> list[exp.Table]:
     ]
 
 
+def _lookup_table(schema: Schema, node: exp.Table) -> Table | None:
+    table = schema.table(node.name)
+    quoted = isinstance(node.this, exp.Identifier) and node.this.quoted
+    if table is not None and quoted and not schema.sql_dialect.case_insensitive and table.name != node.name:
+        return None  # a quoted name keeps its case where the dialect folds only unquoted names
+    return table
+
+
 def _bind(root: exp.Expression, schema: Schema, sqlglot_name: str, text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Resolve every table and column against ``schema``; return catalog names of both."""
     aliases: dict[str, str] = {}
     tables: dict[str, None] = {}
     for node in _query_tables(root):
-        table = schema.table(node.name)
+        table = _lookup_table(schema, node)
         if table is None:
             raise SchemaError(
                 f"unknown table {node.name!r}",
