@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "constrain.cli._serve_cmds",
     "constrain.cli._authoring_cmds",
     "constrain.cli._sql_cmds",
+    "constrain.cli._generate_cmds",
 )
 
 

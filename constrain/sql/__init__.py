@@ -9,3 +9,7 @@ from .validate import Rows, SQLQuery, validate
 
 __all__ = ["Column", "Schema", "Table", "grammar"]
 __all__ += ["Policy", "Rows", "SQLQuery", "validate"]
+
+from .ask import Answer, aask, ask  # noqa: E402  (needs the modules above)
+
+__all__ += ["Answer", "aask", "ask"]

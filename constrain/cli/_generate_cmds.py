@@ -1,0 +1,155 @@
+"""``constrain generate`` and ``constrain sql``: thin layers over ``constrain.generate`` and ``constrain.sql.ask``."""
+
+from __future__ import annotations
+
+import argparse
+
+from typing import Any, Callable
+
+from ..errors import GenerationError
+from ._output import Output, add_json_flag
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("generate", help="generate an output that matches a grammar (validated locally)")
+    p.add_argument("prompt", help="what to ask the model")
+    p.add_argument("--grammar", "-g", required=True, help="packaged grammar name or .lark path")
+    p.add_argument("--system", help="a system message (default: answer with the grammar's tool only)")
+    _add_generation_arguments(p)
+    p.set_defaults(handler=cmd_generate)
+
+    p = sub.add_parser("sql", help="ask a question about a SQLite database; get a validated query (and rows)")
+    p.add_argument("question", help="the question, in natural language")
+    p.add_argument("--db", required=True, help="SQLite file, or a packaged database name (chinook)")
+    p.add_argument("--dialect", default="sqlite", help="SQL dialect of the query (default: sqlite)")
+    p.add_argument("--run", action="store_true", help="run the validated query (read-only) and print the rows")
+    p.add_argument("--max-rows", type=int, default=1000, help="at most this many rows (default 1000; truncation is reported)")
+    _add_generation_arguments(p)
+    p.set_defaults(handler=cmd_sql)
+
+
+def _add_generation_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--provider", "-p", help="openai, openai-chat, azure, vllm, llamacpp, sglang, local "
+                   "(default: CONSTRAIN_PROVIDER, else openai with OPENAI_API_KEY or CONSTRAIN_BASE_URL, else local)")
+    p.add_argument("--model", "-m", help="model name (or a GGUF path for the local provider)")
+    p.add_argument("--base-url", help="server URL, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--max-attempts", type=int, default=3, help="attempts before giving up (default 3)")
+    p.add_argument("--max-tokens", type=int, default=None, help="output tokens per attempt")
+    p.add_argument("--max-total-tokens", type=int, default=None, help="token budget over all attempts")
+    p.add_argument("--timeout", type=float, default=None, help="seconds per HTTP request")
+    p.add_argument("--stream", action="store_true", help="print the output as it arrives (stderr in --json mode)")
+    add_json_flag(p)
+
+
+def _provider(args: argparse.Namespace) -> Any:
+    from .. import providers
+
+    options: dict[str, Any] = {"model": args.model, "base_url": args.base_url}
+    if args.timeout is not None:
+        options["timeout"] = args.timeout
+    return providers.from_env(args.provider, **options)
+
+
+def _streamer(args: argparse.Namespace, out: Output) -> Callable[[str], None] | None:
+    if not args.stream:
+        return None
+    target = out.stderr if out.json_mode else out.stdout
+
+    def show(delta: str) -> None:
+        target.write(delta)
+        target.flush()
+
+    return show
+
+
+def _end_stream(args: argparse.Namespace, out: Output) -> None:
+    if args.stream:
+        print(file=out.stderr if out.json_mode else out.stdout, flush=True)
+
+
+def _report_failure(exc: GenerationError, out: Output) -> int:
+    attempts = [a.to_dict() for a in exc.attempts]
+    for a in attempts:
+        message = (a.get("error") or {}).get("message", "")
+        out.line(f"attempt {a['number']}: {message}")
+        out.line(f"  output: {a['raw']!r}")
+    out.json({"ok": False, "error": {"type": "GenerationError", "message": str(exc)}, "attempts": attempts})
+    out.error(str(exc))
+    return 1
+
+
+def _note_attempts(result: Any, out: Output) -> None:
+    failed = [a for a in result.attempts if not a.ok]
+    for a in failed:
+        print(f"constrain: attempt {a.number} rejected: {str(a.error).splitlines()[0]}", file=out.stderr, flush=True)
+
+
+def cmd_generate(args: argparse.Namespace, out: Output) -> int:
+    from ..generate import generate
+    from ..grammar import load_grammar
+
+    grammar = load_grammar(args.grammar)
+    try:
+        result = generate(
+            args.prompt,
+            grammar=grammar,
+            provider=_provider(args),
+            system=args.system,
+            max_attempts=args.max_attempts,
+            max_tokens=args.max_tokens,
+            max_total_tokens=args.max_total_tokens,
+            on_delta=_streamer(args, out),
+        )
+    except GenerationError as exc:
+        _end_stream(args, out)
+        return _report_failure(exc, out)
+    _end_stream(args, out)
+    _note_attempts(result, out)
+    if not args.stream:
+        out.line(result.raw)
+    out.json({"ok": True, "output": result.raw, **result.to_dict()})
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace, out: Output) -> int:
+    from ..sql import ask
+
+    try:
+        answer = ask(
+            args.question,
+            db=args.db,
+            provider=_provider(args),
+            run=args.run,
+            dialect=args.dialect,
+            max_attempts=args.max_attempts,
+            max_tokens=args.max_tokens if args.max_tokens is not None else 512,
+            max_total_tokens=args.max_total_tokens,
+            max_rows=args.max_rows,
+            on_delta=_streamer(args, out),
+        )
+    except GenerationError as exc:
+        _end_stream(args, out)
+        return _report_failure(exc, out)
+    _end_stream(args, out)
+    _note_attempts(answer.result, out)
+    if not args.stream or answer.query.rewritten:
+        out.line(answer.sql)
+    if answer.rows is not None:
+        _print_rows(answer.rows, out)
+    out.json({"ok": True, **answer.to_dict()})
+    return 0
+
+
+def _print_rows(rows: Any, out: Output) -> None:
+    out.line()
+    table = [list(rows.columns)] + [["NULL" if v is None else str(v) for v in row] for row in rows.rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(rows.columns))]
+    for i, row in enumerate(table):
+        out.line("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        if i == 0:
+            out.line("  ".join("-" * w for w in widths))
+    more = f", truncated at --max-rows {rows.max_rows}" if rows.truncated else ""
+    out.line(f"({len(rows.rows)} row{'s' if len(rows.rows) != 1 else ''}{more})")
+
+
+
