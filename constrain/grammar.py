@@ -227,6 +227,15 @@ class Grammar:
 
         return check_grammar(self, targets=tuple(targets))
 
+    def to_gbnf(self) -> str:
+        """This grammar as GBNF (llama.cpp server, SGLang/xgrammar); root rule ``root``.
+
+        Raises ``GrammarError`` naming what GBNF cannot express. See ``constrain.engines.gbnf``.
+        """
+        from .engines.gbnf import lark_to_gbnf
+
+        return lark_to_gbnf(self._text, start=self.start, grammar=self.name)
+
     def sample(self, n: int = 10, *, seed: int | None = None, max_bytes: int = 400) -> list[str]:
         """``n`` random strings the grammar admits (llguidance random walk over bytes)."""
         rng = random.Random(seed)
