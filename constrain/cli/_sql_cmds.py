@@ -7,6 +7,7 @@ from typing import Callable
 
 from ..errors import InputError
 from ..sql import Schema, SQLQuery, grammar, validate
+from ..sql._dialects import get_dialect
 from ._output import Output, add_json_flag, read_text_file
 
 
@@ -25,6 +26,7 @@ def _add_schema_arguments(parser: argparse.ArgumentParser, *, prefix_help: str =
 
 
 def _schema_from_args(args: argparse.Namespace) -> Schema | None:
+    get_dialect(args.dialect)  # an unknown dialect fails before any file is read
     if args.db:
         return Schema.from_sqlite(args.db)
     if args.ddl:
@@ -59,8 +61,8 @@ def validator_from_args(args: argparse.Namespace) -> tuple[str, Callable[[str], 
         return None
     if args.grammar:
         raise InputError("--sql and --grammar are exclusive: --sql picks the dialect grammar itself")
+    dialect = get_dialect(args.dialect).name
     schema = _schema_from_args(args)
-    dialect = args.dialect
     label = f"sql/{dialect}" + (f" bound to {args.db or args.ddl} ({len(schema.tables)} tables)" if schema else "")
 
     def check(text: str) -> SQLQuery:
