@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import email.utils
+import itertools
 import json
 import logging
 import os
@@ -245,6 +246,7 @@ class HTTPProvider(Provider):
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
         seed: int | None = None,
+        async_shards: int = 8,
     ) -> None:
         env_url = os.environ.get(self.base_url_env) if self.base_url_env else None
         self.base_url = (base_url or env_url or self.default_base_url).rstrip("/")
@@ -267,7 +269,8 @@ class HTTPProvider(Provider):
         )
         self._rng = random.Random(seed)
         self._client: httpx.Client | None = None
-        self._async_clients: dict[int, tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]] = {}
+        self.async_shards = max(1, async_shards)
+        self._async_clients: dict[int, tuple[asyncio.AbstractEventLoop, list[httpx.AsyncClient], Iterator[int]]] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
@@ -398,17 +401,17 @@ class HTTPProvider(Provider):
 
     # -- async ----------------------------------------------------------------------------------------
     def _async_client(self) -> httpx.AsyncClient:
+        # Several small pools instead of one big one: httpcore scans every pooled connection for every
+        # queued request, which grows with the square of the concurrency; shards keep each scan short.
         loop = asyncio.get_running_loop()
         entry = self._async_clients.get(id(loop))
         if entry is None or entry[0] is not loop:
-            client = httpx.AsyncClient(
-                timeout=self.timeout,
-                transport=self._async_transport,
-                params=dict(self.default_query),
-                limits=httpx.Limits(max_connections=256, max_keepalive_connections=256),
-            )
-            self._async_clients[id(loop)] = entry = (loop, client)
-        return entry[1]
+            clients = [
+                httpx.AsyncClient(timeout=self.timeout, transport=self._async_transport, params=dict(self.default_query))
+                for _ in range(self.async_shards)
+            ]
+            self._async_clients[id(loop)] = entry = (loop, clients, itertools.count())
+        return entry[1][next(entry[2]) % len(entry[1])]
 
     async def acomplete(
         self,
@@ -446,10 +449,11 @@ class HTTPProvider(Provider):
             raise self._transport_error(exc) from None
 
     async def aclose(self) -> None:
-        clients, self._async_clients = self._async_clients, {}
-        for loop, client in clients.values():
+        entries, self._async_clients = self._async_clients, {}
+        for loop, clients, _ in entries.values():
             if loop is asyncio.get_running_loop():
-                await client.aclose()
+                for client in clients:
+                    await client.aclose()
 
     async def __aenter__(self) -> HTTPProvider:
         return self
