@@ -225,17 +225,32 @@ def _cased() -> tuple[int, ...]:
     )
 
 
-def _class_regex(ranges: Intervals) -> str:
-    return "[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in ranges) + "]"
+@functools.lru_cache(maxsize=1)
+def _cased_ranges() -> Intervals:
+    return _normalize((cp, cp) for cp in _cased())
 
 
-def _case_closure(ranges: Intervals) -> Intervals:
-    """The set Python's case-insensitive matcher accepts for a class of ``ranges``."""
-    if not ranges:
-        return ranges
-    matcher = re.compile(_class_regex(ranges), re.IGNORECASE)
-    extra = [(cp, cp) for cp in _cased() if matcher.fullmatch(chr(cp))]
-    return _normalize(list(ranges) + extra)
+def _intersect(a: Intervals, b: Intervals) -> Intervals:
+    out: list[tuple[int, int]] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo <= hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return tuple(out)
+
+
+def _ignorecase(plain: Intervals, python_class: str) -> Intervals:
+    """The set Python's case-insensitive matcher accepts for ``python_class``, whose case-sensitive set
+    is ``plain``: only code points with case variants can change, and Python itself decides each."""
+    matcher = re.compile(python_class, re.IGNORECASE)
+    uncased_part = _intersect(plain, _complement(_cased_ranges()))
+    cased_part = [(cp, cp) for cp in _cased() if matcher.fullmatch(chr(cp))]
+    return _normalize(list(uncased_part) + cased_part)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -264,20 +279,17 @@ class _RegexTranslator:
             raise self.refuse("the locale flag")
         return _seq(self.item(op, av, flags) for op, av in pattern)
 
-    def charset(self, ranges: Intervals, flags: int) -> Node:
-        return Chars(_case_closure(ranges) if flags & re.IGNORECASE else ranges)
-
     def item(self, op: object, av: object, flags: int) -> Node:  # noqa: C901 - one branch per sre opcode
         c = _sc
         if op is c.LITERAL:
             assert isinstance(av, int)
             if flags & re.IGNORECASE:
-                return self.charset(((av, av),), flags)
+                return Chars(_ignorecase(_normalize([(av, av)]), _class_item(op, av)))
             return Lit(chr(av))
         if op is c.NOT_LITERAL:
             assert isinstance(av, int)
-            one = _case_closure(((av, av),)) if flags & re.IGNORECASE else _normalize([(av, av)])
-            return Chars(_complement(one))
+            plain = _complement(_normalize([(av, av)]))
+            return Chars(_ignorecase(plain, _class_item(op, av)) if flags & re.IGNORECASE else plain)
         if op is c.ANY:
             return Chars(_normalize([(0, MAX_CODE_POINT)]) if flags & re.DOTALL else _complement(((10, 10),)))
         if op is c.IN:
@@ -321,10 +333,31 @@ class _RegexTranslator:
                 ranges.extend(_ascii_category(av) if flags & re.ASCII else _category(av))
             else:
                 raise self.refuse(f"the class item {op}")
-        positive = _normalize(ranges)
-        if flags & re.IGNORECASE:
-            positive = _case_closure(positive)
-        return Chars(_complement(positive) if negate else positive)
+        plain = _complement(_normalize(ranges)) if negate else _normalize(ranges)
+        if not flags & re.IGNORECASE:
+            return Chars(plain)
+        python_class = "[" + "".join(_class_item(op, av, flags) for op, av in items) + "]"
+        return Chars(_ignorecase(plain, python_class))
+
+
+def _class_item(op: object, av: object, flags: int = 0) -> str:
+    """One sre class item back as Python regex text (to let Python decide case-insensitive membership)."""
+    c = _sc
+    if op is c.NEGATE:
+        return "^"
+    if op is c.LITERAL:
+        return f"\\U{av:08x}"
+    if op is c.NOT_LITERAL:
+        return f"[^\\U{av:08x}]"
+    if op is c.RANGE:
+        lo, hi = av  # type: ignore[misc]
+        return f"\\U{lo:08x}-\\U{hi:08x}"
+    if op is c.CATEGORY:
+        if flags & re.ASCII:
+            return "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in _ascii_category(av))
+        letter = {"DIGIT": "d", "SPACE": "s", "WORD": "w"}[str(av).replace("CATEGORY_", "").replace("NOT_", "")]
+        return "\\" + (letter.upper() if "NOT_" in str(av) else letter)
+    raise AssertionError(op)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -372,9 +405,33 @@ def _load(text: str, start: str, grammar: str) -> _Loaded:
     if start not in rules:
         raise GrammarError(f"grammar {grammar} has no rule {start!r} to start from", grammar=grammar)
     terminals: dict[str, Node] = {}
+    substitutes = _common_substitutes()
     for d in defs:
-        terminals[d.name] = _RegexTranslator(d.name, grammar).translate(d.pattern.to_regexp())
+        regex = d.pattern.to_regexp()
+        terminals[d.name] = _RegexTranslator(d.name, grammar).translate(substitutes.get(regex, regex))
     return _Loaded(terminals, rules, tuple(loaded.ignore), frozenset(n for n in terminals if n not in declared))
+
+
+# lark's common.lark writes these two with lazy quantifiers and a lookbehind; as tokens (the shortest
+# match the lexer takes) they are these regular languages (checked against lark's regexes exhaustively
+# up to 8 characters in the tests).
+COMMON_EQUIVALENTS = {
+    "ESCAPED_STRING": r'"(?:[^"\\\n]|\\.)*"',
+    "C_COMMENT": r"/\*(?:[^*]|\*+[^*/])*\*+/",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _common_substitutes() -> dict[str, str]:
+    """lark's regex for each ``%import common`` terminal listed above -> an equivalent GBNF can express."""
+    out: dict[str, str] = {}
+    for name, equivalent in COMMON_EQUIVALENTS.items():
+        loaded, _files = load_grammar(f"%import common.{name}\nstart: {name}\n", "<common>", [], False)
+        to_pattern = PrepareLiterals() * TerminalTreeToPattern()
+        for term_name, (tree, _p) in loaded.term_defs:
+            if term_name == name:
+                out[to_pattern.transform(tree).to_regexp()] = equivalent
+    return out
 
 
 def _rule_node(tree: object, rule: str, grammar: str, rule_names: set[str]) -> Node:
@@ -411,7 +468,8 @@ def _rule_node(tree: object, rule: str, grammar: str, rule_names: set[str]) -> N
             return _repeat(item, lo, hi)
         raise GrammarError(f"rule {rule}: unsupported operator {op!r}", grammar=grammar)
     if tree.data == "template_usage":
-        raise GrammarError(f"rule {rule} uses a template: GBNF has no templates", grammar=grammar)
+        used = getattr(kids[0], "name", kids[0])
+        raise GrammarError(f"rule {rule} uses the template {used}: GBNF has no templates", grammar=grammar)
     raise GrammarError(f"rule {rule}: unsupported construct {tree.data!r}", grammar=grammar)
 
 
