@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import corpus
+from constrain import Grammar
 from constrain.cli import main
 from constrain.sql import Schema, grammar
 
@@ -26,7 +27,9 @@ def test_sql_grammar_prints_the_schema_bound_grammar(chinook_db: Path, capsys: p
     printed = capsys.readouterr().out
     expected = grammar("sqlite", schema=Schema.from_sqlite(chinook_db)).text
     assert printed.rstrip("\n") == expected.rstrip("\n")
-    assert "InvoiceLine" in printed
+    printed_grammar = Grammar(printed)  # what was printed is a usable grammar, bound to Chinook
+    assert printed_grammar.matches("SELECT Quantity FROM InvoiceLine")
+    assert not printed_grammar.matches("SELECT Quantity FROM NoSuchTable")
 
 
 def test_sql_grammar_json(chinook_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -43,7 +46,8 @@ def test_sql_grammar_from_ddl_in_another_dialect(tmp_path: Path, capsys: pytest.
     assert main(["sql-grammar", "--ddl", str(ddl), "--dialect", "postgres", "--json"]) == 0
     (record,) = _json_lines(capsys.readouterr().out)
     assert record["tables"] == 2 and record["dialect"] == "postgres"
-    assert "singer_id" in record["grammar"]
+    bound = Grammar(record["grammar"])
+    assert bound.matches("SELECT singer_id FROM singer") and not bound.matches("SELECT age FROM singer")
 
 
 def test_sql_grammar_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
