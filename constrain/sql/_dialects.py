@@ -13,17 +13,6 @@ from ..errors import InputError
 
 _PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
-# Words no dialect here lets stand as a bare identifier in every position; quoting them is always safe.
-RESERVED_WORDS: frozenset[str] = frozenset(
-    """
-    all and as asc between by case cast collate cross current_date current_time current_timestamp
-    desc distinct else end escape except exists false from full glob group having in inner intersect
-    is isnull join left like limit natural not notnull null offset on or order outer over partition
-    recursive regexp right select then true union using values when where window with
-    """.split()
-)
-
-
 @dataclass(frozen=True)
 class Dialect:
     """How one SQL dialect spells and folds identifiers."""
@@ -43,12 +32,17 @@ class Dialect:
     type_names: tuple[str, ...] = ()
 
     @property
+    def keywords(self) -> frozenset[str]:
+        """Words that are never bare identifiers in this dialect's grammar."""
+        return GRAMMAR_KEYWORDS | self.reserved
+
+    @property
     def grammar_name(self) -> str:
         return f"sql/{self.name}"
 
     def needs_quotes(self, name: str) -> bool:
-        """Whether ``name`` must be quoted to be read back as itself."""
-        if not _PLAIN_IDENTIFIER.match(name) or name.lower() in RESERVED_WORDS:
+        """Whether ``name`` must be quoted to be read back as itself (and so to appear in the grammar)."""
+        if not _PLAIN_IDENTIFIER.match(name) or _ascii_lower(name) in self.keywords:
             return True
         return self.unquoted_fold == "lower" and name != name.lower()
 

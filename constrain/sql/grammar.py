@@ -8,16 +8,20 @@ dialect grammar with its name rules replaced: tables and columns become the sche
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 from typing import Iterable
 
+import lark
+
 from .. import _compose
+from ..errors import GrammarError, InputError
 from ..grammar import Grammar, _packaged_text, load_grammar
 from ._dialects import GRAMMAR_KEYWORDS, Dialect, get_dialect
 from .schema import Schema
 
-__all__ = ["grammar", "render_dialect_terminals", "MAX_IDENTIFIER_LENGTH"]
+__all__ = ["grammar", "render_dialect_terminals", "render_schema_terminals", "MAX_IDENTIFIER_LENGTH"]
 
 MAX_IDENTIFIER_LENGTH = 64
 """Bare identifiers are at most this long (longer schema names are offered in quoted form only)."""
@@ -90,25 +94,32 @@ def identifier_regex(reserved: Iterable[str], max_length: int = MAX_IDENTIFIER_L
         room = max_length - depth
         return f"[A-Za-z0-9_]{{0,{room}}}" if room > 0 else ""
 
-    def render(node: dict, depth: int) -> str:
-        allowed = _IDENT_FIRST if depth == 0 else _IDENT_REST
-        alts = []
-        used: set[str] = set()
-        for ch, child in sorted(node.items()):
-            if not ch:
-                continue
-            used.update({ch.lower(), ch.upper()})
-            alts.append(_case_class(ch, True) + render(child, depth + 1))
-        others = _char_class(c for c in allowed if c not in used)
-        if others:
-            alts.append(others + tail(depth + 1))
+    def render(node: dict, depth: int) -> str | None:
+        alts: list[str] = []
+        if depth < max_length:
+            allowed = _IDENT_FIRST if depth == 0 else _IDENT_REST
+            used: set[str] = set()
+            for ch, child in sorted(node.items()):
+                if not ch:
+                    continue
+                used.update({ch.lower(), ch.upper()})
+                below = render(child, depth + 1)
+                if below is not None:
+                    alts.append(_case_class(ch, True) + below)
+            others = _char_class(c for c in allowed if c not in used)
+            if others:
+                alts.append(others + tail(depth + 1))
         if depth > 0 and "" not in node:
             alts.append("")
+        if not alts:
+            return None
         if len(alts) == 1:
             return alts[0]
         return "(?:" + "|".join(alts) + ")"
 
-    return render(trie, 0)
+    regex = render(trie, 0)
+    assert regex is not None
+    return regex
 
 
 def render_dialect_terminals(dialect: Dialect) -> str:
@@ -123,16 +134,129 @@ def render_dialect_terminals(dialect: Dialect) -> str:
         "TABLE_NAME: IDENT | QUOTED_IDENT",
         "COLUMN_NAME: IDENT | QUOTED_IDENT",
         "ALIAS_NAME: IDENT | QUOTED_IDENT",
+        "TABLE_ALIAS: IDENT | QUOTED_IDENT",
         'QUALIFIER: (IDENT | QUOTED_IDENT) "."',
         "ALIAS_WS: SP IDENT",
     ]
     return "\n".join(lines) + "\n"
 
 
+# -- schema-bound grammars -------------------------------------------------------------------------
+# Words that read as values, not names; they share the bare-word terminal with columns and functions.
+_VALUE_WORDS = ("null", "true", "false", "current_date", "current_time", "current_timestamp")
+
+_QUOTED_MAX = 62  # characters between the quotes; keeps every name terminal narrower than the keywords
+
+
+def _names_regex(names: Iterable[str], dialect: Dialect, *, bare_extra: Iterable[str] = ()) -> str:
+    """One regex for ``names`` as the dialect lets them be written: bare (where a name can be) and quoted."""
+    names = list(dict.fromkeys(names))
+    for name in names:
+        if len(name) > _QUOTED_MAX or "\x00" in name:
+            raise InputError(f"schema name {name!r} is longer than {_QUOTED_MAX} characters or holds a NUL byte; "
+                             "schema-bound grammars cannot offer it")
+    bare = [n for n in names if not dialect.needs_quotes(n) and len(n) <= MAX_IDENTIFIER_LENGTH]
+    bare += list(bare_extra)
+    quoted = [n.replace(dialect.quote_close, dialect.quote_close * 2) for n in names]
+    parts = []
+    if bare:
+        # Unquoted names match in any ASCII letter case (sqlite, duckdb; postgres folds them to lower case,
+        # and only all-lower-case catalog names can be written bare there).
+        parts.append(word_regex(bare, case_insensitive=True))
+    if quoted:
+        inner = word_regex(quoted, case_insensitive=dialect.case_insensitive)
+        parts.append(re.escape(dialect.quote_open) + inner + re.escape(dialect.quote_close))
+    return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
+
+
+def render_schema_terminals(schema: Schema, dialect: Dialect) -> str:
+    """Terminals that replace the dialect grammar's name terminals so that only ``schema``'s names remain."""
+    if not schema.tables:
+        raise InputError("the schema has no tables; a schema-bound grammar needs at least one")
+    tables = [t.name for t in schema.tables]
+    columns = schema.column_names()
+    if not columns:
+        raise InputError("the schema's tables have no columns")
+    function_names = sorted({name for _, names in dialect.functions for name in names})
+    table_re = _names_regex(tables, dialect)
+    column_re = _names_regex(columns, dialect)
+    word_re = _names_regex(columns, dialect, bare_extra=function_names + list(_VALUE_WORDS))
+    alias_re = table_alias_regex(dialect)
+    return "\n".join([
+        f"TABLE_NAME: /{table_re}/",
+        f"COLUMN_NAME: /{column_re}/",
+        f"WORD: /{word_re}/",
+        "ALIAS_NAME: IDENT",
+        f"TABLE_ALIAS: /{alias_re}/",
+        f'QUALIFIER: /(?:{alias_re}|{table_re})/ "."',
+        f"ALIAS_WS: SP /{alias_re}/",
+    ]) + "\n"
+
+
+def table_alias_regex(dialect: Dialect) -> str:
+    """Table aliases of a schema-bound grammar: names that can never be keywords, so the regex stays small.
+
+    An alias holds a digit (``T1``, ``s2``, ``t_1``) or is one to three letters that are not a keyword
+    (``a``, ``s``, ``emp``). Column aliases (``AS total``) are not limited this way.
+    """
+    short_keywords = sorted(k for k in dialect.keywords if len(k) <= 3)
+    with_digit = "[A-Za-z_][A-Za-z0-9_]{0,30}[0-9][A-Za-z0-9_]{0,30}"
+    # the digit form comes first: lark takes the first alternative that matches, and "T12" must not stop at "T1"
+    return f"(?:{with_digit}|{identifier_regex(short_keywords, max_length=3)})"
+
+
+@functools.lru_cache(maxsize=32)
+def _bound_grammar(dialect_name: str, schema: Schema) -> Grammar:
+    dialect = get_dialect(dialect_name)
+    header = (
+        f"// {dialect.name} read-only queries over {len(schema.tables)} table(s) of one schema\n"
+        f"// parser: lalr\n// include: {dialect.grammar_name}\n"
+    )
+    text = _compose.expand(header + render_schema_terminals(schema, dialect), _packaged_text)
+    bound = Grammar(text, name=f"{dialect.grammar_name}[schema]", parser="lalr",
+                    description=f"{dialect.name} queries over a schema of {len(schema.tables)} table(s)")
+    # Only name terminals differ from the dialect grammar, so its LALR table is reused as is;
+    # building it again would dominate the build time of every schema.
+    base = load_grammar(dialect.grammar_name)
+    bound._lark = _with_terminals_of(base._lark_parser(), text)  # noqa: SLF001 - seeding the lazy parser
+    bound._parser_used = "lalr"
+    return bound
+
+
+def _with_terminals_of(base: lark.Lark, text: str) -> lark.Lark:
+    """A copy of the LALR parser ``base`` that lexes with the terminals of ``text`` (same rules)."""
+    from lark.common import LexerConf
+    from lark.load_grammar import load_grammar as lark_load_grammar
+    from lark.parser_frontends import ParsingFrontend
+
+    options = base.options
+    parsed, _ = lark_load_grammar(text, "<schema-bound>", options.import_paths, options.keep_all_tokens)
+    terminals, rules, ignore = parsed.compile(options.start, set())
+    if rules != base.rules or sorted(t.name for t in terminals) != sorted(t.name for t in base.terminals):
+        raise GrammarError("schema-bound grammar changed the dialect grammar's rules; cannot reuse its parser")
+    clone = copy.copy(base)
+    clone.terminals = terminals
+    clone._terminals_dict = {t.name: t for t in terminals}
+    clone.lexer_conf = LexerConf(
+        terminals, base.lexer_conf.re_module, ignore, options.postlex, options.lexer_callbacks,
+        options.g_regex_flags, skip_validation=True, use_bytes=options.use_bytes, strict=options.strict,
+    )
+    clone.lexer_conf.lexer_type = base.lexer_conf.lexer_type
+    clone.parser = ParsingFrontend(clone.lexer_conf, base.parser.parser_conf, options, parser=base.parser.parser)
+    return clone
+
+
 # -- public entry point -----------------------------------------------------------------------------
 def grammar(dialect: str = "sqlite", schema: Schema | None = None) -> Grammar:
-    """The SQL grammar of ``dialect``; with ``schema``, only its tables and columns are identifiers."""
+    """The SQL grammar of ``dialect``; with ``schema``, only its tables and columns are identifiers.
+
+    Schema-bound grammars keep table aliases (``T1.name``), column aliases (``AS total``) and quoted
+    names, accept unquoted names in any ASCII letter case where the dialect folds case, and are cached
+    per (dialect, schema).
+    """
     info = get_dialect(dialect)
     if schema is None:
         return load_grammar(info.grammar_name)
-    raise NotImplementedError("schema-bound grammars are not built yet")
+    if not isinstance(schema, Schema):
+        raise TypeError(f"schema must be a constrain.sql.Schema, got {type(schema).__name__}")
+    return _bound_grammar(info.name, schema)
