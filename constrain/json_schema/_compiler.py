@@ -56,6 +56,10 @@ _TYPES = ("null", "boolean", "object", "array", "number", "integer", "string")
 WS_MAX = 32
 
 
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def pointer_join(ptr: str, *parts: object) -> str:
     for part in parts:
         ptr += "/" + str(part).replace("~", "~0").replace("/", "~1")
@@ -136,9 +140,10 @@ class _Compiler:
         if alts.empty():
             raise JSONSchemaError("the schema admits no value", keyword="", pointer="#")
         start = self.expr(alts)
+        used = self._reachable(start)
         lines = [f"start: {start}"]
-        lines += [f"{name}: {body}" for name, body in self.rules.items()]
-        lines += [f"{name}: /{rx}/" for rx, name in self.terminals.items()]
+        lines += [f"{name}: {body}" for name, body in self.rules.items() if name in used]
+        lines += [f"{name}: /{rx}/" for rx, name in self.terminals.items() if name in used]
         text = "\n".join(lines) + "\n"
         if len(text) > self.limits.max_grammar_chars:
             raise JSONSchemaError(
@@ -147,6 +152,18 @@ class _Compiler:
                 pointer="#",
             )
         return text
+
+    def _reachable(self, start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            names = _NAME.findall(_QUOTED.sub(" ", todo.pop()))
+            for name in names:
+                if name not in seen:
+                    seen.add(name)
+                    if name in self.rules:
+                        todo.append(self.rules[name])
+        return seen
 
     # -- bookkeeping -----------------------------------------------------------------------------------
     def refuse(self, message: str, keyword: str, ptr: str) -> None:
@@ -210,7 +227,7 @@ class _Compiler:
 
     def any_value(self) -> str:
         if "_any" not in self.rules:
-            string = self.terminal('"' + _regex.JSON_CHAR_FULL + '*"', "S")
+            string = self.terminal(_regex.QUOTE + _regex.JSON_CHAR_FULL + "*" + _regex.QUOTE, "S")
             number = self.terminal(_numbers.NUMBER_ANY, "N")
             lb, rb, ls, rs, comma, colon = (self.punct(c) for c in "{}[],:")
             self.rules["_any"] = f'_any_obj | _any_arr | {string} | {number} | "true" | "false" | "null"'
@@ -291,6 +308,8 @@ class _Compiler:
             self.ref_in_progress.discard(tptr)
         if tptr in self.ref_rule_needed:
             rule_name = self._ref_names[tptr]
+            if alts.rules == [rule_name] and alts.count() == 1:
+                alts = _Alts()  # a reference that only ever leads back to itself
             if alts.empty():
                 raise JSONSchemaError("recursive reference admits no value", keyword="$ref", pointer="#" + tptr)
             self.rule(self.expr(alts), name=rule_name)
@@ -650,7 +669,7 @@ class _Compiler:
                 keyword=keyword,
                 pointer="#" + ptr,
             )
-        check = _ConjunctionCheck(self.root, ptrs)
+        check = _ConjunctionCheck.for_schema(self.root, ptrs, schema)
         out = _Alts()
         for v in values:
             if check.ok(v):
@@ -666,7 +685,7 @@ class _Compiler:
         if v is False:
             return _Alts(literals={"false"})
         if isinstance(v, str):
-            return _Alts(strings=['"' + _regex.canonical_literal(v) + '"'])
+            return _Alts(strings=[_regex.QUOTE + _regex.canonical_literal(v) + _regex.QUOTE])
         if isinstance(v, (int, float)):
             return _Alts(numbers=[_number_literal(v)])
         return _Alts(rules=[self.rule(self.literal_expr(v), "c")])
@@ -778,7 +797,7 @@ class _Compiler:
                     node = tr.node
                     fixed = tr.length if tr.anchored else None
         if body is None:
-            return '"' + _regex.quantify(_regex.JSON_CHAR_FULL, min_len, max_len) + '"'
+            return _regex.QUOTE + _regex.quantify(_regex.JSON_CHAR_FULL, min_len, max_len) + _regex.QUOTE
         if min_len > 0 or max_len is not None:
             if fixed is not None and fixed[0] >= min_len and (max_len is None or (fixed[1] is not None and fixed[1] <= max_len)):
                 pass  # the pattern already implies the length bounds
@@ -792,7 +811,7 @@ class _Compiler:
                         "maxLength" if max_len is not None else "minLength",
                         ptr,
                     )
-        return '"' + body + '"'
+        return _regex.QUOTE + body + _regex.QUOTE
 
     # -- arrays --------------------------------------------------------------------------------------------
     def array(self, schema: dict[str, Any], ptr: str, depth: int) -> str | None:
@@ -969,14 +988,14 @@ class _Compiler:
                 alts = self.value(value, pointer_join(pptr, first), depth + 1)
                 if alts.empty():
                     return None
-                key = self.terminal('"' + ("(?:" + "|".join(bodies) + ")" if len(bodies) > 1 else bodies[0]) + '"', "K")
+                key = self.terminal(_regex.QUOTE + ("(?:" + "|".join(bodies) + ")" if len(bodies) > 1 else bodies[0]) + _regex.QUOTE, "K")
                 return _Member(key, self.expr(alts), False)
         if additional is False:
             return None
         alts = self.value(additional, pointer_join(ptr, "additionalProperties"), depth + 1)
         if alts.empty():
             return None
-        key_rx = '"' + (_exclusion_regex(excluded) if excluded else _regex.JSON_CHAR_FULL + "*") + '"'
+        key_rx = _regex.QUOTE + (_exclusion_regex(excluded) if excluded else _regex.JSON_CHAR_FULL + "*") + _regex.QUOTE
         return _Member(self.terminal(key_rx, "K"), self.expr(alts), False)
 
     def _object_rule(self, members: list[_Member], extra: _Member | None) -> str:
@@ -1046,19 +1065,27 @@ def _repeat(item: str, lo: int, hi: int | None) -> str:
 
 
 def _exclusion_regex(excluded: list[str]) -> str:
-    """Regex for canonical JSON string contents spelling any string except those in ``excluded``."""
+    """Regex for string contents spelling any key except those in ``excluded``.
+
+    Such keys are written without escapes (a documented narrowing): that keeps one spelling per key,
+    so excluding the declared names is exact, and keeps the regex small.
+    """
+    plain = _regex.minus(_regex.ANY, _regex.chars('"\\') + ((0x00, 0x1F),))
     trie: dict[str, Any] = {}
     for word in excluded:
+        if any(not _regex.contains(plain, ord(ch)) for ch in word):
+            continue  # a name with an escaped character can never be spelt by this regex anyway
         node = trie
         for ch in word:
             node = node.setdefault(ch, {})
         node[""] = {}
-    unit = _regex.JSON_CHAR_CANONICAL
+    tail = _regex.char_class(plain) + "*"
 
     def build(node: dict[str, Any]) -> str:
         children = sorted(k for k in node if k)
-        other = _regex.json_char(_regex.minus(_regex.ANY, _regex.chars("".join(children))))
-        alts = [f"{other}{unit}*"] + [_regex.canonical_literal(ch) + build(node[ch]) for ch in children]
+        other = _regex.minus(plain, _regex.chars("".join(children)))
+        alts = [_regex.literal_char(ord(ch)) + build(node[ch]) for ch in children]
+        alts.append(_regex.char_class(other) + tail)
         rx = "(?:" + "|".join(alts) + ")"
         return rx if "" in node else rx + "?"
 
@@ -1169,7 +1196,7 @@ def _compiled_pattern(pattern: str) -> re.Pattern[str]:
     compiled = _PATTERN_CACHE.get(pattern)
     if compiled is None:
         tr = _regex.translate(pattern)
-        compiled = re.compile('"' + tr.regex + '"')
+        compiled = re.compile(_regex.QUOTE + tr.regex + _regex.QUOTE)
         compiled = _KeyMatcher(compiled)  # type: ignore[assignment]
         _PATTERN_CACHE[pattern] = compiled
     return compiled
@@ -1193,8 +1220,27 @@ class _ConjunctionCheck:
 
         self._validator = validator_for_pointers(root, list(ptrs))
 
+    @classmethod
+    def for_schema(cls, root: Any, ptrs: list[str], merged: dict[str, Any]) -> _ConjunctionCheck | _TypeCheck:
+        if len(ptrs) == 1 and set(merged) <= {"enum", "const", "type"} and not {"enum", "const"} <= set(merged):
+            return _TypeCheck(merged.get("type"))
+        return cls(root, ptrs)
+
     def ok(self, value: Any) -> bool:
         return bool(self._validator.is_valid(value))
+
+
+class _TypeCheck:
+    """The only constraint besides the enum itself is ``type``: no validator needed."""
+
+    def __init__(self, types: Any) -> None:
+        self.types = None if types is None else ({types} if isinstance(types, str) else set(types))
+
+    def ok(self, value: Any) -> bool:
+        if self.types is None:
+            return True
+        t = _json_type(value)
+        return t in self.types or (t == "integer" and "number" in self.types)
 
 
 def _validator_formats() -> frozenset[str]:

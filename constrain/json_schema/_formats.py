@@ -30,6 +30,11 @@ _ATEXT = "[A-Za-z0-9!#$%\\&'*+\\-\\x2f=?\\^_`{|}\\~]"
 _LABEL = "[A-Za-z0-9](?:[A-Za-z0-9\\-]{0,61}[A-Za-z0-9])?"
 EMAIL = f"{_ATEXT}+(?:\\.{_ATEXT}+)*@{_LABEL}(?:\\.{_LABEL})*"
 
+_URI_CHAR = "(?:[A-Za-z0-9\\-._\\~:\\x2f?#\\[\\]@!$\\&'()*+,;=]|%[0-9a-fA-F]{2})"
+URI = f"[A-Za-z][A-Za-z0-9+.\\-]*:{_URI_CHAR}*"
+URI_REFERENCE = f"{_URI_CHAR}*"
+HOSTNAME = f"{_LABEL}(?:\\.{_LABEL})*"
+
 FORMATS: dict[str, str] = {
     "date": DATE,
     "date-time": DATE_TIME,
@@ -37,6 +42,9 @@ FORMATS: dict[str, str] = {
     "uuid": UUID,
     "email": EMAIL,
     "ipv4": IPV4,
+    "uri": URI,
+    "uri-reference": URI_REFERENCE,
+    "hostname": HOSTNAME,
 }
 """format name -> regex over the string contents (both engines read it the same way)."""
 

@@ -161,10 +161,11 @@ def json_char(s: Intervals) -> str:
 
 
 _HEX = "[0-9a-fA-F]"
+QUOTE = "\\x22"
+"""A double quote in a terminal regex: lark rewrites a raw ``"`` that follows a backslash."""
 JSON_CHAR_FULL = (
-    '(?:[^"\\\\\\x00-\\x1f]|\\\\["\\\\\\x2fbfnrt]'
-    f"|\\\\u(?:[0-9a-cA-Ce-fE-F]{_HEX}{{3}}|[dD][0-7]{_HEX}{{2}})"
-    f"|\\\\u[dD][89abAB]{_HEX}{{2}}\\\\u[dD][c-fC-F]{_HEX}{{2}})"
+    '(?:[^\\x22\\\\\\x00-\\x1f]|\\\\(?:[\\x22\\\\\\x2fbfnrt]'
+    f"|u(?:[0-9a-cA-Ce-fE-F]{_HEX}{{3}}|[dD][0-7]{_HEX}{{2}}|[dD][89abAB]{_HEX}{{2}}\\\\u[dD][c-fC-F]{_HEX}{{2}})))"
 )
 """Any one decoded character inside a JSON string, in any spelling JSON allows (surrogate pairs as one)."""
 
