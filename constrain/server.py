@@ -18,6 +18,7 @@ import hashlib
 import itertools
 import json
 import random
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -375,7 +376,7 @@ class Server:
             elif syntax == "gbnf":
                 from llguidance.gbnf_to_lark import gbnf_to_lark
 
-                text = gbnf_to_lark(definition)
+                text = gbnf_to_lark(_free_start(definition))
             else:
                 raise HTTPError(400, f"Invalid grammar syntax {syntax!r}; expected 'lark' or 'regex'.", param=param, code="invalid_grammar")
             grammar = Grammar(text, name=f"<{syntax} grammar>")
@@ -611,6 +612,14 @@ class Server:
             "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": {"prompt_tokens": input_tokens, "completion_tokens": len(pieces), "total_tokens": input_tokens + len(pieces)},
         })
+
+
+_GBNF_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\]|#[^\n]*|[A-Za-z][A-Za-z0-9_-]*|.', re.S)
+
+
+def _free_start(gbnf: str) -> str:
+    """Rename a GBNF rule called ``start``: llguidance's converter renames ``root`` to ``start``."""
+    return "".join("start_" if token == "start" else token for token in _GBNF_TOKEN.findall(gbnf))
 
 
 def _json_body(request: Request) -> Any:

@@ -200,3 +200,94 @@ def test_result_serialises_for_audit(served) -> None:
     json.dumps(record)
     assert record["attempts"][0]["error"]["type"] == "ValidationError"
     assert record["attempts"][0]["error"]["offset"] == 2 and record["attempts"][1]["ok"]
+
+
+# -- constrain.sql.ask and the CLI ------------------------------------------------------------------
+def _chinook() -> str:
+    from conftest import corpus
+
+    return str(corpus("chinook", "Chinook_Sqlite.sqlite"))
+
+
+def test_sql_ask_validates_runs_and_reasks(served) -> None:
+    from constrain import sql
+
+    server, url = served
+    server.inject(output("SELECT count(*) FROM NoSuchTable"), output("SELECT count(*) FROM Album"))
+    answer = sql.ask("How many albums are there?", db=_chinook(), provider=provider(url), run=True)
+    assert answer.sql == "SELECT count(*) FROM Album" and answer.query.tables == ("Album",)
+    assert answer.rows is not None and answer.rows.rows == [(347,)] and not answer.rows.truncated
+    first = answer.result.attempts[0]
+    assert isinstance(first.error, ValidationError) and not answer.result.attempts[1].ok is False
+    sent = server.requests_to("/responses")
+    assert "CREATE TABLE" in sent[0].body["input"][0]["content"] or "Album" in sent[0].body["input"][0]["content"]
+    assert sent[0].body["tools"][0]["name"] == "sql_query"
+    assert sent[0].body["tools"][0]["format"]["definition"] == sql.grammar("sqlite", sql.Schema.from_sqlite(_chinook())).text
+    assert sent[1].body["input"][-2]["content"] == "SELECT count(*) FROM NoSuchTable"
+
+
+def test_sql_ask_policy_refusal_is_reasked(served) -> None:
+    from constrain import sql
+    from constrain.errors import PolicyError
+
+    server, url = served
+    server.inject(output("SELECT Name FROM Artist; SELECT 1"), output("SELECT Name FROM Artist"))
+    answer = sql.ask("artists", db=_chinook(), provider=provider(url), run=True, max_rows=5)
+    assert isinstance(answer.result.attempts[0].error, (PolicyError, ValidationError))
+    assert answer.rows is not None and len(answer.rows.rows) == 5 and answer.rows.truncated
+
+
+def test_cli_generate_human_and_json(served, capsys: pytest.CaptureFixture[str]) -> None:
+    from constrain.cli import main
+
+    server, url = served
+    server.inject(output("[1,"), output('{"k": [true]}'))
+    assert main(["generate", "--grammar", "json", "x", "--provider", "openai", "--base-url", url]) == 0
+    assert capsys.readouterr().out == '{"k": [true]}\n'
+    server.inject(output("oops"), output("[1, 2]"))
+    assert main(["generate", "-g", "json", "x", "-p", "openai", "--base-url", url, "--json"]) == 0
+    captured = capsys.readouterr()
+    record = json.loads(captured.out.strip().splitlines()[-1])
+    assert record["ok"] and record["output"] == "[1, 2]" and not record["attempts"][0]["ok"]
+    assert "attempt 1 rejected" in captured.err
+
+
+def test_cli_generate_stream_and_failure(served, capsys: pytest.CaptureFixture[str]) -> None:
+    from constrain.cli import main
+
+    server, url = served
+    server.inject(output('{"a": 1}'))
+    assert main(["generate", "-g", "json", "x", "-p", "openai", "--base-url", url, "--stream"]) == 0
+    assert capsys.readouterr().out == '{"a": 1}\n'
+    server.inject(output("no"), output("nope"))
+    code = main(["generate", "-g", "json", "x", "-p", "openai", "--base-url", url, "--max-attempts", "2", "--json"])
+    assert code == 1
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["ok"] is False and [a["raw"] for a in record["attempts"]] == ["no", "nope"]
+
+
+def test_cli_sql_run(served, capsys: pytest.CaptureFixture[str]) -> None:
+    from constrain.cli import main
+
+    server, url = served
+    server.inject(output("SELECT Name FROM Genre ORDER BY Name LIMIT 3"))
+    assert main(["sql", "three genres", "--db", _chinook(), "--provider", "openai", "--base-url", url, "--run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "SELECT Name FROM Genre ORDER BY Name LIMIT 3"
+    assert out[2].strip() == "Name" and out[-1] == "(3 rows)"
+    server.inject(output("SELECT GenreId FROM Genre LIMIT 2"))
+    assert main(["sql", "ids", "--db", _chinook(), "-p", "openai", "--base-url", url, "--run", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["rows"] == {"columns": ["GenreId"], "rows": [[1], [2]], "truncated": False}
+
+
+def test_cli_provider_from_environment(served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from constrain.cli import main
+
+    server, url = served
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("CONSTRAIN_PROVIDER", raising=False)
+    monkeypatch.setenv("CONSTRAIN_BASE_URL", url)
+    server.inject(output("true"))
+    assert main(["generate", "-g", "json", "x"]) == 0
+    assert capsys.readouterr().out == "true\n" and len(server.requests_to("/responses")) == 1
