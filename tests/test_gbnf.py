@@ -270,8 +270,8 @@ PACKAGED = [info.name for info in available_grammars()]
 @pytest.mark.parametrize("name", PACKAGED)
 def test_packaged_grammar_converts_to_the_same_language(name: str) -> None:
     grammar = load_grammar(name)
-    big = len(grammar.text) > 4000
-    assert_same_language(grammar, walks=12 if big else 40, mutations=40 if big else 150, seed=len(name))
+    big = len(grammar.text) > 4000  # the SQL grammars: the character-level reading is slow to walk
+    assert_same_language(grammar, walks=6 if big else 40, mutations=40 if big else 150, seed=len(name))
 
 
 TRICKY = {
@@ -449,10 +449,10 @@ def _random_grammars(draw: st.DrawFn) -> str:
         if choice == 3:
             return "(" + " | ".join(expr(depth + 1) for _ in range(draw(st.integers(2, 3)))) + ")"
         if choice == 4:
-            return expr(depth + 1) + draw(st.sampled_from(["?", "*", "+"]))
+            return "(" + expr(depth + 1) + ")" + draw(st.sampled_from(["?", "*", "+"]))
         if choice == 5:
             lo = draw(st.integers(0, 2))
-            return f"{expr(depth + 1)} ~ {lo}..{lo + draw(st.integers(0, 2))}"
+            return f"({expr(depth + 1)}) ~ {lo}..{lo + draw(st.integers(0, 2))}"
         return "[" + expr(depth + 1) + "]"
 
     lines = []
@@ -465,7 +465,7 @@ def _random_grammars(draw: st.DrawFn) -> str:
     return body
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(_random_grammars())
 def test_random_grammars_convert_to_the_same_language(text: str) -> None:
     grammar = Grammar(text, name="<random>")

@@ -15,10 +15,12 @@ GBNF is a plain context-free grammar over characters: it has no lexer and no ``%
 * GBNF engines walk rules top-down: left recursion (``expr: expr "+" term``) is rewritten into
   repetition when it is direct and refused with the cycle named when it is not; a repetition whose
   body can match the empty string is rewritten to repeat only the non-empty forms.
-* Lark and llguidance lex greedily (a terminal takes as many characters as it can); a character-level
-  grammar splits tokens wherever the rules allow. Where a terminal can run on into the text that may
-  follow it, the GBNF grammar admits splits the lexer would not make. ``widenings()`` lists those
-  places; ``to_gbnf`` documents them and the local validator (``Grammar.validate``) still enforces them.
+* Lark and llguidance lex greedily (a terminal takes as many characters as it can, without backing
+  off); a character-level grammar splits tokens wherever the rules allow. Where a terminal can run on
+  into the text that may follow it (``A: /a+/`` followed by ``"a"``, or ``"c" | "cc"`` inside a
+  repetition), GBNF admits splits the lexer would not make: a documented widening, not detected here,
+  that the local validator (``Grammar.validate``) still enforces. Grammars with explicit separators
+  (every packaged grammar; the differential tests prove it) are unaffected.
 
 Anything GBNF cannot express (lookaround, anchors, backreferences, lazy quantifiers, templates,
 priorities, ``%declare``) is a ``GrammarError`` naming the terminal or rule and the construct.
@@ -47,7 +49,7 @@ from lark.load_grammar import (
 
 from ..errors import GrammarError
 
-__all__ = ["lark_to_gbnf", "widenings"]
+__all__ = ["lark_to_gbnf", "COMMON_EQUIVALENTS"]
 
 MAX_CODE_POINT = 0x10FFFF
 _SURROGATES = (0xD800, 0xDFFF)
@@ -119,9 +121,11 @@ def _seq(items: Iterable[Node]) -> Node:
 
 def _alt(items: Iterable[Node]) -> Node | None:
     flat: list[Node] = []
+    seen: set[Node] = set()
     for item in items:
         for sub in item.items if isinstance(item, Alt) else (item,):
-            if sub not in flat:
+            if sub not in seen:
+                seen.add(sub)
                 flat.append(sub)
     if not flat:
         return None
