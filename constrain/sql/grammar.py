@@ -169,8 +169,8 @@ def _names_regex(names: Iterable[str], dialect: Dialect, *, bare_extra: Iterable
     return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
 
 
-def render_schema_terminals(schema: Schema, dialect: Dialect) -> str:
-    """Terminals that replace the dialect grammar's name terminals so that only ``schema``'s names remain."""
+def schema_terminal_regexes(schema: Schema, dialect: Dialect) -> dict[str, str]:
+    """Regexes of the name terminals that a schema-bound grammar redefines (whole regexes, no references)."""
     if not schema.tables:
         raise InputError("the schema has no tables; a schema-bound grammar needs at least one")
     tables = [t.name for t in schema.tables]
@@ -179,18 +179,20 @@ def render_schema_terminals(schema: Schema, dialect: Dialect) -> str:
         raise InputError("the schema's tables have no columns")
     function_names = sorted({name for _, names in dialect.functions for name in names})
     table_re = _names_regex(tables, dialect)
-    column_re = _names_regex(columns, dialect)
-    word_re = _names_regex(columns, dialect, bare_extra=function_names + list(_VALUE_WORDS))
     alias_re = table_alias_regex(dialect)
-    return "\n".join([
-        f"TABLE_NAME: /{table_re}/",
-        f"COLUMN_NAME: /{column_re}/",
-        f"WORD: /{word_re}/",
-        "ALIAS_NAME: IDENT",
-        f"TABLE_ALIAS: /{alias_re}/",
-        f'QUALIFIER: /(?:{alias_re}|{table_re})/ "."',
-        f"ALIAS_WS: SP /{alias_re}/",
-    ]) + "\n"
+    return {
+        "TABLE_NAME": table_re,
+        "COLUMN_NAME": _names_regex(columns, dialect),
+        "WORD": _names_regex(columns, dialect, bare_extra=function_names + list(_VALUE_WORDS)),
+        "TABLE_ALIAS": alias_re,
+        "QUALIFIER": f"(?:{alias_re}|{table_re})\\.",
+        "ALIAS_WS": f"{_WS}{{1,64}}{alias_re}",
+    }
+
+
+def render_schema_terminals(schema: Schema, dialect: Dialect) -> str:
+    """Terminal definitions that replace the dialect grammar's name terminals with ``schema``'s names."""
+    return "".join(f"{name}: /{regex}/\n" for name, regex in schema_terminal_regexes(schema, dialect).items())
 
 
 def table_alias_regex(dialect: Dialect) -> str:
@@ -212,33 +214,36 @@ def _bound_grammar(dialect_name: str, schema: Schema) -> Grammar:
         f"// {dialect.name} read-only queries over {len(schema.tables)} table(s) of one schema\n"
         f"// parser: lalr\n// include: {dialect.grammar_name}\n"
     )
-    text = _compose.expand(header + render_schema_terminals(schema, dialect), _packaged_text)
+    overrides = schema_terminal_regexes(schema, dialect)
+    text = _compose.expand(header + "".join(f"{n}: /{r}/\n" for n, r in overrides.items()), _packaged_text)
     bound = Grammar(text, name=f"{dialect.grammar_name}[schema]", parser="lalr",
                     description=f"{dialect.name} queries over a schema of {len(schema.tables)} table(s)")
     # Only name terminals differ from the dialect grammar, so its LALR table is reused as is;
     # building it again would dominate the build time of every schema.
     base = load_grammar(dialect.grammar_name)
-    bound._lark = _with_terminals_of(base._lark_parser(), text)  # noqa: SLF001 - seeding the lazy parser
+    bound._lark = _with_terminals(base._lark_parser(), overrides)  # noqa: SLF001 - seeding the lazy parser
     bound._parser_used = "lalr"
     return bound
 
 
-def _with_terminals_of(base: lark.Lark, text: str) -> lark.Lark:
-    """A copy of the LALR parser ``base`` that lexes with the terminals of ``text`` (same rules)."""
+def _with_terminals(base: lark.Lark, overrides: dict[str, str]) -> lark.Lark:
+    """A copy of the LALR parser ``base`` whose terminals named in ``overrides`` match those regexes instead."""
     from lark.common import LexerConf
-    from lark.load_grammar import load_grammar as lark_load_grammar
+    from lark.lexer import PatternRE, TerminalDef
     from lark.parser_frontends import ParsingFrontend
 
+    known = {t.name for t in base.terminals}
+    missing = set(overrides) - known
+    if missing:
+        raise GrammarError(f"the dialect grammar has no terminal(s) {sorted(missing)} to bind to the schema")
+    terminals = [TerminalDef(t.name, PatternRE(overrides[t.name]), t.priority) if t.name in overrides else t
+                 for t in base.terminals]
     options = base.options
-    parsed, _ = lark_load_grammar(text, "<schema-bound>", options.import_paths, options.keep_all_tokens)
-    terminals, rules, ignore = parsed.compile(options.start, set())
-    if rules != base.rules or sorted(t.name for t in terminals) != sorted(t.name for t in base.terminals):
-        raise GrammarError("schema-bound grammar changed the dialect grammar's rules; cannot reuse its parser")
     clone = copy.copy(base)
     clone.terminals = terminals
     clone._terminals_dict = {t.name: t for t in terminals}
     clone.lexer_conf = LexerConf(
-        terminals, base.lexer_conf.re_module, ignore, options.postlex, options.lexer_callbacks,
+        terminals, base.lexer_conf.re_module, base.lexer_conf.ignore, options.postlex, options.lexer_callbacks,
         options.g_regex_flags, skip_validation=True, use_bytes=options.use_bytes, strict=options.strict,
     )
     clone.lexer_conf.lexer_type = base.lexer_conf.lexer_type

@@ -108,8 +108,10 @@ class Schema:
             try:
                 parsed = reader.parser().parse(statement, text)
             except ParseError as exc:
-                first = statement[0]
-                raise InputError(f"cannot read CREATE TABLE at line {first.line}: {exc}") from None
+                detail = exc.errors[0] if exc.errors else {}
+                where = f"line {detail.get('line', statement[0].line)}, column {detail.get('col', '?')}"
+                reason = detail.get("description") or str(exc).splitlines()[0]
+                raise InputError(f"cannot read CREATE TABLE at {where}: {reason}") from None
             for node in parsed:
                 if isinstance(node, exp.Create) and isinstance(node.this, exp.Schema):
                     tables.append(_table_from_create(node.this, info))
@@ -206,6 +208,8 @@ def _table_from_create(schema_node: object, dialect: Dialect) -> Table:
         if isinstance(item, exp.ColumnDef):
             kind = item.args.get("kind")
             columns.append(Column(item.name, kind.sql(dialect=dialect.sqlglot_name) if kind is not None else ""))
+        elif isinstance(item, exp.Identifier):  # a column declared without a type: CREATE TABLE t (a, b)
+            columns.append(Column(item.name, ""))
     return Table(table_name, tuple(columns))
 
 
