@@ -485,3 +485,16 @@ def test_common_terminal_equivalents_match_lark_tokens(name: str) -> None:
             s = "".join(chars)
             m = lark_re.match(s)
             assert bool(m and m.end() == len(s)) == bool(ours.fullmatch(s)), repr(s)
+
+
+def test_greedy_lexing_is_the_documented_widening() -> None:
+    """A terminal that can run on into the next token: GBNF admits the split, llguidance refuses it, and
+    ``Grammar.validate`` (what every provider's output goes through) still refuses it."""
+    original = Grammar('start: ("c" | "cx")+ "x"', name="greedy")
+    converted = char_level(original.to_gbnf())
+    for text in ("cxx", "ccxx", "cxcxx"):
+        assert original.matches(text) == converted.matches(text) is True
+    assert converted.matches("cx"), "character level: c, then the final x"
+    assert not original.matches("cx"), "the greedy lexer takes cx, then wants the final x"
+    with pytest.raises(ValidationError):
+        original.validate("cx")

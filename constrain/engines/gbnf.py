@@ -897,7 +897,8 @@ def lark_to_gbnf(text: str, *, start: str = "start", grammar: str = "<string>") 
     emitter = _Emitter(assigned, loaded.terminals, inline)
     order = [("root",)] + [k for k in rules if k[0] == "rule"] + [k for k in rules if k[0] == "term"]
     order += [k for k in rules if k not in order]
-    header = f"# GBNF for {grammar} (converted from Lark by constrain; root rule: root)\n"
+    shown = " ".join(grammar.split())  # one comment line whatever the grammar's name holds
+    header = f"# GBNF for {shown} (converted from Lark by constrain; root rule: root)\n"
     lines = [f"{assigned[k]} ::= {emitter.node(rules[k])}" for k in order]
     return header + "\n".join(lines) + "\n"
 
