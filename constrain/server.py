@@ -308,6 +308,8 @@ class Server:
                     break
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
             pass
+        except asyncio.CancelledError:  # server shutdown: close the connection quietly
+            pass
         finally:
             with contextlib.suppress(Exception):
                 writer.close()

@@ -12,11 +12,13 @@ from __future__ import annotations
 import abc
 import asyncio
 import email.utils
+import functools
 import itertools
 import json
 import logging
 import os
 import random
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
@@ -350,7 +352,9 @@ class HTTPProvider(Provider):
     # -- sync -----------------------------------------------------------------------------------------
     def _sync_client(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(timeout=self.timeout, transport=self._transport, params=dict(self.default_query))
+            self._client = httpx.Client(
+                timeout=self.timeout, transport=self._transport, params=dict(self.default_query), verify=_ssl_context()
+            )
         return self._client
 
     def complete(
@@ -407,7 +411,9 @@ class HTTPProvider(Provider):
         entry = self._async_clients.get(id(loop))
         if entry is None or entry[0] is not loop:
             clients = [
-                httpx.AsyncClient(timeout=self.timeout, transport=self._async_transport, params=dict(self.default_query))
+                httpx.AsyncClient(
+                    timeout=self.timeout, transport=self._async_transport, params=dict(self.default_query), verify=_ssl_context()
+                )
                 for _ in range(self.async_shards)
             ]
             self._async_clients[id(loop)] = entry = (loop, clients, itertools.count())
@@ -460,6 +466,12 @@ class HTTPProvider(Provider):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+@functools.lru_cache(maxsize=1)
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context per process: building one (loading the CA bundle) costs far more than a request."""
+    return httpx.create_ssl_context()
 
 
 def messages_as_dicts(messages: Sequence[Message]) -> list[dict[str, str]]:
