@@ -139,8 +139,9 @@ class Chart:
         return self.to_text()
 
     def to_vega_lite(self) -> dict[str, Any]:
-        """A Vega-Lite (v5) specification without data: attach ``data`` and render."""
-        spec: dict[str, Any] = {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "mark": self.mark}
+        """A Vega-Lite specification without data: attach ``data`` and render (e.g. Altair's
+        ``alt.Chart.from_dict``)."""
+        spec: dict[str, Any] = {"mark": self.mark}
         if self.title is not None:
             spec["title"] = self.title
         spec["encoding"] = {
@@ -161,7 +162,9 @@ def vega_lite_predicate(expr: Expr) -> dict[str, Any]:
             return {"not": {"field": expr.field, "equal": _vega_value(expr.value)}}
         return {"field": expr.field, _VEGA_OPS[expr.op]: _vega_value(expr.value)}
     if isinstance(expr, filter_dsl.In):
-        return {"field": expr.field, "oneOf": [_vega_value(v) for v in expr.values]}
+        if len({_vega_kind(v) for v in expr.values}) == 1:  # Vega-Lite's oneOf takes one type of value
+            return {"field": expr.field, "oneOf": [_vega_value(v) for v in expr.values]}
+        return {"or": [{"field": expr.field, "equal": _vega_value(v)} for v in expr.values]}
     if isinstance(expr, filter_dsl.And):
         return {"and": [vega_lite_predicate(e) for e in expr.operands]}
     if isinstance(expr, filter_dsl.Or):
@@ -169,6 +172,14 @@ def vega_lite_predicate(expr: Expr) -> dict[str, Any]:
     if isinstance(expr, filter_dsl.Not):
         return {"not": vega_lite_predicate(expr.operand)}
     raise TypeError(f"not a filter expression: {expr!r}")
+
+
+def _vega_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return type(value).__name__
 
 
 def _vega_value(value: Any) -> Any:

@@ -113,6 +113,8 @@ class Comparison(Expr):
         if self.op not in OPS:
             raise InputError(f"unknown comparison operator {self.op!r}; one of {' '.join(OPS)}")
         _check_value(self.value)
+        if isinstance(self.value, bool) and self.op not in ("=", "!="):
+            raise InputError(f"booleans compare only with = and !=, not {self.op}")
 
     def to_text(self) -> str:
         return f"{self.field} {self.op} {render_value(self.value)}"
