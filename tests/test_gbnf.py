@@ -335,6 +335,13 @@ NUM: /[0-9]{1,4}/
 start: item*
 item: "a" | "b" "c"?
 ''',
+    "left_recursion_with_ignore": r'''
+%ignore /[ \t]{1,3}/
+start: list
+list: list "," item | item
+item: NAME | "(" list ")"
+NAME: /[a-z]{1,5}/
+''',
     "rule_named_root": r'''
 start: root root
 root: "r" | "s"

@@ -413,7 +413,9 @@ def _load(text: str, start: str, grammar: str) -> _Loaded:
     for d in defs:
         regex = d.pattern.to_regexp()
         terminals[d.name] = _RegexTranslator(d.name, grammar).translate(substitutes.get(regex, regex))
-    return _Loaded(terminals, rules, tuple(loaded.ignore), frozenset(n for n in terminals if n not in declared))
+    # lark's generated names (``__ANON_0``, ``__IGNORE_0``) and rule-body literals are inlined
+    anonymous = frozenset(n for n in terminals if n not in declared or n.startswith("__"))
+    return _Loaded(terminals, rules, tuple(loaded.ignore), anonymous)
 
 
 # lark's common.lark writes these two with lazy quantifiers and a lookbehind; as tokens (the shortest
