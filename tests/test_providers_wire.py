@@ -162,3 +162,10 @@ def test_packaged_json_grammar_round_trip(served) -> None:
     grammar = load_grammar("json")
     completion = OpenAI(base_url=url).complete(MESSAGES, Constraint(grammar))
     assert grammar.parse_typed(completion.text) == json.loads(completion.text)
+
+
+def test_non_streaming_provider_hands_the_whole_text_to_on_delta(served) -> None:
+    _, url = served
+    deltas: list[str] = []
+    completion = OpenAIChat(base_url=url).complete(MESSAGES, Constraint(GRAMMAR), on_delta=deltas.append)
+    assert deltas == [completion.text]

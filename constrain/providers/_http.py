@@ -341,6 +341,13 @@ class HTTPProvider(Provider):
         completion = self.read(self._decode(body, request_id), constraint, request_id=request_id, elapsed=elapsed)
         return completion
 
+    @staticmethod
+    def _deliver(completion: Completion, reader: StreamReader | None, on_delta: DeltaCallback | None) -> Completion:
+        """A provider that cannot stream still hands the whole text to ``on_delta``, once."""
+        if reader is None and on_delta is not None and completion.text:
+            on_delta(completion.text)
+        return completion
+
     def _should_retry(self, error: ProviderError, retry_number: int, delivered: bool) -> float | None:
         if delivered:
             return None
@@ -370,7 +377,7 @@ class HTTPProvider(Provider):
         while True:
             reader = self.stream_reader(constraint, on_delta) if request.stream else None
             try:
-                return self._send_once(request, constraint, reader)
+                return self._deliver(self._send_once(request, constraint, reader), reader, on_delta)
             except ProviderError as error:
                 delay = self._should_retry(error, retry_number, reader is not None and reader.delivered)
                 if delay is None:
@@ -432,7 +439,7 @@ class HTTPProvider(Provider):
         while True:
             reader = self.stream_reader(constraint, on_delta) if request.stream else None
             try:
-                return await self._asend_once(request, constraint, reader)
+                return self._deliver(await self._asend_once(request, constraint, reader), reader, on_delta)
             except ProviderError as error:
                 delay = self._should_retry(error, retry_number, reader is not None and reader.delivered)
                 if delay is None:
