@@ -128,7 +128,7 @@ def render_dialect_terminals(dialect: Dialect) -> str:
     lines = [
         f"IDENT: /{identifier_regex(reserved)}/",
         'QUOTED_IDENT: /"[^"\\x00]{1,62}"/',
-        "STRING: /'(?:[^'\\\\\\x00]|''){0,256}'/",
+        "STRING: /'(?:[^'\\x00]|''){0,256}'/",
         f"TYPE_NAME: /{word_regex(dialect.type_names, case_insensitive=True)}/",
         "WORD: IDENT | QUOTED_IDENT",
         "TABLE_NAME: IDENT | QUOTED_IDENT",

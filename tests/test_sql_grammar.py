@@ -1,0 +1,157 @@
+"""The packaged SQL grammars: clean checks, features accepted by both engines and sqlglot, writes refused."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlglot
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from constrain import available_grammars, load_grammar
+from constrain.errors import ValidationError
+from constrain.sql import grammar
+from constrain.sql._dialects import DIALECTS, get_dialect
+from constrain.sql.grammar import identifier_regex, render_dialect_terminals, word_regex
+
+DIALECT_NAMES = sorted(DIALECTS)
+
+# Read-only queries every dialect grammar must accept (and sqlglot must read in that dialect).
+FEATURES = [
+    "SELECT 1",
+    "select name ,  country from singer;",
+    "SELECT count(*) FROM head WHERE age  >  56",
+    "SELECT count (*) FROM head",
+    "SELECT DISTINCT T1.name FROM a AS T1 JOIN b AS T2 ON T1.id  =  T2.id WHERE T2.x = 'Yes'",
+    "SELECT a FROM t1 INNER JOIN t2 ON t1.id = t2.id LEFT JOIN t3 ON t3.id = t2.id LEFT OUTER JOIN t4 USING (id)",
+    "SELECT a FROM t1 CROSS JOIN t2 NATURAL JOIN t3, t4 AS x",
+    "SELECT t.* FROM t",
+    "SELECT * FROM (SELECT a, b FROM t) AS sub WHERE sub.a > 1",
+    "SELECT a FROM t WHERE b IN (SELECT b FROM u) AND NOT EXISTS (SELECT 1 FROM v WHERE v.b = t.b)",
+    "SELECT a FROM t WHERE b NOT IN (1, 2, 3) OR c IS NOT NULL OR d IS NULL",
+    "SELECT a FROM t WHERE name LIKE '%Ha%' AND name NOT LIKE 'x\\_%' ESCAPE '\\'",
+    "SELECT a FROM t WHERE x BETWEEN 10 AND 15 AND y NOT BETWEEN -1 AND +1.5e3",
+    "SELECT a FROM t UNION SELECT a FROM u UNION ALL SELECT a FROM v INTERSECT SELECT a FROM w EXCEPT SELECT a FROM x",
+    "SELECT born_state FROM head GROUP BY born_state HAVING count(*)  >=  3 ORDER BY count(*) DESC LIMIT 1",
+    "SELECT a FROM t ORDER BY a ASC, b DESC LIMIT 10 OFFSET 5",
+    "SELECT a, rank() OVER (PARTITION BY b ORDER BY c DESC) FROM t",
+    "SELECT sum(x) OVER (ORDER BY y), row_number() OVER () FROM t",
+    "SELECT CASE WHEN a > 1 THEN 'big' WHEN a = 1 THEN 'one' ELSE 'small' END AS size FROM t",
+    "SELECT CASE a WHEN 1 THEN 'x' END FROM t",
+    "SELECT CAST(a AS INTEGER), CAST(b AS VARCHAR(20)), CAST(c AS DECIMAL(10, 2)) FROM t",
+    "SELECT a || '-' || b, a * 2 - b / 3 % 4, -a FROM t",
+    "WITH x AS (SELECT a FROM t), y (c) AS (SELECT 1) SELECT * FROM x JOIN y ON x.a = y.c",
+    "SELECT \"weird name\" FROM \"my table\" WHERE \"weird name\" <> 'it''s'",
+    "SELECT max(a), min(b), avg(c), sum(DISTINCT d), count(DISTINCT e) FROM t",
+    "SELECT coalesce(a, b, 0), lower(name), length(name), round(x, 2), abs(-1) FROM t",
+    "SELECT a FROM t WHERE a = NULL OR b = TRUE OR c = current_date",
+    "SELECT a FROM t WHERE (a = 1 OR (b = 2 AND c = 3))",
+    "SELECT a\nFROM t\nWHERE b = 1\n",
+]
+
+# Not read-only, not one statement, or not the dialect's lexical shape: both engines refuse.
+REFUSED = [
+    "DELETE FROM t",
+    "UPDATE t SET a = 1",
+    "INSERT INTO t VALUES (1)",
+    "DROP TABLE t",
+    "CREATE TABLE t (a INT)",
+    "PRAGMA table_info(t)",
+    "ATTACH DATABASE 'x.db' AS x",
+    "SELECT 1; SELECT 2",
+    "SELECT 1; DROP TABLE t",
+    "SELECT a FROM t -- comment",
+    "SELECT a /* hidden */ FROM t",
+    "SELECT a FROM t WHERE b = 1 --; DROP TABLE t",
+    "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+    "SELECTa FROM t",
+    "SELECT a FROMt",
+    "SELECT a FROM t WHERE",
+    "SELECT a FROM t WHERE b = 1 OR",
+    "\u017fELECT a FROM t",  # long s: a Unicode case variant of S
+    "ＳＥＬＥＣＴ a FROM t",  # fullwidth letters
+    " SELECT a FROM t",
+    "SELECT a FROM t LIMIT 1 UNION SELECT b FROM u",
+    "SELECT a FROM select",
+    "SELECT from FROM t",
+    "SELECT a - -1 FROM t",
+    "SELECT a--1 FROM t",
+    "SELECT a FROM t WHERE b = 'unterminated",
+    "SELECT load_extension ('x') ; SELECT 1",
+    "SELECT a FROM t" + " " * 200,
+]
+
+
+@pytest.mark.parametrize("dialect", DIALECT_NAMES)
+def test_packaged_grammar_is_listed_lalr_and_checks_clean(dialect: str) -> None:
+    name = f"sql/{dialect}"
+    assert name in {info.name for info in available_grammars()}
+    g = load_grammar(name)
+    assert grammar(dialect) is g
+    assert g.parser == "lalr"
+    errors = [d for d in g.check() if d.severity == "error"]
+    assert errors == [], "\n".join(map(str, errors))
+
+
+@pytest.mark.parametrize("dialect", DIALECT_NAMES)
+def test_dialect_file_is_the_rendering_of_its_data(dialect: str) -> None:
+    g = load_grammar(f"sql/{dialect}")
+    rendered = render_dialect_terminals(get_dialect(dialect))
+    for line in rendered.splitlines():
+        assert line in g.text.splitlines(), f"grammars/sql/{dialect}.lark is stale: regenerate {line[:40]}..."
+
+
+@pytest.mark.parametrize("dialect", DIALECT_NAMES)
+@pytest.mark.parametrize("query", FEATURES)
+def test_feature_accepted_by_both_engines_and_sqlglot(dialect: str, query: str) -> None:
+    g = load_grammar(f"sql/{dialect}")
+    g.validate(query)
+    sqlglot.parse_one(query, read=get_dialect(dialect).sqlglot_name)
+
+
+@pytest.mark.parametrize("dialect", DIALECT_NAMES)
+@pytest.mark.parametrize("query", REFUSED)
+def test_refused_by_both_engines(dialect: str, query: str) -> None:
+    g = load_grammar(f"sql/{dialect}")
+    assert not g.matches(query)
+    with pytest.raises(ValidationError) as info:
+        g.parse(query)
+    assert info.value.line is not None and info.value.column is not None
+
+
+def test_error_names_the_place_and_what_was_expected() -> None:
+    g = load_grammar("sql/sqlite")
+    with pytest.raises(ValidationError) as info:
+        g.validate("SELECT a FROM t WHERE b = 1 OR")
+    err = info.value
+    assert err.offset == len("SELECT a FROM t WHERE b = 1 OR")
+    assert err.expected
+
+
+_KEYWORDS = sorted(get_dialect("sqlite").keywords)
+_IDENT = re.compile(identifier_regex(_KEYWORDS))
+_word = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789", min_size=1, max_size=70)
+
+
+@settings(max_examples=300, deadline=None)
+@given(word=st.one_of(_word, st.sampled_from(_KEYWORDS), st.sampled_from(_KEYWORDS).map(str.upper),
+                      st.sampled_from(_KEYWORDS).map(lambda k: k + "x")))
+def test_identifier_regex_is_shape_minus_keywords(word: str) -> None:
+    expected = (re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", word) is not None and len(word) <= 64
+                and word.lower() not in set(_KEYWORDS))
+    assert (_IDENT.fullmatch(word) is not None) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(words=st.lists(st.text(alphabet="abAB_1 ", min_size=1, max_size=5), min_size=1, max_size=8),
+       probe=st.text(alphabet="abAB_1 ", min_size=1, max_size=5))
+def test_word_regex_matches_exactly_its_words(words: list[str], probe: str) -> None:
+    insensitive = re.fullmatch(word_regex(words, case_insensitive=True), probe) is not None
+    sensitive = re.fullmatch(word_regex(words, case_insensitive=False), probe) is not None
+    assert sensitive == (probe in words)
+    assert insensitive == (probe.lower() in {w.lower() for w in words})
+    # lark takes the first alternative that matches: the regex must prefer the longest word
+    longest = max((w for w in words if probe.startswith(w)), key=len, default=None)
+    m = re.match(word_regex(words, case_insensitive=False), probe)
+    assert (m.group(0) if m else None) == longest
