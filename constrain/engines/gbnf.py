@@ -806,8 +806,6 @@ class _Emitter:
             return text if context == "top" else f"({text})"
         if isinstance(node, Repeat):
             inner = self.node(node.item, "atom")
-            if isinstance(node.item, Repeat):
-                inner = f"({inner})"
             if node.min == 0 and node.max is None:
                 suffix = "*"
             elif node.min == 1 and node.max is None:
@@ -820,7 +818,7 @@ class _Emitter:
                 suffix = f"{{{node.min}}}"
             else:
                 suffix = f"{{{node.min},{node.max}}}"
-            return inner + suffix
+            return f"({inner}{suffix})" if context == "atom" else inner + suffix
         raise AssertionError(node)
 
 
