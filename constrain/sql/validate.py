@@ -263,6 +263,7 @@ def _unknown_column(
     in_scope = [aliases[qualifier]] if qualifier in aliases else list(tables)
     candidates = [c for t in in_scope for c in schema.table(t).column_names()]  # type: ignore[union-attr]
     node = next((c for c in root.find_all(exp.Column) if c.name.lower() == name.lower()), None)
+    name = node.name if node is not None else name  # as written, not as sqlglot normalised it
     where = f" of {aliases[qualifier]}" if qualifier in aliases else (f" in {', '.join(in_scope)}" if in_scope else "")
     return SchemaError(
         f"unknown column {name!r}{where}",
