@@ -11,10 +11,11 @@ Two forms of include line, resolved recursively before a grammar is built:
     Embeds NAME in its own namespace, the way Lark's ``%import`` names things: rules become
     ``PREFIX__rule`` (``_rule`` becomes ``_PREFIX__rule``), terminals ``PREFIX__TERM`` with the prefix
     upper-cased, aliases likewise, so ``lark.visitors.merge_transformers(base, PREFIX=transformer)``
-    routes the embedded subtrees to the embedded grammar's own transformer. The included ``start``
-    rule and ``%ignore`` lines are dropped (as Lark's ``%import`` drops an imported ``%ignore``), names
-    it takes from ``%import common`` keep their names and the import lines are de-duplicated, and only
-    the definitions the including grammar reaches are kept, so the text sent stays small.
+    routes the embedded subtrees to the embedded grammar's own transformer. Only the definitions the
+    including grammar reaches are kept (so the included ``start`` goes unless ``PREFIX__start`` is
+    used) and the text sent stays small; the included ``%ignore`` lines are dropped, as Lark's
+    ``%import`` drops them (embed grammars with explicit whitespace); names taken from
+    ``%import common`` keep their names and the import lines are de-duplicated.
 
 Renaming works on tokens of the grammar language: names inside string literals, regular
 expressions and comments are never touched.
@@ -218,8 +219,6 @@ def _embed(blocks: list[_Block], prefix: str) -> list[_Block]:
     for block in blocks:
         if block.kind == "trivia":
             continue  # comments of an embedded grammar would only repeat its header
-        if block.kind == "definition" and block.name == "start":
-            continue
         if block.kind == "directive" and block.name == "%ignore":
             continue
         if block.kind == "directive":
