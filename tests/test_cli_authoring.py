@@ -1,0 +1,189 @@
+"""`constrain sample` and `constrain explain`, through `constrain.cli.main` and one real subprocess."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import constrain
+from constrain.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def json_lines(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+# -- sample ------------------------------------------------------------------------------------------
+
+
+def test_sample_is_deterministic_for_a_seed(capsys: pytest.CaptureFixture[str]) -> None:
+    first = run(capsys, "sample", "dsl/cron", "-n", "6", "--seed", "42", "--json")
+    again = run(capsys, "sample", "dsl/cron", "-n", "6", "--seed", "42", "--json")
+    other = run(capsys, "sample", "dsl/cron", "-n", "6", "--seed", "43", "--json")
+    assert first == again and first[0] == 0
+    texts = [r["text"] for r in json_lines(first[1]) if "text" in r]
+    assert len(texts) == 6 and texts != [r["text"] for r in json_lines(other[1]) if "text" in r]
+    assert texts == constrain.load_grammar("dsl/cron").sample(6, seed=42)  # the library call, same walk
+    summary = json_lines(first[1])[-1]
+    assert summary == {"summary": True, "grammar": "dsl/cron", "seed": 42, "requested": 6, "drawn": 6,
+                       "lark_refused": 0}
+    grammar = constrain.load_grammar("dsl/cron")
+    for text in texts:
+        assert grammar.matches(text)
+        grammar.parse(text)
+
+
+def test_sample_human_output(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "sample", "dsl/filter", "-n", "3", "--seed", "7")
+    assert code == 0
+    assert out.splitlines() == constrain.load_grammar("dsl/filter").sample(3, seed=7)
+    assert "--seed 7" in err
+    # multi-line languages get one header per sample
+    code, out, _ = run(capsys, "sample", "dsl/chart", "-n", "2", "--seed", "1")
+    assert code == 0 and out.count("--- sample ") == 2 and "mark: " in out
+
+
+def test_sample_without_seed_reports_the_seed_to_reproduce(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "sample", "json", "-n", "2", "--json")
+    records = json_lines(out)
+    seed = records[-1]["seed"]
+    again = run(capsys, "sample", "json", "-n", "2", "--json", "--seed", str(seed))[1]
+    assert [r.get("text") for r in json_lines(again)[:-1]] == [r.get("text") for r in records[:-1]]
+
+
+def test_sample_flags_engine_disagreement(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Lark's lexer turns a NAME spelled "x" into the keyword "x" (then wants a NAME after it);
+    # llguidance reads "x" as a NAME: a walk that stops after "x" is accepted by one engine only.
+    path = tmp_path / "trap.lark"
+    path.write_text('// keyword that is also a name\n// parser: lalr\nstart: NAME | "x" NAME\nNAME: /[xy]/\n')
+    code, out, err = run(capsys, "sample", str(path), "-n", "40", "--seed", "1", "--json")
+    records = json_lines(out)
+    refused = [r for r in records if r.get("lark_ok") is False]
+    assert code == 1 and refused and records[-1]["lark_refused"] == len(refused)
+    assert all(r["text"] == "x" for r in refused)
+    assert "engines disagree" in err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["sample", "dsl/cron", "-n", "0"], "-n must be at least 1"),
+    (["sample", "no/such/grammar"], "no packaged grammar"),
+    (["sample", "dsl/cron", "--max-bytes", "0"], "--max-bytes"),
+])
+def test_sample_bad_arguments(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+# -- explain -----------------------------------------------------------------------------------------
+
+
+def test_explain_accepting_text(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "explain", "dsl/cron", "*/5 9-17 * * MON-FRI")
+    assert code == 0
+    assert [line.split()[1] for line in out.splitlines()] == ["accepts", "accepts", "accepts"]
+
+
+def test_explain_both_engines_refuse(capsys: pytest.CaptureFixture[str]) -> None:
+    text = "a = 1 AND (b IN (1, 2)"
+    code, out, _ = run(capsys, "explain", "--json", "dsl/filter", text)
+    report = json_lines(out)[0]
+    assert code == 1 and report["ok"] is False and report["agree"] is True
+    lark, llg = report["engines"]
+    assert lark["engine"] == "lark/earley" and llg["engine"] == "llguidance"
+    for engine in (lark, llg):  # both stop at the end of the text
+        assert engine["error"]["offset"] == len(text.encode()) and engine["error"]["column"] == len(text) + 1
+    assert '")"' in lark["expected"] and "')'" in llg["expected"]
+
+    code, human, _ = run(capsys, "explain", "dsl/filter", text)
+    lines = human.splitlines()
+    assert code == 1 and lines[0].startswith("lark/earley") and "refuses at 1:23 (byte 22)" in lines[0]
+    source = next(i for i, line in enumerate(lines) if line.endswith(text))
+    caret = lines[source + 1]
+    assert caret.index("^") - caret.index("|") == source_col(lines[source], text) + len(text)
+    assert caret.rstrip().endswith("lark/earley, llguidance")
+
+
+def source_col(line: str, text: str) -> int:
+    return line.index(text) - line.index("|")
+
+
+def test_explain_positions_differ_per_engine(capsys: pytest.CaptureFixture[str]) -> None:
+    text = "0 0 * 5,DEC-FEX *"
+    code, out, _ = run(capsys, "explain", "--json", "dsl/cron", text)
+    lark, llg = json_lines(out)[0]["engines"]
+    assert code == 1
+    assert llg["error"]["offset"] == text.index("X")  # llguidance refuses the first impossible byte
+    assert lark["error"]["offset"] == text.index("FEX")  # Lark's lexer refuses the whole token
+    assert "MONTH" in lark["expected"] and {"'B'", "'b'"} <= set(llg["expected"])
+
+
+def test_explain_typed_check(capsys: pytest.CaptureFixture[str]) -> None:
+    text = "0 0 * 5,DEC-FEB *"
+    code, out, _ = run(capsys, "explain", "--json", "dsl/cron", text)
+    report = json_lines(out)[0]
+    assert code == 1 and report["agree"] is True
+    typed = report["engines"][2]
+    assert typed["engine"] == "typed" and typed["error"]["offset"] == text.index("DEC")
+    assert typed["error"]["engine"] == "semantic"
+
+
+def test_explain_engines_disagree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # with %ignore, Lark skips leading whitespace; llguidance refuses it (DESIGN.md §2)
+    path = tmp_path / "ignore.lark"
+    path.write_text('// words\nstart: WORD+\nWORD: /[a-z]{1,8}/\n%ignore " "\n')
+    code, out, _ = run(capsys, "explain", str(path), " abc")
+    assert code == 1
+    assert "lark/lalr   accepts" in out and "llguidance  refuses at 1:1 (byte 0)" in out
+    assert "the engines disagree: only lark/lalr accepts" in out
+    code, out, _ = run(capsys, "explain", "--json", str(path), " abc")
+    assert json_lines(out)[0]["agree"] is False
+
+
+def test_explain_file_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "chart.txt"
+    good.write_text("mark: bar\nx: a nominal\ny: sum(b) nominal\n", encoding="utf-8")
+    code, out, _ = run(capsys, "explain", "dsl/chart", "--file", str(good))
+    assert code == 1 and "typed" in out and "   3 | y: sum(b) nominal" in out
+
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"mark: \xff")
+    code, _, err = run(capsys, "explain", "dsl/chart", "--file", str(bad))
+    assert code == 2 and "invalid UTF-8 at byte 6" in err
+    code, _, err = run(capsys, "explain", "dsl/chart")
+    assert code == 2 and "either as an argument or with --file" in err
+    code, _, err = run(capsys, "explain", "dsl/chart", "x", "--file", str(good))
+    assert code == 2 and "not both" in err
+    code, _, err = run(capsys, "explain", "dsl/chart", "--file", str(tmp_path / "missing.txt"))
+    assert code == 2 and "cannot read" in err
+
+
+def test_explain_long_line_is_windowed(capsys: pytest.CaptureFixture[str]) -> None:
+    text = " AND ".join(f"f{i} = {i}" for i in range(60)) + " AND"
+    code, out, _ = run(capsys, "explain", "dsl/filter", text)
+    assert code == 1
+    shown = [line for line in out.splitlines() if line.startswith("   1 | ")]
+    assert shown and len(shown[0]) < 120 and shown[0].startswith("   1 | ...")
+
+
+def test_installed_command(tmp_path: Path) -> None:
+    exe = shutil.which("constrain") or shutil.which("constrain", path=str(Path(sys.executable).parent))
+    if exe is None:
+        pytest.skip("the constrain command is not installed")
+    done = subprocess.run([exe, "explain", "--json", "dsl/cron", "61 * * * *"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1 and json.loads(done.stdout)["engines"][1]["error"]["offset"] == 1
+    done = subprocess.run([exe, "sample", "dsl/cron", "-n", "2", "--seed", "3"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.splitlines() == constrain.load_grammar("dsl/cron").sample(2, seed=3)
