@@ -33,10 +33,10 @@ import re
 import re._constants as _sc  # type: ignore[import-not-found]
 import re._parser as _sre_parse  # type: ignore[import-not-found]
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Union
+from typing import Callable, Iterable, Iterator, Union
 
 import lark
-from lark import Token, Tree
+from lark import Tree
 from lark.grammar import NonTerminal, Terminal
 from lark.lexer import TerminalDef
 from lark.load_grammar import (
@@ -175,7 +175,7 @@ def _complement(ranges: Intervals) -> Intervals:
     return _normalize(out)
 
 
-def _from_predicate(pred: "callable[[str], bool]") -> Intervals:  # type: ignore[valid-type]
+def _from_predicate(pred: Callable[[str], bool]) -> Intervals:
     ranges: list[tuple[int, int]] = []
     start = None
     for cp in range(MAX_CODE_POINT + 2):
@@ -494,6 +494,7 @@ class _Builder:
         self.nullable_rules = self._nullable_rules()
         self.rules: dict[tuple[str, ...], Node] = {}
         self.pending: list[tuple[str, ...]] = []
+        self._nonempty_known: dict[str, bool] = {}
 
     # nullability ------------------------------------------------------------------------------
     def _nullable_rules(self) -> set[str]:
@@ -604,8 +605,12 @@ class _Builder:
             return _seq((head, _repeat(node.item, lo, hi)))
         raise AssertionError(node)
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019 - one builder per conversion
     def _can_be_nonempty(self, name: str) -> bool:
+        if name not in self._nonempty_known:
+            self._nonempty_known[name] = self._search_nonempty(name)
+        return self._nonempty_known[name]
+
+    def _search_nonempty(self, name: str) -> bool:
         seen: set[str] = set()
         stack = [name]
         while stack:
