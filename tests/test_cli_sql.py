@@ -63,7 +63,7 @@ def test_sql_grammar_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixt
 
 QUERIES = [
     ("SELECT Name FROM Artist WHERE ArtistId = 1", True),
-    ('SELECT Title FROM Album WHERE Title = "Facelift"', True),
+    ("SELECT Title FROM Album WHERE Title = 'Facelift'", True),
     ("SELECT T1.InvoiceLineId FROM Invoice AS T1", False),  # schema: Invoice has no InvoiceLineId
     ("SELECT 1; DROP TABLE Artist", False),
     ("SELECT Nmae FROM Artist", False),
@@ -82,7 +82,7 @@ def test_validate_sql_lines_against_a_database(tmp_path: Path, chinook_db: Path,
     assert code == 1
     schema_error = records[2]["error"]
     assert schema_error["type"] == "SchemaError" and "InvoiceId" in schema_error["message"]
-    assert schema_error["line"] == 1 and schema_error["column"] == 8
+    assert schema_error["line"] == 1 and schema_error["column"] == 11
 
 
 def test_validate_sql_human_output_and_files(tmp_path: Path, chinook_db: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -307,7 +307,7 @@ class Policy:
         root = self.check(statements, dialect, text)
         if not self.apply_row_cap(root):
             return root, None
-        rewritten = root.sql(dialect=name)
+        rewritten = root.sql(dialect=name, normalize_functions=False)
         self.check(sqlglot.parse(rewritten, read=name), dialect, rewritten)
         return root, rewritten
 

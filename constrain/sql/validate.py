@@ -86,7 +86,7 @@ class SQLQuery:
         """This query in another SQL dialect; raises ``ValidationError`` where sqlglot cannot say it there."""
         target = _sqlglot_dialect_name(dialect)
         try:
-            return self.expression.sql(dialect=target, unsupported_level=ErrorLevel.RAISE)
+            return self.expression.sql(dialect=target, unsupported_level=ErrorLevel.RAISE, normalize_functions=False)
         except SqlglotError as exc:
             raise ValidationError(
                 f"cannot transpile to {dialect}: {exc}", text=self.text, engine="sqlglot"
@@ -177,7 +177,7 @@ def validate(
         rewrites.append(f"row cap: LIMIT {policy.max_rows}")
     final_text = text
     if rewrites:
-        final_text = root.sql(dialect=info.sqlglot_name)
+        final_text = root.sql(dialect=info.sqlglot_name, normalize_functions=False)  # keep result column names
         if policy is not None:  # what runs is checked again, not assumed
             policy.check(reader.parse(final_text), info.name, final_text)
     return SQLQuery(
@@ -260,10 +260,14 @@ def _unknown_column(
         return ValidationError(f"sqlglot cannot resolve the query against the schema: {message}", text=text, engine="sqlglot")
     name = (found.group("name") or found.group("bare") or "").strip('"`')
     qualifier = (found.group("table") or "").strip('"`').lower()
+    node = next(
+        (c for c in root.find_all(exp.Column) if c.name.lower() == name.lower() and (not qualifier or c.table.lower() == qualifier)),
+        None,
+    )
+    if node is not None:  # as written, not as sqlglot normalised it
+        name, qualifier = node.name, node.table.lower()
     in_scope = [aliases[qualifier]] if qualifier in aliases else list(tables)
     candidates = [c for t in in_scope for c in schema.table(t).column_names()]  # type: ignore[union-attr]
-    node = next((c for c in root.find_all(exp.Column) if c.name.lower() == name.lower()), None)
-    name = node.name if node is not None else name  # as written, not as sqlglot normalised it
     where = f" of {aliases[qualifier]}" if qualifier in aliases else (f" in {', '.join(in_scope)}" if in_scope else "")
     return SchemaError(
         f"unknown column {name!r}{where}",
