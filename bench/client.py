@@ -3,9 +3,9 @@
 Two clients in the same run, against the same server process (started here on 127.0.0.1):
   * constrain — ``constrain.agenerate`` through the ``OpenAI`` provider, every output validated locally
     (llguidance and Lark) into a typed value;
-  * httpx — bare ``httpx.AsyncClient`` POSTs of the same request body, JSON decoded, output picked out,
-    nothing validated.
-Reports results/s, p50/p99 latency for each, the overhead ratio, and counts lost, duplicated and
+  * httpx — bare ``httpx.AsyncClient`` POSTs of the same request body (over the same 8-pool layout the
+    provider uses), JSON decoded, output picked out, nothing validated.
+Reports results/s, p50/p99 latency and client CPU per result for each, the overhead ratios, and counts lost, duplicated and
 wrong results (every answer is checked against the one the server's deterministic backend owes it).
 
     python bench/client.py [--n 10000] [--concurrency 64] [--json]
@@ -14,6 +14,7 @@ wrong results (every answer is checked against the one the server's deterministi
 from __future__ import annotations
 
 import asyncio
+import itertools
 import subprocess
 import sys
 import time
@@ -45,6 +46,7 @@ class Run:
     request_ids: list[str]
     errors: int
     wall: float
+    cpu: float
 
     def figures(self, expected: dict[int, str]) -> dict[str, Any]:
         lost = sum(1 for i in expected if i not in self.outputs)
@@ -53,6 +55,7 @@ class Run:
         return {
             "results": len(self.outputs),
             "results_per_second": len(self.outputs) / self.wall,
+            "client_cpu_per_result": self.cpu / max(1, len(self.outputs)),
             "p50_latency": percentile(self.latencies, 50),
             "p99_latency": percentile(self.latencies, 99),
             "lost": lost,
@@ -102,9 +105,9 @@ async def drive(name: str, ids: range, concurrency: int, one: Callable[[int], Aw
             outputs[i] = text
             request_ids.append(request_id)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(task(i) for i in ids))
-    return Run(name, latencies, outputs, request_ids, errors, time.perf_counter() - started)
+    return Run(name, latencies, outputs, request_ids, errors, time.perf_counter() - started, time.process_time() - cpu)
 
 
 async def bench(url: str, n: int, concurrency: int) -> tuple[Run, Run]:
@@ -115,11 +118,14 @@ async def bench(url: str, n: int, concurrency: int) -> tuple[Run, Run]:
         result = await agenerate(messages_for(i), grammar=GRAMMAR, provider=provider, max_attempts=1)
         return result.raw, result.request_id or ""
 
-    client = httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=256, max_keepalive_connections=256))
+    # the same pool layout the provider uses (8 small pools: httpcore's pool scan grows with the square
+    # of the connections in one pool), so the ratio measures constrain's own work, not pool effects
+    clients = [httpx.AsyncClient(timeout=120) for _ in range(8)]
+    turn = itertools.count()
 
     async def with_httpx(i: int) -> tuple[str, str]:
         body = provider.build(messages_for(i), constraint, max_tokens=None, stream=False).body
-        response = await client.post(f"{url}/responses", json=body)
+        response = await clients[next(turn) % len(clients)].post(f"{url}/responses", json=body)
         response.raise_for_status()
         data = response.json()
         text = next(item["input"] for item in data["output"] if item.get("type") == "custom_tool_call")
@@ -135,7 +141,8 @@ async def bench(url: str, n: int, concurrency: int) -> tuple[Run, Run]:
     for ids in (range(0, half), range(half, n)):
         parts["httpx"].append(await drive("httpx", ids, concurrency, with_httpx))
         parts["constrain"].append(await drive("constrain", ids, concurrency, with_constrain))
-    await client.aclose()
+    for client in clients:
+        await client.aclose()
     await provider.aclose()
     merged = []
     for name, runs in parts.items():
@@ -146,6 +153,7 @@ async def bench(url: str, n: int, concurrency: int) -> tuple[Run, Run]:
             [x for r in runs for x in r.request_ids],
             sum(r.errors for r in runs),
             sum(r.wall for r in runs),
+            sum(r.cpu for r in runs),
         ))
     return merged[1], merged[0]
 
@@ -167,13 +175,14 @@ def main() -> None:
     ours, bare = constrain_run.figures(expected), httpx_run.figures(expected)
     rows = [
         [name, f["results"], fmt_rate(f["results_per_second"]), fmt_seconds(f["p50_latency"]), fmt_seconds(f["p99_latency"]),
-         f["lost"], f["duplicated"], f["wrong"], f["errors"]]
+         fmt_seconds(f["client_cpu_per_result"]), f["lost"], f["duplicated"], f["wrong"], f["errors"]]
         for name, f in (("constrain (agenerate, validated)", ours), ("bare httpx (no validation)", bare))
     ]
     print(f"{args.n} requests per client, concurrency {args.concurrency}, server: python -m constrain.server (random walk)")
-    print_table(["client", "results", "results/s", "p50", "p99", "lost", "duplicated", "wrong", "errors"], rows)
+    print_table(["client", "results", "results/s", "p50", "p99", "client CPU/result", "lost", "duplicated", "wrong", "errors"], rows)
     ratio = bare["results_per_second"] / ours["results_per_second"]
-    print(f"overhead ratio (httpx results/s / constrain results/s): {ratio:.2f}")
+    cpu_ratio = ours["client_cpu_per_result"] / bare["client_cpu_per_result"]
+    print(f"overhead ratio (httpx results/s / constrain results/s): {ratio:.2f}; client CPU ratio: {cpu_ratio:.2f}")
     figures = {
         "n": args.n,
         "concurrency": args.concurrency,
@@ -184,6 +193,9 @@ def main() -> None:
         "httpx_p50_latency": bare["p50_latency"],
         "httpx_p99_latency": bare["p99_latency"],
         "overhead_ratio": ratio,
+        "constrain_client_cpu_per_result": ours["client_cpu_per_result"],
+        "httpx_client_cpu_per_result": bare["client_cpu_per_result"],
+        "client_cpu_ratio": cpu_ratio,
         "lost": ours["lost"] + bare["lost"],
         "duplicated": ours["duplicated"] + bare["duplicated"],
         "wrong": ours["wrong"] + bare["wrong"],
