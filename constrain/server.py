@@ -297,7 +297,13 @@ class Server:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                request = await self._read_request(reader)
+                try:
+                    request = await self._read_request(reader)
+                except HTTPError as exc:  # answered, then the connection is closed: its framing is unknown
+                    responder = Responder(writer, f"req_{next(self._ids):08x}")
+                    responder.keep_alive = False
+                    await responder.send_json(exc.status, exc.body)
+                    break
                 if request is None:
                     break
                 responder = Responder(writer, f"req_{next(self._ids):08x}")
@@ -328,7 +334,7 @@ class Server:
                 headers[name.strip().lower()] = value.strip()
         length = int(headers.get("content-length") or 0)
         if length > MAX_BODY_BYTES or "chunked" in headers.get("transfer-encoding", ""):
-            raise ValueError("unsupported request body")
+            raise HTTPError(413, f"request bodies must carry a content-length of at most {MAX_BODY_BYTES} bytes")
         body = await reader.readexactly(length) if length else b""
         parts = urlsplit(target)
         return Request(method.upper(), parts.path, parts.query, headers, body)

@@ -147,3 +147,12 @@ def test_random_walk_backend_stays_in_the_grammar_and_is_deterministic(seed: int
     text = "".join(backend.generate(request))
     assert grammar.matches(text) and grammar.parse(text)
     assert "".join(RandomWalkBackend(seed, variety=4).generate(request)) == text
+
+
+def test_oversized_or_chunked_request_bodies_get_a_413(client: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield json.dumps(responses_body(LARK)).encode()
+
+    r = client.post("/responses", content=chunks())  # a generator body goes out chunked
+    assert r.status_code == 413 and r.headers["connection"] == "close"
+    assert client.post("/responses", json=responses_body(LARK)).status_code == 200  # a fresh connection
