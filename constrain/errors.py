@@ -168,6 +168,9 @@ class SchemaError(ValidationError):
             message = f"{message}; did you mean: {', '.join(suggestions)}?"
         super().__init__(message, **kwargs)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "name": self.name, "suggestions": list(self.suggestions)}
+
 
 class PolicyError(ValidationError):
     """A well-formed output breaks a policy (e.g. the read-only SQL policy); ``rule`` names which."""
@@ -175,6 +178,9 @@ class PolicyError(ValidationError):
     def __init__(self, message: str, *, rule: str = "", **kwargs: Any) -> None:
         self.rule = rule
         super().__init__(message, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "rule": self.rule}
 
 
 class JSONSchemaError(ConstrainError):

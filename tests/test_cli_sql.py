@@ -83,6 +83,7 @@ def test_validate_sql_lines_against_a_database(tmp_path: Path, chinook_db: Path,
     schema_error = records[2]["error"]
     assert schema_error["type"] == "SchemaError" and "InvoiceId" in schema_error["message"]
     assert schema_error["line"] == 1 and schema_error["column"] == 11
+    assert schema_error["name"] == "InvoiceLineId" and "InvoiceId" in schema_error["suggestions"]
 
 
 def test_validate_sql_human_output_and_files(tmp_path: Path, chinook_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -110,10 +111,12 @@ def test_validate_sql_with_ddl_and_dialect(tmp_path: Path, capsys: pytest.Captur
 
 def test_validate_sql_without_schema_checks_syntax_and_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     queries = tmp_path / "q.txt"
-    queries.write_text("SELECT anything FROM anywhere\nSELECT * FROM sqlite_master\n")
+    queries.write_text("SELECT anything FROM anywhere\nSELECT * FROM sqlite_master\nSELECT a FROM t LIMIT 5\n")
     assert main(["validate", "--sql", "--lines", str(queries), "--json"]) == 1
     records = _json_lines(capsys.readouterr().out)
-    assert records[0]["ok"] is True and records[1]["ok"] is False
+    assert records[0]["ok"] is True and records[1]["ok"] is False and records[2]["ok"] is True
+    refused = records[1]["error"]
+    assert refused.get("rule") == "system_table" or refused["engine"] in ("lark", "llguidance")
 
 
 def test_validate_sql_option_mistakes(tmp_path: Path, chinook_db: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -253,13 +253,13 @@ class Policy:
         rules = DIALECT_RULES[get_dialect(dialect).name]
         for node in root.walk():
             if isinstance(node, _WRITE_NODES):
-                _refuse("write", f"{_describe(node)} inside the query", text)
+                _refuse("write", f"{_describe(node)} inside the query", text, _offset(node))
             if isinstance(node, exp.With) and node.args.get("recursive") and not self.allow_recursive:
-                _refuse("recursive_cte", "WITH RECURSIVE is not allowed by this policy", text)
+                _refuse("recursive_cte", "WITH RECURSIVE is not allowed by this policy", text, _offset(node))
             if isinstance(node, exp.Func):
                 for name in _function_names(node):
                     if rules.function_denied(name) or name.lower() in self.extra_denied_functions:
-                        _refuse("function", f"function {name}() is denied in {dialect}", text)
+                        _refuse("function", f"function {name}() is denied in {dialect}", text, _offset(node))
         cte_names = {cte.alias_or_name.lower() for cte in root.find_all(exp.CTE)}
         for table in root.find_all(exp.Table):
             self._check_table(table, rules, cte_names, dialect, text)
@@ -270,9 +270,9 @@ class Policy:
             return  # a table-valued function; its name was checked with the other functions
         name, schema = table.name, table.db
         if rules.table_is_system(name, schema):
-            _refuse("system_table", f"system table {_qualified(table)} is not allowed", text)
+            _refuse("system_table", f"system table {_qualified(table)} is not allowed", text, _offset(table))
         if rules.file_table_pattern is not None and rules.file_table_pattern.search(name):
-            _refuse("file_access", f"table name {name!r} would be read as a file in {dialect}", text)
+            _refuse("file_access", f"table name {name!r} would be read as a file in {dialect}", text, _offset(table))
         if not schema and name.lower() in cte_names:
             return
         if self.tables is not None:
@@ -281,7 +281,9 @@ class Policy:
             exact = quoted and not info.case_insensitive  # a quoted name keeps its case (postgres)
             if not any(allowed == name if exact else info.same_identifier(allowed, name) for allowed in self.tables):
                 allowed_list = ", ".join(sorted(self.tables)) or "(none)"
-                _refuse("table_allowlist", f"table {_qualified(table)} is not in the allowlist ({allowed_list})", text)
+                _refuse(
+                    "table_allowlist", f"table {_qualified(table)} is not in the allowlist ({allowed_list})", text, _offset(table)
+                )
 
     def apply_row_cap(self, root: exp.Expression) -> bool:
         """Add or lower the root ``LIMIT`` to ``max_rows`` in place; return whether it changed."""
@@ -353,6 +355,14 @@ def _describe(node: exp.Expression) -> str:
     if isinstance(node, exp.Lock):
         return "FOR UPDATE/SHARE locking clause"
     return f"{type(node).__name__.upper()} clause" if isinstance(node, exp.Into) else f"{type(node).__name__.upper()} statement"
+
+
+def _offset(node: exp.Expression) -> int | None:
+    """Where ``node`` starts in the text, from the first located token sqlglot kept inside it."""
+    starts = [n.meta["start"] for n in node.walk() if "start" in n.meta]
+    if isinstance(node, exp.Func) and "end" in node.meta and "start" in node.meta:
+        return int(node.meta["start"])
+    return min(starts) if starts else None
 
 
 def _qualified(table: exp.Table) -> str:
