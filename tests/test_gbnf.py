@@ -17,7 +17,8 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from llguidance.gbnf_to_lark import GrammarParser
+from llguidance import LLMatcher, grammar_from
+from llguidance.gbnf_to_lark import GrammarParser, gbnf_to_lark
 
 from constrain import Grammar, available_grammars, load_grammar
 from constrain.engines import gbnf
@@ -244,23 +245,31 @@ def _agree(original: Grammar, converted: Grammar, text: str, trailing_ignored: s
 
 
 def assert_same_language(
-    original: Grammar, *, walks: int, mutations: int, seed: int = 0, trailing_ignored: str = ""
+    original: Grammar, *, walks: int, mutations: int, seed: int = 0, trailing_ignored: str = "",
+    official: bool = False,
 ) -> str:
+    """With ``official``, llguidance's own GBNF ingestion (SGLang's and llama.cpp's llguidance backends)
+    must also read the text and give the same verdicts."""
     text = original.to_gbnf()
     GrammarParser().parse(text)  # llguidance's own GBNF parser reads it
     converted = char_level(text)
+    readings = [converted]
+    if official:
+        assert LLMatcher.validate_grammar(grammar_from("gbnf", text)) == ""
+        readings.append(Grammar(gbnf_to_lark(text), name="<llguidance gbnf>"))
     rng = random.Random(seed)
     forward = original.sample(walks, seed=seed, max_bytes=300)
     backward = converted.sample(walks, seed=seed + 1, max_bytes=300)
     assert forward and backward
-    for s in forward:
-        assert _agree(original, converted, s, trailing_ignored), f"GBNF refuses a string of the original: {s!r}"
-    for s in backward:
-        assert _agree(original, converted, s, trailing_ignored), f"GBNF admits a string the original refuses: {s!r}\n{text}"
-    for s in _mutations(forward + backward, rng, mutations):
-        assert _agree(original, converted, s, trailing_ignored), (
-            f"verdicts differ on {s!r}: original {original.matches(s)}, GBNF {converted.matches(s)}\n{text}"
-        )
+    for reading in readings:
+        for s in forward:
+            assert _agree(original, reading, s, trailing_ignored), f"GBNF refuses a string of the original: {s!r}"
+        for s in backward:
+            assert _agree(original, reading, s, trailing_ignored), f"GBNF admits a string the original refuses: {s!r}"
+        for s in _mutations(forward + backward, rng, mutations):
+            assert _agree(original, reading, s, trailing_ignored), (
+                f"verdicts differ on {s!r}: original {original.matches(s)}, {reading.name} {reading.matches(s)}\n{text}"
+            )
     return text
 
 
@@ -271,7 +280,9 @@ PACKAGED = [info.name for info in available_grammars()]
 def test_packaged_grammar_converts_to_the_same_language(name: str) -> None:
     grammar = load_grammar(name)
     big = len(grammar.text) > 4000  # the SQL grammars: the character-level reading is slow to walk
-    assert_same_language(grammar, walks=6 if big else 40, mutations=40 if big else 150, seed=len(name))
+    assert_same_language(
+        grammar, walks=6 if big else 40, mutations=40 if big else 150, seed=len(name), official=True
+    )
 
 
 TRICKY = {

@@ -736,10 +736,16 @@ def _escape_code_point(cp: int) -> str:
     return f"\\U{cp:08X}"
 
 
+def _raw_ok(ch: str) -> bool:
+    # Printable non-ASCII goes out as itself (UTF-8): llguidance's GBNF reader mangles \u escapes with
+    # leading zeros. Controls, separators, format and unassigned characters are escaped.
+    return ord(ch) >= 0x80 and ch.isprintable()
+
+
 def _literal_char(ch: str) -> str:
     if ch in _LITERAL_ESCAPES:
         return _LITERAL_ESCAPES[ch]
-    if 0x20 <= ord(ch) < 0x7F:
+    if 0x20 <= ord(ch) < 0x7F or _raw_ok(ch):
         return ch
     return _escape_code_point(ord(ch))
 
@@ -747,7 +753,7 @@ def _literal_char(ch: str) -> str:
 def _class_char(cp: int) -> str:
     # GBNF has no ``\-`` or ``\^`` escape (llama.cpp refuses them): such characters go out as \xNN.
     ch = chr(cp)
-    return ch if ch in _CLASS_SAFE else _escape_code_point(cp)
+    return ch if ch in _CLASS_SAFE or _raw_ok(ch) else _escape_code_point(cp)
 
 
 def _emit_ranges(ranges: Intervals) -> str:
@@ -839,15 +845,28 @@ def _gbnf_name(lark_name: str) -> str:
 
 
 class _Names:
+    # ``start`` is left free too: llguidance's GBNF reader renames ``root`` to ``start`` and takes any
+    # text with a line starting ``start:`` (which ``start ::=`` is) for Lark.
+    # Names are also kept distinct after llguidance's renaming (``-`` to ``_``, camelCase split, case
+    # folded), so its reader never merges two rules.
     def __init__(self) -> None:
-        self.taken: set[str] = {"root"}
+        self.taken: set[str] = {"root", "start"}
+        self.folded: set[str] = set(self.taken)
 
-    def claim(self, preferred: str) -> str:
+    @staticmethod
+    def _folded(name: str) -> str:
+        return re.sub(r"([a-z])([A-Z])", r"\1_\2", name.replace("-", "_")).lower()
+
+    def claim(self, preferred: str, fallback: str = "rule") -> str:
+        folded = self.folded
         name, n = preferred, 1
-        while name in self.taken:
+        if self._folded(name) in folded:
+            name = f"{preferred}-{fallback}"
+        while self._folded(name) in folded:
             n += 1
-            name = f"{preferred}-X{n}"
+            name = f"{preferred}-{fallback}{n}"
         self.taken.add(name)
+        self.folded.add(self._folded(name))
         return name
 
 
@@ -883,6 +902,7 @@ def lark_to_gbnf(text: str, *, start: str = "start", grammar: str = "<string>") 
     for t in used_terms:
         if t not in inline:
             rules[("term", t)] = loaded.terminals[t]
+    terminals = _hoist_nested_repeats(rules, dict(loaded.terminals), inline)
 
     names = _Names()
     assigned: dict[tuple[str, ...], str] = {("root",): "root"}
@@ -890,22 +910,64 @@ def lark_to_gbnf(text: str, *, start: str = "start", grammar: str = "<string>") 
         if key[0] == "rule" and key[2] == "":
             assigned[key] = names.claim(_gbnf_name(key[1]))
         elif key[0] == "term":
-            assigned[key] = names.claim(_gbnf_name(key[1]))
+            assigned[key] = names.claim(_gbnf_name(key[1]), "TERM")
     for key in rules:
         if key in assigned:
             continue
         if key == _IGNORED:
             assigned[key] = names.claim("ignored-Ws")
+        elif key[0] == "hoist":
+            assigned[key] = names.claim(f"repeated-Part{key[1]}")
         else:
             assigned[key] = names.claim(f"{_gbnf_name(key[1])}-{'First' if key[2] == 'first' else 'Nonempty'}")
 
-    emitter = _Emitter(assigned, loaded.terminals, inline)
+    emitter = _Emitter(assigned, terminals, inline)
     order = [("root",)] + [k for k in rules if k[0] == "rule"] + [k for k in rules if k[0] == "term"]
     order += [k for k in rules if k not in order]
     shown = " ".join(grammar.split())  # one comment line whatever the grammar's name holds
     header = f"# GBNF for {shown} (converted from Lark by constrain; root rule: root)\n"
     lines = [f"{assigned[k]} ::= {emitter.node(rules[k])}" for k in order]
     return header + "\n".join(lines) + "\n"
+
+
+def _hoist_nested_repeats(
+    rules: dict[tuple[str, ...], Node], terminals: dict[str, Node], inline: set[str]
+) -> dict[str, Node]:
+    """Give the body of a repetition that is itself a repetition (``x{1,3}*``) a rule of its own:
+    llguidance's GBNF reader prints such nesting without parentheses. Edits ``rules`` and ``inline``;
+    returns the terminals with their inner nestings hoisted too."""
+    counter = [0]
+
+    def hoist(node: Node) -> Node:
+        counter[0] += 1
+        key = ("hoist", str(counter[0]))
+        rules[key] = fix(node)
+        return Ref(key)
+
+    def fix(node: Node) -> Node:
+        if isinstance(node, Seq):
+            return Seq(tuple(fix(i) for i in node.items))
+        if isinstance(node, Alt):
+            return Alt(tuple(fix(i) for i in node.items))
+        if isinstance(node, Repeat):
+            item = node.item
+            if isinstance(item, Repeat):
+                return Repeat(hoist(item), node.min, node.max)
+            if isinstance(item, Ref) and item.key[0] == "term" and item.key[1] in inline:
+                if isinstance(terminals[item.key[1]], Repeat):
+                    inline.discard(item.key[1])
+                    rules[("term", item.key[1])] = terminals[item.key[1]]
+            return Repeat(fix(item), node.min, node.max)
+        return node
+
+    for key in list(rules):
+        rules[key] = fix(rules[key])
+    for name in list(inline):
+        terminals[name] = fix(terminals[name])
+    for name in list(terminals):  # terminals moved out of ``inline`` above
+        if ("term", name) in rules:
+            rules[("term", name)] = fix(rules[("term", name)])
+    return terminals
 
 
 def _nullable_keys(rules: dict[tuple[str, ...], Node]) -> set[tuple[str, ...]]:
