@@ -5,7 +5,9 @@ The grammar is read by lark's own loader, so every terminal arrives as one flatt
 as lark's EBNF tree. Regexes are translated through Python's own regex parser (``re._parser``), so a
 class, flag or escape means in GBNF exactly what it means to lark: character sets are computed as
 code-point intervals (``\\d \\w \\s`` with Python's Unicode meaning, ``i`` expanded to every case
-variant Python's matcher accepts, ``.`` without the ``s`` flag excluding ``\\n``).
+variant Python's matcher accepts, ``.`` without the ``s`` flag excluding ``\\n``). Controls, unprintable
+characters and ``"\\]-^`` are written as ``\\xNN``/``\\uNNNN``/``\\UNNNNNNNN`` (llama.cpp has no ``\\-``),
+printable non-ASCII as itself.
 
 GBNF is a plain context-free grammar over characters: it has no lexer and no ``%ignore``. So:
 
