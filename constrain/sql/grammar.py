@@ -145,6 +145,8 @@ def render_dialect_terminals(dialect: Dialect) -> str:
 # Words that read as values, not names; they share the bare-word terminal with columns and functions.
 _VALUE_WORDS = ("null", "true", "false", "current_date", "current_time", "current_timestamp")
 
+_LEGACY_STRING = """(?:'(?:[^'\\x00]|''){0,256}'|"(?:[^"\\x00]|""){0,256}")"""
+
 _QUOTED_MAX = 62  # characters between the quotes; keeps every name terminal narrower than the keywords
 
 
@@ -169,7 +171,7 @@ def _names_regex(names: Iterable[str], dialect: Dialect, *, bare_extra: Iterable
     return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
 
 
-def schema_terminal_regexes(schema: Schema, dialect: Dialect) -> dict[str, str]:
+def schema_terminal_regexes(schema: Schema, dialect: Dialect, *, double_quoted_strings: bool = False) -> dict[str, str]:
     """Regexes of the name terminals that a schema-bound grammar redefines (whole regexes, no references)."""
     if not schema.tables:
         raise InputError("the schema has no tables; a schema-bound grammar needs at least one")
@@ -187,6 +189,7 @@ def schema_terminal_regexes(schema: Schema, dialect: Dialect) -> dict[str, str]:
         "TABLE_ALIAS": alias_re,
         "QUALIFIER": f"(?:{alias_re}|{table_re})\\.",
         "ALIAS_WS": f"{_WS}{{1,64}}{alias_re}",
+        **({"STRING": _LEGACY_STRING} if double_quoted_strings else {}),
     }
 
 
@@ -208,22 +211,48 @@ def table_alias_regex(dialect: Dialect) -> str:
 
 
 @functools.lru_cache(maxsize=32)
-def _bound_grammar(dialect_name: str, schema: Schema) -> Grammar:
+def _bound_grammar(dialect_name: str, schema: Schema, double_quoted_strings: bool) -> Grammar:
     dialect = get_dialect(dialect_name)
     header = (
-        f"// {dialect.name} read-only queries over {len(schema.tables)} table(s) of one schema\n"
-        f"// parser: lalr\n// include: {dialect.grammar_name}\n"
+        f"// {dialect.name} read-only queries over the {len(schema.tables)} table(s) of one schema\n"
+        "// parser: lalr\n"
     )
-    overrides = schema_terminal_regexes(schema, dialect)
-    text = _compose.expand(header + "".join(f"{n}: /{r}/\n" for n, r in overrides.items()), _packaged_text)
-    bound = Grammar(text, name=f"{dialect.grammar_name}[schema]", parser="lalr",
-                    description=f"{dialect.name} queries over a schema of {len(schema.tables)} table(s)")
-    # Only name terminals differ from the dialect grammar, so its LALR table is reused as is;
-    # building it again would dominate the build time of every schema.
-    base = load_grammar(dialect.grammar_name)
-    bound._lark = _with_terminals(base._lark_parser(), overrides)  # noqa: SLF001 - seeding the lazy parser
-    bound._parser_used = "lalr"
-    return bound
+    overrides = schema_terminal_regexes(schema, dialect, double_quoted_strings=double_quoted_strings)
+    dialect_grammar = load_grammar(dialect.grammar_name)
+    text = header + _replace_terminals(dialect_grammar.text, overrides)
+    return _SchemaBoundGrammar(
+        text, name=f"{dialect.grammar_name}[schema]", parser="lalr",
+        description=f"{dialect.name} queries over a schema of {len(schema.tables)} table(s)",
+        dialect_grammar=dialect_grammar, overrides=overrides,
+    )
+
+
+def _replace_terminals(text: str, regexes: dict[str, str]) -> str:
+    """``text`` with the one-line definitions of the terminals in ``regexes`` replaced (same order)."""
+    out, seen = [], set()
+    for line in text.splitlines():
+        name = line.split(":", 1)[0]
+        if name in regexes and not line.startswith((" ", "\t", "//")):
+            out.append(f"{name}: /{regexes[name]}/")
+            seen.add(name)
+        elif not line.startswith(("// parser:", "// include:")):
+            out.append(line)
+    if seen != set(regexes):
+        raise GrammarError(f"the dialect grammar defines no terminal(s) {sorted(set(regexes) - seen)}")
+    return "\n".join(out) + "\n"
+
+
+class _SchemaBoundGrammar(Grammar):
+    """A dialect grammar with its name terminals replaced. Only name terminals differ, so the lark parser
+    reuses the dialect grammar's LALR table: building it again would dominate every schema's build time."""
+
+    def __init__(self, text: str, *, dialect_grammar: Grammar, overrides: dict[str, str], **kwargs: object) -> None:
+        super().__init__(text, **kwargs)  # type: ignore[arg-type]
+        self._dialect_grammar = dialect_grammar
+        self._overrides = overrides
+
+    def _build_lark(self) -> tuple[lark.Lark, str]:
+        return _with_terminals(self._dialect_grammar._lark_parser(), self._overrides), "lalr"
 
 
 def _with_terminals(base: lark.Lark, overrides: dict[str, str]) -> lark.Lark:
@@ -252,16 +281,23 @@ def _with_terminals(base: lark.Lark, overrides: dict[str, str]) -> lark.Lark:
 
 
 # -- public entry point -----------------------------------------------------------------------------
-def grammar(dialect: str = "sqlite", schema: Schema | None = None) -> Grammar:
+def grammar(dialect: str = "sqlite", schema: Schema | None = None, *, double_quoted_strings: bool = False) -> Grammar:
     """The SQL grammar of ``dialect``; with ``schema``, only its tables and columns are identifiers.
 
     Schema-bound grammars keep table aliases (``T1.name``), column aliases (``AS total``) and quoted
     names, accept unquoted names in any ASCII letter case where the dialect folds case, and are cached
     per (dialect, schema).
+
+    A double-quoted token is a name, never a string: SQLite's legacy fallback that reads an unknown
+    ``"x"`` as the string 'x' would let a misspelt column through as a constant. Queries written
+    for that fallback (Spider's gold SQL uses it in a third of its queries) need
+    ``double_quoted_strings=True`` (sqlite only), which admits ``"..."`` wherever a string may stand.
     """
     info = get_dialect(dialect)
     if schema is None:
         return load_grammar(info.grammar_name)
     if not isinstance(schema, Schema):
         raise TypeError(f"schema must be a constrain.sql.Schema, got {type(schema).__name__}")
-    return _bound_grammar(info.name, schema)
+    if double_quoted_strings and info.name != "sqlite":
+        raise InputError(f"double_quoted_strings is a SQLite legacy; {info.name} reads \"x\" as a name only")
+    return _bound_grammar(info.name, schema, double_quoted_strings)
