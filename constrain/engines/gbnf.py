@@ -890,9 +890,7 @@ def lark_to_gbnf(text: str, *, start: str = "start", grammar: str = "<string>") 
     rules.update(variants)
     rules = {k: _lower_tokens(v, builder.ignoring) for k, v in rules.items()}
     if builder.ignoring:
-        rules[_IGNORED] = Repeat(
-            _alt(Ref(("term", t)) for t in loaded.ignored) or EMPTY, 0, None
-        )
+        rules[_IGNORED] = Repeat(_alt(_ignored_unit(loaded, t) for t in loaded.ignored) or EMPTY, 0, None)
 
     for key in list(rules):
         rules[key] = _remove_direct_left_recursion(key, rules[key])
@@ -930,6 +928,16 @@ def lark_to_gbnf(text: str, *, start: str = "start", grammar: str = "<string>") 
     header = f"# GBNF for {shown} (converted from Lark by constrain; root rule: root)\n"
     lines = [f"{assigned[k]} ::= {emitter.node(rules[k])}" for k in order]
     return header + "\n".join(lines) + "\n"
+
+
+def _ignored_unit(loaded: _Loaded, name: str) -> Node:
+    """One ignored terminal inside the ignored run ``(...)*``. ``WS: /[ \\t]+/`` contributes ``[ \\t]``:
+    the same run (``(x+ | y)*`` is ``(x | y)*``) without the ambiguity that makes top-down GBNF
+    engines track every way of splitting a whitespace run."""
+    node = loaded.terminals[name]
+    if isinstance(node, Repeat) and node.min <= 1 and (node.max is None or node.max >= 1):
+        return node.item
+    return Ref(("term", name))
 
 
 def _hoist_nested_repeats(
