@@ -57,7 +57,8 @@ def test_hostile_file_is_large_and_covers_every_category() -> None:
     rules = {rule for _, _, rule, _ in HOSTILE}
     assert rules - {"sqlglot"} <= set(RULES)
     expected = {"single_statement", "comment", "statement_type", "write", "function", "system_table", "non_ascii",
-                "control_character", "literal_size", "length", "recursive_cte", "file_access", "table_allowlist"}
+                "control_character", "literal_size", "length", "recursive_cte", "file_access", "table_allowlist",
+                "nesting"}
     assert expected <= rules
     assert {d for _, d, _, _ in HOSTILE} == {"sqlite", "postgres", "duckdb"}
 

@@ -33,6 +33,7 @@ RULES: dict[str, str] = {
     "non_ascii": "a keyword or bare identifier contains non-ASCII characters (look-alike letters)",
     "comment": "the query contains a comment",
     "literal_size": "a literal is longer than the policy allows",
+    "nesting": "parentheses nest deeper than the policy allows",
     "single_statement": "more than one statement",
     "statement_type": "the statement is not a SELECT or WITH ... SELECT",
     "write": "a data-modifying, administrative or locking clause appears inside the query",
@@ -198,6 +199,7 @@ class Policy:
     tables: frozenset[str] | None = None
     max_length: int = 16_384
     max_literal_length: int = 1_024
+    max_nesting: int = 40
     allow_recursive: bool = False
     extra_denied_functions: frozenset[str] = field(default_factory=frozenset)
 
@@ -237,6 +239,11 @@ class Policy:
                 _refuse("non_ascii", f"non-ASCII word {token.text!r} outside quotes", text, token.start)
             elif token.token_type == TokenType.NUMBER and len(token.text) > self.max_literal_length:
                 _refuse("literal_size", f"number of {len(token.text):,} digits", text, token.start)
+        depth = 0
+        for token in tokens:
+            depth += (token.token_type == TokenType.L_PAREN) - (token.token_type == TokenType.R_PAREN)
+            if depth > self.max_nesting:
+                _refuse("nesting", f"parentheses nest deeper than {self.max_nesting}", text, token.start)
         semicolons = [t for t in tokens if t.token_type == TokenType.SEMICOLON]
         if semicolons and (len(semicolons) > 1 or semicolons[0] is not tokens[-1]):
             _refuse("single_statement", "more than one statement (a ';' is followed by more text)", text, semicolons[0].start)
@@ -306,6 +313,8 @@ class Policy:
             statements = sqlglot.Dialect.get_or_raise(name).parser().parse(tokens, text)
         except ParseError as exc:
             raise sqlglot_error(exc, text) from None
+        except RecursionError:
+            raise too_deep(text) from None
         root = self.check(statements, dialect, text)
         if not self.apply_row_cap(root):
             return root, None
@@ -325,6 +334,10 @@ def sqlglot_error(exc: ParseError, text: str) -> ValidationError:
         column=first.get("col"),
         engine="sqlglot",
     )
+
+
+def too_deep(text: str) -> ValidationError:
+    return ValidationError("the query nests too deeply for sqlglot to read", text=text, engine="sqlglot")
 
 
 def _limit_value(node: exp.Expression | None) -> int | None:

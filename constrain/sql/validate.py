@@ -28,7 +28,7 @@ from sqlglot.schema import MappingSchema
 from ..errors import InputError, PolicyError, SchemaError, ValidationError
 from ._dialects import get_dialect
 from .grammar import grammar as sql_grammar
-from .policy import DIALECT_RULES, Policy, sqlglot_error
+from .policy import DIALECT_RULES, Policy, sqlglot_error, too_deep
 from .schema import Schema, Table
 
 __all__ = ["validate", "SQLQuery", "Rows", "DEFAULT_POLICY"]
@@ -148,6 +148,13 @@ def validate(
     ``rule``), ``SchemaError`` (with ``name`` and ``suggestions``). ``policy=None`` skips the policy
     (one statement is still required).
     """
+    try:
+        return _validate(text, dialect, schema, policy)
+    except RecursionError:  # sqlglot recurses per nesting level; the policy bounds nesting first
+        raise too_deep(text) from None
+
+
+def _validate(text: str, dialect: str, schema: Schema | None, policy: Policy | None) -> SQLQuery:
     if not isinstance(text, str):
         raise TypeError(f"expected str, got {type(text).__name__}")
     info = get_dialect(dialect)
