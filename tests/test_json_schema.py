@@ -315,3 +315,35 @@ def test_large_but_legal_schema_compiles() -> None:
     g = grammar(schema)
     value = {f"p{i}": f"v{i % 50}" for i in range(0, 60, 2)}
     assert g.parse_json(compact(value)) == value
+
+
+# -- CLI ----------------------------------------------------------------------------------------------------
+def test_cli_json_grammar_and_validate_schema(tmp_path: Any, capsys: Any, monkeypatch: Any) -> None:
+    from constrain.cli import main
+
+    schema = {"type": "object", "properties": {"id": {"type": "integer", "minimum": 1}}, "required": ["id"], "additionalProperties": False}
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(schema), encoding="utf-8")
+    assert main(["json-grammar", str(path)]) == 0
+    printed = capsys.readouterr().out
+    assert Grammar(printed).text.strip() == grammar(schema).text.strip()
+
+    lines = tmp_path / "out.jsonl"
+    lines.write_text('{"id":3}\n{"id":0}\n{"id":2,"x":1}\n', encoding="utf-8")
+    assert main(["validate", "--schema", str(path), "--lines", str(lines), "--json"]) == 1
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["ok"] for r in records[:3]] == [True, False, False]
+    assert records[-1]["passed"] == 1 and records[-1]["failed"] == 2
+
+    (tmp_path / "h6_models.py").write_text(
+        "import pydantic\nclass Point(pydantic.BaseModel):\n    x: int\n    y: int = 0\n", encoding="utf-8"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["json-grammar", "h6_models:Point", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert '"\\"x\\""' in record["grammar"] and record["widened"] == []
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"type": "array", "uniqueItems": True}), encoding="utf-8")
+    assert main(["json-grammar", str(bad)]) == 2
+    assert "(uniqueItems) at #/uniqueItems" in capsys.readouterr().err

@@ -671,10 +671,26 @@ class _Compiler:
             )
         check = _ConjunctionCheck.for_schema(self.root, ptrs, schema)
         out = _Alts()
+        strings: list[str] = []
+        numbers: list[tuple[int, str]] = []
         for v in values:
-            if check.ok(v):
+            if not check.ok(v):
+                continue
+            if isinstance(v, str):
+                strings.append(_regex.canonical_literal(v))
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                numbers.append((len(json.dumps(v)), _number_literal(v)))
+            else:
                 out.merge(self.literal_value(v))
-                self._tick(0, ptr)
+            self._tick(0, ptr)
+        # one terminal per kind: inside quotes alternatives cannot end a token early; numbers go
+        # longest first because lark's lexer takes the first alternative that matches
+        if strings:
+            body = strings[0] if len(strings) == 1 else "(?:" + "|".join(dict.fromkeys(strings)) + ")"
+            out.strings.append(_regex.QUOTE + body + _regex.QUOTE)
+        if numbers:
+            alts = list(dict.fromkeys(rx for _, rx in sorted(numbers, key=lambda p: -p[0])))
+            out.numbers.append(alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")")
         return out
 
     def literal_value(self, v: Any) -> _Alts:
@@ -721,7 +737,8 @@ class _Compiler:
                 ilo += 1
             if ihi is not None and hi is not None and not hi_incl and Decimal(ihi) >= hi:
                 ihi -= 1
-            return _numbers.int_range(ilo, ihi)
+            rx = _numbers.int_range(ilo, ihi)
+            return None if rx is None else f"{rx}(?:\\.0+)?"  # 5.0 is an integer too
         if lo is None and hi is None:
             return _numbers.NUMBER_ANY
         return _numbers.decimal_range(lo, lo_incl, hi, hi_incl)

@@ -1,0 +1,98 @@
+"""JSON Schema compiler on real schemas: the issue's targets on a fixed, deterministic subset.
+
+The full figures (all 1,000 MaskBench schemas, the whole draft 2020-12 suite, both modes) come from
+``python bench/jsonschema.py``; these tests keep CI fast with every 20th MaskBench schema and every
+4th suite group. Targets: >= 85% of schemas compiled, >= 95% of valid instances (serialized
+compactly) accepted by both engines, and no invalid instance passing grammar + validator.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from conftest import corpus
+from constrain.errors import ConstrainError, JSONSchemaError, ValidationError
+from constrain.json_schema import grammar
+
+Case = tuple[str, Any, list[tuple[Any, bool]]]
+
+
+def maskbench_subset() -> list[Case]:
+    files = sorted(corpus("jsonschemabench", "maskbench").glob("*.json"))[::20]
+    out = []
+    for path in files:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        out.append((path.stem, doc["schema"], [(t["data"], bool(t["valid"])) for t in doc["tests"]]))
+    return out
+
+
+def suite_subset() -> list[Case]:
+    out: list[Case] = []
+    for path in sorted(corpus("json-schema-test-suite", "tests", "draft2020-12").glob("*.json")):
+        for group in json.loads(path.read_text(encoding="utf-8")):
+            out.append((f"{path.stem}: {group['description']}", group["schema"], [(t["data"], bool(t["valid"])) for t in group["tests"]]))
+    return out[::4]
+
+
+@dataclass
+class Tally:
+    schemas: int = 0
+    compiled: int = 0
+    valid: int = 0
+    valid_accepted: int = 0
+    false_accepts: list[str] = field(default_factory=list)
+    engine_disagreements: list[str] = field(default_factory=list)
+
+
+def evaluate(cases: list[Case], *, widen: bool) -> Tally:
+    tally = Tally()
+    for name, schema, tests in cases:
+        tally.schemas += 1
+        try:
+            g = grammar(schema, widen=widen)
+        except JSONSchemaError:
+            continue
+        tally.compiled += 1
+        for data, valid in tests:
+            text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+            if valid:
+                tally.valid += 1
+                llg = g.matches(text)
+                try:
+                    g.parse(text)
+                    lark_ok = True
+                except ValidationError:
+                    lark_ok = False
+                if llg != lark_ok:
+                    tally.engine_disagreements.append(f"{name}: {text[:80]}")
+                tally.valid_accepted += llg and lark_ok
+            else:
+                try:
+                    g.parse_typed(text)
+                except ConstrainError:
+                    continue
+                tally.false_accepts.append(f"{name}: {text[:80]}")
+    return tally
+
+
+@pytest.mark.parametrize("widen", [False, True], ids=["strict", "widen"])
+def test_maskbench_subset_meets_the_targets(widen: bool) -> None:
+    tally = evaluate(maskbench_subset(), widen=widen)
+    assert tally.schemas == 50
+    assert tally.compiled / tally.schemas >= 0.85, tally
+    assert tally.valid_accepted / tally.valid >= 0.95, tally
+    assert tally.false_accepts == []
+    assert tally.engine_disagreements == []
+
+
+def test_suite_subset_meets_the_targets() -> None:
+    tally = evaluate(suite_subset(), widen=False)
+    assert tally.compiled / tally.schemas >= 0.6, tally  # the suite is built from the keywords grammars cannot state
+    assert tally.valid_accepted / tally.valid >= 0.95, tally
+    assert tally.false_accepts == []
+    assert tally.engine_disagreements == []
