@@ -144,11 +144,11 @@ def test_transpile_refuses_unknown_dialect() -> None:
 
 # -- Spider: gold queries against their own databases, run and compared ------------------------------
 def _spider_cases() -> list[tuple[str, str]]:
-    """Gold queries of every 8th Spider database (spread over many schemas), every other query."""
+    """Gold queries of every 8th Spider database (spread over many schemas), every third query."""
     gold = corpus("spider", "train_gold.sql")
     pairs = [tuple(line.split("\t")) for line in gold.read_text(encoding="utf-8").splitlines()]
     wanted = set(sorted({db for _, db in pairs})[::8])
-    return [(sql, db) for sql, db in pairs if db in wanted][::2]
+    return [(sql, db) for sql, db in pairs if db in wanted][::3]
 
 
 def _same_rows(sql: str, got: list[tuple], expected: list[tuple]) -> bool:
@@ -190,7 +190,7 @@ def test_spider_gold_validates_and_runs_to_the_same_rows() -> None:
     print("\n".join(refused))
     assert not mismatched, "validated queries returned other rows:\n" + "\n".join(mismatched)
     checked = sum(layers.values())
-    assert checked >= 500
+    assert checked >= 400
     # The grammar's own coverage is measured by the grammar tests; after it, sqlglot, the schema
     # qualifier and the policy together may refuse at most 1% of real gold queries.
     later_walls = checked - layers["accepted"] - layers["lark"] - layers["llguidance"]
