@@ -319,7 +319,7 @@ class Policy:
         if not self.apply_row_cap(root):
             return root, None
         rewritten = root.sql(dialect=name, normalize_functions=False)
-        self.check(sqlglot.parse(rewritten, read=name), dialect, rewritten)
+        self.check(reparse(rewritten, name), dialect, rewritten)
         return root, rewritten
 
 
@@ -334,6 +334,14 @@ def sqlglot_error(exc: ParseError, text: str) -> ValidationError:
         column=first.get("col"),
         engine="sqlglot",
     )
+
+
+def reparse(text: str, sqlglot_name: str) -> list[exp.Expression | None]:
+    """Parse SQL that this package rendered itself; a failure is still a located ``ValidationError``."""
+    try:
+        return sqlglot.parse(text, read=sqlglot_name)
+    except ParseError as exc:
+        raise sqlglot_error(exc, text) from None
 
 
 def too_deep(text: str) -> ValidationError:

@@ -28,7 +28,7 @@ from sqlglot.schema import MappingSchema
 from ..errors import InputError, PolicyError, SchemaError, ValidationError
 from ._dialects import get_dialect
 from .grammar import grammar as sql_grammar
-from .policy import DIALECT_RULES, Policy, sqlglot_error, too_deep
+from .policy import DIALECT_RULES, Policy, reparse, sqlglot_error, too_deep
 from .schema import Schema, Table
 
 __all__ = ["validate", "SQLQuery", "Rows", "DEFAULT_POLICY"]
@@ -186,7 +186,7 @@ def _validate(text: str, dialect: str, schema: Schema | None, policy: Policy | N
     if rewrites:
         final_text = root.sql(dialect=info.sqlglot_name, normalize_functions=False)  # keep result column names
         if policy is not None:  # what runs is checked again, not assumed
-            policy.check(reader.parse(final_text), info.name, final_text)
+            policy.check(reparse(final_text, info.sqlglot_name), info.name, final_text)
     return SQLQuery(
         text=final_text,
         dialect=info.name,
