@@ -102,13 +102,16 @@ class Grammar:
             except Exception as exc:  # LarkError, OSError (imports), re.error, SyntaxError (bad escapes)
                 last = exc
                 break
-        from .lint import lark_build_diagnostic
-
-        assert last is not None
-        diagnostic = lark_build_diagnostic(last, self._text)
         raise GrammarError(
-            f"grammar {self.name} does not build in lark-python ({'/'.join(choices)})", [diagnostic], grammar=self.name
+            f"grammar {self.name} does not build in lark-python ({'/'.join(choices)}): {last}".splitlines()[0],
+            self._error_diagnostics(),
+            grammar=self.name,
         )
+
+    def _error_diagnostics(self) -> list[Diagnostic]:
+        from .lint import check_grammar
+
+        return [d for d in check_grammar(self) if d.severity == "error"]
 
     def _llg(self) -> llg_engine.Matcher:
         if self._matcher is None:
@@ -117,11 +120,9 @@ class Grammar:
                     try:
                         self._matcher = llg_engine.Matcher(self._text)
                     except ValueError:
-                        from .lint import llguidance_diagnostics
-
                         raise GrammarError(
                             f"grammar {self.name} is refused by llguidance (so by OpenAI)",
-                            llguidance_diagnostics(self._text),
+                            self._error_diagnostics(),
                             grammar=self.name,
                         ) from None
         return self._matcher

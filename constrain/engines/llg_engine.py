@@ -87,22 +87,40 @@ class Matcher:
         m = self.fresh()
         out = bytearray()
         while len(out) < max_bytes:
-            allowed = allowed_tokens(m)
+            mask = m.compute_bitmask()
+            can_stop = mask[EOS >> 3] >> (EOS & 7) & 1
+            allowed = _count_bytes(mask)
             if not allowed:
-                return None
-            if EOS in allowed and (len(allowed) == 1 or rng.random() < stop_weight):
+                return bytes(out) if can_stop else None
+            if can_stop and rng.random() < stop_weight:
                 return bytes(out)
-            choices = [t for t in allowed if t != EOS]
-            tok = rng.choice(choices)
+            tok = _nth_allowed_byte(mask, rng.randrange(allowed))
             if not m.consume_token(tok):
                 return None
             out.append(tok)
         return None
 
 
+_BITS_OF = tuple(tuple(bit for bit in range(8) if value >> bit & 1) for value in range(256))
+
+
+def _count_bytes(mask: bytes) -> int:
+    return int.from_bytes(mask[:32], "little").bit_count()
+
+
+def _nth_allowed_byte(mask: bytes, n: int) -> int:
+    """The ``n``-th (0-based) byte value whose bit is set in an llguidance token mask."""
+    for index in range(32):
+        bits = _BITS_OF[mask[index]]
+        if n < len(bits):
+            return index * 8 + bits[n]
+        n -= len(bits)
+    raise ValueError("fewer allowed bytes than asked for")
+
+
 def allowed_tokens(m: llguidance.LLMatcher) -> list[int]:
-    mask = m.compute_bitmask()
-    return [t for t in range(_VOCAB) if mask[t >> 3] >> (t & 7) & 1]
+    mask = int.from_bytes(m.compute_bitmask(), "little")
+    return [t for t in range(_VOCAB) if mask >> t & 1]
 
 
 def allowed_bytes(m: llguidance.LLMatcher) -> tuple[str, ...]:
