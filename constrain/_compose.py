@@ -39,6 +39,7 @@ _INCLUDE = re.compile(r"^//\s*include:\s*(?P<name>[\w/.-]+)(?:\s+as\s+(?P<prefix
 _PREFIX = re.compile(r"^[a-z][a-z0-9_]*$")
 _HEADER = re.compile(r"^//\s*(parser:|include:)")
 
+
 def mangle_name(name: str, prefix: str) -> str:
     """The name Lark's ``%import`` would give ``name`` inside namespace ``prefix``."""
     is_terminal = name.lstrip("_")[:1].isupper()
