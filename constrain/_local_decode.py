@@ -16,6 +16,7 @@ import ctypes
 import os
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Sequence
@@ -114,7 +115,9 @@ class LocalModel:
             from llguidance.llamacpp import lltokenizer_from_vocab
 
             started = time.perf_counter()
-            self._tokenizer = lltokenizer_from_vocab(self._vocab, eos_token=list(self.eos_tokens))
+            with warnings.catch_warnings():  # one deprecation warning per vocabulary entry, from llguidance's helper
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._tokenizer = lltokenizer_from_vocab(self._vocab, eos_token=list(self.eos_tokens))
             self.tokenizer_seconds = time.perf_counter() - started
         return self._tokenizer
 
