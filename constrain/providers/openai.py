@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal, Mapping, Sequence
 
-from ..errors import ProviderConnectionError, ProviderError, RateLimitError, ResponseFormatError, ServerError, ValidationError
+from ..errors import InputError, ProviderConnectionError, ProviderError, RateLimitError, ResponseFormatError, ServerError, ValidationError
 from ..grammar import Grammar
 from .base import Completion, Constraint, DeltaCallback, Message, Usage
 from ._http import HTTPProvider, HTTPRequest, StreamReader, items, messages_as_dicts
@@ -220,4 +220,9 @@ class AzureOpenAI(OpenAI):
     auth_prefix: ClassVar[str] = ""
     default_query: ClassVar[Mapping[str, str]] = {"api-version": "preview"}
     default_model: ClassVar[str | None] = None
+
+    def __init__(self, model: str | None = None, **options: Any) -> None:
+        super().__init__(model, **options)
+        if self.base_url == self.default_base_url:
+            raise InputError("azure: set AZURE_OPENAI_BASE_URL or pass base_url= (https://NAME.openai.azure.com/openai/v1)")
 
