@@ -3,7 +3,7 @@ OpenAI-compatible servers (vLLM, llama.cpp, SGLang) specialise with their own co
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
 from ..errors import ResponseFormatError
 from .base import Completion, Constraint, Message, Usage
@@ -39,7 +39,7 @@ class ChatCompletions(HTTPProvider):
         message = choice.get("message") if choice is not None else None
         if not isinstance(message, dict):
             raise ResponseFormatError(f"{self.name}: response has no choices[].message", request_id=request_id, provider=self.name)
-        finish = "length" if choice.get("finish_reason") == "length" else "stop"  # type: ignore[union-attr]
+        finish: Literal["stop", "length"] = "length" if choice.get("finish_reason") == "length" else "stop"  # type: ignore[union-attr]
         text = self.output_text(message, constraint)
         if text is None:
             if finish != "length":
