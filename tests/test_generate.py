@@ -291,3 +291,15 @@ def test_cli_provider_from_environment(served, capsys: pytest.CaptureFixture[str
     server.inject(output("true"))
     assert main(["generate", "-g", "json", "x"]) == 0
     assert capsys.readouterr().out == "true\n" and len(server.requests_to("/responses")) == 1
+
+
+def test_sql_ask_feeds_back_a_query_sqlite_refuses_at_run_time(served) -> None:
+    from constrain import sql
+
+    server, url = served
+    server.inject(output("SELECT Name FROM Artist WHERE count(*) > 1"), output("SELECT count(*) FROM Artist"))
+    answer = sql.ask("how many artists", db=_chinook(), provider=provider(url), run=True)
+    first = answer.result.attempts[0].error
+    assert isinstance(first, ValidationError) and "misuse of aggregate" in str(first)
+    assert answer.rows is not None and answer.rows.rows == [(275,)]
+    assert "misuse of aggregate" in server.requests_to("/responses")[-1].body["input"][-1]["content"]

@@ -77,13 +77,25 @@ def _plan(question: str, db: str | os.PathLike[str] | Schema, dialect: str) -> _
     return _Plan(schema, path, sql_grammar(dialect, schema=schema), [Message("system", system), Message("user", question)])
 
 
-def _finish(question: str, plan: _Plan, result: Result[SQLQuery], run: bool, max_rows: int | None) -> Answer:
-    rows = None
-    if run:
-        if plan.path is None:
+class _Checker:
+    """The loop's validator: validate (and, with ``run``, execute) each output, so that a query that fails
+    at run time (a misused aggregate, a type error) is fed back to the model like any other error."""
+
+    def __init__(self, plan: _Plan, dialect: str, policy: Policy | None, run: bool, max_rows: int | None) -> None:
+        if run and plan.path is None:
             raise InputError("run=True needs a database file (db=PATH), not a Schema")
-        rows = result.value.run(plan.path, max_rows=max_rows)
-    return Answer(question, result.value, rows, result)
+        self.plan, self.dialect, self.policy, self.run, self.max_rows = plan, dialect, policy, run, max_rows
+        self.rows: dict[str, Rows] = {}
+
+    def __call__(self, text: str) -> SQLQuery:
+        query = validate(text, self.dialect, schema=self.plan.schema, policy=self.policy)
+        if self.run:
+            assert self.plan.path is not None
+            self.rows[text] = query.run(self.plan.path, max_rows=self.max_rows)
+        return query
+
+    def answer(self, question: str, result: Result[SQLQuery]) -> Answer:
+        return Answer(question, result.value, self.rows.get(result.raw) if self.run else None, result)
 
 
 def ask(
@@ -103,20 +115,22 @@ def ask(
     """Answer ``question`` with one query over ``db`` (a SQLite path, a packaged name like ``"chinook"``, or
     a ``Schema``): the schema-bound grammar constrains the model, ``constrain.sql.validate`` checks the
     output (syntax, unknown names, the read-only policy) and re-asks on failure; ``run=True`` executes it
-    read-only and returns typed rows (at most ``max_rows``; ``Rows.truncated`` says when it cut)."""
+    read-only and returns typed rows (at most ``max_rows``; ``Rows.truncated`` says when it cut) — a
+    query SQLite refuses at run time is fed back to the model like any other error."""
     plan = _plan(question, db, dialect)
+    checker = _Checker(plan, dialect, policy, run, max_rows)
     result = generate(
         plan.messages,
         grammar=plan.grammar,
         provider=provider,
-        validator=lambda text: validate(text, dialect, schema=plan.schema, policy=policy),
+        validator=checker,
         max_attempts=max_attempts,
         max_tokens=max_tokens,
         max_total_tokens=max_total_tokens,
         on_delta=on_delta,
         tool_name="sql_query",
     )
-    return _finish(question, plan, result, run, max_rows)
+    return checker.answer(question, result)
 
 
 async def aask(
@@ -135,15 +149,16 @@ async def aask(
 ) -> Answer:
     """The async twin of ``ask``."""
     plan = _plan(question, db, dialect)
+    checker = _Checker(plan, dialect, policy, run, max_rows)
     result = await agenerate(
         plan.messages,
         grammar=plan.grammar,
         provider=provider,
-        validator=lambda text: validate(text, dialect, schema=plan.schema, policy=policy),
+        validator=checker,
         max_attempts=max_attempts,
         max_tokens=max_tokens,
         max_total_tokens=max_total_tokens,
         on_delta=on_delta,
         tool_name="sql_query",
     )
-    return _finish(question, plan, result, run, max_rows)
+    return checker.answer(question, result)
