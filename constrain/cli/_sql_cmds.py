@@ -18,10 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(handler=cmd_sql_grammar)
 
 
-def _add_schema_arguments(parser: argparse.ArgumentParser, *, prefix_help: str = "") -> None:
+def _add_schema_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--db", metavar="FILE.sqlite", help=f"{prefix_help}SQLite database whose schema binds the grammar (opened read-only)")
-    source.add_argument("--ddl", metavar="FILE.sql", help=f"{prefix_help}CREATE TABLE statements describing the schema (read in --dialect)")
+    source.add_argument("--db", metavar="FILE.sqlite", help="SQLite database whose schema binds the grammar (opened read-only)")
+    source.add_argument("--ddl", metavar="FILE.sql", help="CREATE TABLE statements describing the schema (read in --dialect)")
     parser.add_argument("--dialect", default="sqlite", help="SQL dialect: sqlite (default), postgres, duckdb")
 
 
