@@ -8,7 +8,7 @@ is correct when its result rows equal the gold rows as a multiset. Free answers 
 fences stripped (the usual courtesy); nothing else is repaired. Reports execution accuracy (EX), the
 share of answers that execute, and decoding tokens/s of each mode.
 
-``--limit N`` takes N questions spread evenly over all the databases (round robin, in file order).
+``--limit N`` takes N questions shared evenly among all the databases, evenly spaced within each.
 
     python bench/nl2sql.py [--limit N] [--provider local] [--model NAME|PATH] [--json]
 """
@@ -40,19 +40,20 @@ SYSTEM = (
 
 
 def spread(questions: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any]]:
-    """Up to ``limit`` questions, taken round robin over the databases; grouped by database for running."""
+    """Up to ``limit`` questions shared evenly among the databases, evenly spaced within each database's
+    questions (so not just the first, easiest ones); grouped by database for running."""
     by_db: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for q in questions:
         by_db[q["db_id"]].append(q)
     if limit is None or limit >= len(questions):
         chosen = questions
     else:
+        dbs = sorted(by_db)
+        quota = {db: limit // len(dbs) + (i < limit % len(dbs)) for i, db in enumerate(dbs)}
         chosen = []
-        queues = {db: list(items) for db, items in by_db.items()}
-        while len(chosen) < limit:
-            for db in sorted(queues):
-                if queues[db] and len(chosen) < limit:
-                    chosen.append(queues[db].pop(0))
+        for db in dbs:
+            items, k = by_db[db], min(quota[db], len(by_db[db]))
+            chosen += [items[int((i + 0.5) * len(items) / k)] for i in range(k)]
     return sorted(chosen, key=lambda q: q["db_id"])  # stable: same database in a row reuses the prompt cache
 
 

@@ -110,3 +110,35 @@ def test_openai_provider_through_constrain_serve_with_the_real_model(local) -> N
         )
         assert "".join(deltas) == streamed.text
         assert isinstance(json_grammar.parse_json(streamed.text), dict)
+
+
+def test_constrain_serve_command_listens_on_localhost_with_the_local_model(local) -> None:
+    import subprocess
+    import sys
+
+    import httpx
+
+    from constrain.grammar import Grammar
+    from constrain.providers import OpenAI
+    from constrain.providers.base import Constraint, Message
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "constrain", "serve", "--port", "0", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        event = json.loads(proc.stdout.readline())
+        assert event["event"] == "listening" and event["backend"].startswith("local:")
+        base_url = event["base_url"]
+        assert base_url.startswith("http://127.0.0.1:")
+        assert httpx.get(f"{base_url}/models", timeout=30).status_code == 200
+        out = OpenAI("local", base_url=base_url, api_key="unused").complete(
+            [Message("user", "Is the sky blue? Answer yes or no.")], Constraint(Grammar('start: "yes" | "no"'))
+        )
+        assert out.text in ("yes", "no")
+    finally:
+        proc.terminate()
+        proc.wait(30)
