@@ -55,6 +55,7 @@ class DecodeResult:
     mask_seconds: float  # time spent in llguidance (full masks and token checks)
     masks_computed: int
     reused_prompt_tokens: int
+    decode_cpu_seconds: float = 0.0  # process CPU time while generating: robust to a busy machine
 
     @property
     def tokens_per_second(self) -> float:
@@ -289,6 +290,7 @@ class LocalModel:
             started = time.perf_counter()
             stats.reused_prompt_tokens = self._load_prompt(prompt_tokens)
             decode_started = time.perf_counter()
+            cpu_started = time.process_time()
             stats.prompt_seconds = decode_started - started
             try:
                 while stats.completion_tokens < limit:
@@ -332,6 +334,7 @@ class LocalModel:
                         yield tail
             finally:
                 stats.decode_seconds = time.perf_counter() - decode_started
+                stats.decode_cpu_seconds = time.process_time() - cpu_started
 
 
 @dataclass
@@ -344,6 +347,7 @@ class DecodeStats:
     mask_seconds: float = 0.0
     masks_computed: int = 0
     reused_prompt_tokens: int = 0
+    decode_cpu_seconds: float = 0.0
 
     def result(self, text: str) -> DecodeResult:
         return DecodeResult(
@@ -356,6 +360,7 @@ class DecodeStats:
             mask_seconds=self.mask_seconds,
             masks_computed=self.masks_computed,
             reused_prompt_tokens=self.reused_prompt_tokens,
+            decode_cpu_seconds=self.decode_cpu_seconds,
         )
 
 
