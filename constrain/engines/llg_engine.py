@@ -67,16 +67,16 @@ class Matcher:
         return self._template.deep_copy()
 
     def match(self, data: bytes) -> MatchResult:
-        m = self.fresh()
         tokens = list(data)
+        m = self.fresh()
+        if m.consume_tokens(tokens):  # one pass on the common (valid) path
+            if m.is_accepting():
+                return MatchResult(True, len(tokens), True, (), "")
+            return MatchResult(False, len(tokens), True, allowed_bytes(m), "unexpected end of input")
+        m = self.fresh()  # refused somewhere: find the first refused byte and what was allowed there
         accepted = m.validate_tokens(tokens)
-        if accepted < len(tokens):
-            m.consume_tokens(tokens[:accepted])
-            return MatchResult(False, accepted, False, allowed_bytes(m), "unexpected byte")
-        m.consume_tokens(tokens)
-        if m.is_accepting():
-            return MatchResult(True, len(tokens), True, (), "")
-        return MatchResult(False, len(tokens), True, allowed_bytes(m), "unexpected end of input")
+        m.consume_tokens(tokens[:accepted])
+        return MatchResult(False, accepted, accepted == len(tokens), allowed_bytes(m), "unexpected byte")
 
     def prefix_ok(self, data: bytes) -> int:
         """How many leading bytes of ``data`` the grammar admits as a prefix."""
