@@ -4,7 +4,7 @@ Runs a provider (the embedded local model by default) over Spider dev questions
 (``../shared/corpora/spider/dev_shared.json``; databases in ``../shared/corpora/spider/database``).
 For every question the model answers twice from the same prompt (schema + question): once free, once
 under the schema-bound SQLite grammar. Both answers and the gold query run on the database; an answer
-is correct when its result rows equal the gold rows as a multiset. Free answers get Markdown code
+is correct when its result rows equal the gold rows as a multiset (columns may come in another order). Free answers get Markdown code
 fences stripped (the usual courtesy); nothing else is repaired. Reports execution accuracy (EX), the
 share of answers that execute, and decoding tokens/s of each mode.
 
@@ -16,6 +16,7 @@ share of answers that execute, and decoding tokens/s of each mode.
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import re
 import sqlite3
@@ -72,10 +73,21 @@ def run_query(db: Path, sql: str) -> list[tuple[Any, ...]] | None:
 
 
 def same_rows(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]) -> bool:
+    """Equal as multisets of rows, allowing the columns in another order (as Spider's test-suite EX does)."""
+
     def norm(rows: list[tuple[Any, ...]]) -> collections.Counter[tuple[Any, ...]]:
         return collections.Counter(tuple(round(v, 6) if isinstance(v, float) else v for v in row) for row in rows)
 
-    return norm(a) == norm(b)
+    if len(a) != len(b):
+        return False
+    if not a:
+        return True
+    width = len(a[0])
+    if width != len(b[0]):
+        return False
+    target = norm(b)
+    orders = itertools.permutations(range(width)) if width <= 6 else [tuple(range(width))]
+    return any(norm([tuple(row[i] for i in order) for row in a]) == target for order in orders)
 
 
 _FENCE = re.compile(r"```(?:sql|sqlite)?\s*(.*?)```", re.S | re.I)
