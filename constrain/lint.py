@@ -655,6 +655,10 @@ def _llamacpp_gbnf(grammar: Grammar, tokens: list[_Token]) -> list[Diagnostic]:
                            engine="llamacpp")]
     except ConstrainError as exc:
         return [Diagnostic("error", "gbnf", f"cannot be converted to GBNF: {exc}", 1, 1, engine="llamacpp")]
+    except Exception as exc:  # the converter reads the grammar with lark, which raises non-lark errors too
+        line, column, shown = _locate_lark_message(str(exc), grammar.text)
+        return [Diagnostic("error", "gbnf", f"cannot be converted to GBNF: {type(exc).__name__}: {exc}", line, column,
+                           text=shown, engine="llamacpp")]
     rules = sum(1 for line in str(gbnf).splitlines() if "::=" in line)
     return [Diagnostic("info", "gbnf", f"converts to GBNF ({rules} rules) for llama.cpp's grammar sampler, which is "
                        "several times slower per token than llguidance", 1, 1, engine="llamacpp")]
