@@ -27,7 +27,8 @@ class Dialect:
     quote_close: str = '"'
     # Words sqlglot refuses as a bare identifier in this dialect (measured), on top of the grammar's keywords.
     reserved: frozenset[str] = frozenset()
-    # Function names by arity class: the grammar offers exactly these, each with its argument count.
+    # Functions a schema-bound grammar offers by name (the packaged grammars take any name), grouped by
+    # the argument counts sqlglot reads them with.
     functions: tuple[tuple[str, tuple[str, ...]], ...] = ()
     type_names: tuple[str, ...] = ()
 
@@ -91,7 +92,7 @@ _SQLGLOT_RESERVED = frozenset(
     """.split()
 )
 
-# Arity classes -> grammar terminals (see grammars/sql/_base.lark, rule function_call).
+# Known functions by argument-count class (as sqlglot 30 reads them).
 _COMMON_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "COUNT": ("count",),
     "AGGREGATE": ("avg", "max", "min", "sum"),

@@ -1,9 +1,10 @@
 """``constrain.sql.grammar``: the packaged grammar of a dialect, or one bound to a schema.
 
 The dialect grammars are ``grammars/sql/_base.lark`` (rules shared by every dialect) plus one small
-file per dialect holding the terminals that differ (identifiers, functions, type names), rendered
-from the data in ``_dialects.py`` by ``render_dialect_terminals``. A schema-bound grammar is the
-dialect grammar with its name rules replaced: tables and columns become the schema's names only.
+file per dialect holding the terminals that differ (identifiers, quoted names, strings, type names),
+rendered from the data in ``_dialects.py`` by ``render_dialect_terminals``. A schema-bound grammar is
+the dialect grammar with its name terminals replaced: tables and columns become the schema's names
+only, and function names the dialect's known functions.
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ from typing import Iterable
 
 import lark
 
-from .. import _compose
 from ..errors import GrammarError, InputError
-from ..grammar import Grammar, _packaged_text, load_grammar
+from ..grammar import Grammar, load_grammar
 from ._dialects import GRAMMAR_KEYWORDS, Dialect, get_dialect
 from .schema import Schema
 
-__all__ = ["grammar", "render_dialect_terminals", "render_schema_terminals", "MAX_IDENTIFIER_LENGTH"]
+__all__ = ["grammar", "render_dialect_terminals", "schema_terminal_regexes", "MAX_IDENTIFIER_LENGTH"]
 
 MAX_IDENTIFIER_LENGTH = 64
 """Bare identifiers are at most this long (longer schema names are offered in quoted form only)."""
@@ -191,11 +191,6 @@ def schema_terminal_regexes(schema: Schema, dialect: Dialect, *, double_quoted_s
         "ALIAS_WS": f"{_WS}{{1,64}}{alias_re}",
         **({"STRING": _LEGACY_STRING} if double_quoted_strings else {}),
     }
-
-
-def render_schema_terminals(schema: Schema, dialect: Dialect) -> str:
-    """Terminal definitions that replace the dialect grammar's name terminals with ``schema``'s names."""
-    return "".join(f"{name}: /{regex}/\n" for name, regex in schema_terminal_regexes(schema, dialect).items())
 
 
 def table_alias_regex(dialect: Dialect) -> str:
