@@ -6,13 +6,12 @@ Kept as a table so that each DSL's transformer lives in its own module.
 from __future__ import annotations
 
 import importlib
-import json
 from typing import Any, Callable
 
 import lark
 
 from .errors import ConstrainError, ValidationError
-from .grammar import Grammar
+from .grammar import Grammar, _json_value as decode_json
 
 # packaged grammar name -> "module:function" returning the typed value from (text, tree)
 TYPERS: dict[str, str] = {
@@ -24,7 +23,7 @@ TYPERS: dict[str, str] = {
 
 
 def json_value(text: str, tree: lark.Tree) -> Any:
-    return json.loads(text)
+    return decode_json(text, tree, "json")  # refuses what json.loads would silently change (inf, depth)
 
 
 def attach(grammar: Grammar) -> Grammar:
