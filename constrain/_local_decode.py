@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Sequence
 
 import llguidance
 
-from .errors import InputError, ModelError
+from .errors import InputError, ModelError, ProviderTimeoutError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -233,13 +233,14 @@ class LocalModel:
         seed: int | None = None,
         on_delta: Callable[[str], None] | None = None,
         mask_every_token: bool = False,
+        timeout: float | None = None,
     ) -> DecodeResult:
         """Decode from ``prompt``; with ``matcher``, every token is one the grammar allows."""
         stats = DecodeStats()
         parts: list[str] = []
         for piece in self.stream(
             prompt, matcher, max_tokens=max_tokens, temperature=temperature, seed=seed, stats=stats,
-            mask_every_token=mask_every_token,
+            mask_every_token=mask_every_token, timeout=timeout,
         ):
             if piece:
                 parts.append(piece)
@@ -257,12 +258,14 @@ class LocalModel:
         seed: int | None = None,
         stats: DecodeStats | None = None,
         mask_every_token: bool = False,
+        timeout: float | None = None,
     ) -> Iterator[str]:
         """Yield the text of each generated token (``""`` while a UTF-8 sequence is incomplete).
 
         The model is locked while the generator runs; closing it early releases the lock. ``stats`` is
         filled in as decoding goes (finish reason, token counts, timings). ``mask_every_token`` turns off
-        the greedy shortcut (same tokens, slower: for measuring and testing the shortcut).
+        the greedy shortcut (same tokens, slower: for measuring and testing the shortcut). ``timeout``
+        bounds the seconds spent on the prompt and the tokens (``ProviderTimeoutError``).
         """
         import numpy as np
 
@@ -294,6 +297,11 @@ class LocalModel:
             stats.prompt_seconds = decode_started - started
             try:
                 while stats.completion_tokens < limit:
+                    if timeout is not None and time.perf_counter() - started > timeout:
+                        raise ProviderTimeoutError(
+                            f"local model: no complete answer within {timeout} s ({stats.completion_tokens} tokens)",
+                            provider="local",
+                        )
                     logits = self._logits()
                     token = -1
                     if temperature == 0.0 and not (mask_every_token and matcher is not None):

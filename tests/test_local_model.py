@@ -162,3 +162,11 @@ def test_chat_template_override_and_refusal_without_one(local, model_path: str, 
     ok = Local(str(stripped), chat_template=custom).complete([Message("user", "Say x.")], Constraint(Grammar('start: "x"')))
     assert ok.text == "x"
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_timeout_bounds_a_request(model_path: str) -> None:
+    from constrain.errors import ProviderTimeoutError
+    from constrain.providers.local import Local
+
+    with pytest.raises(ProviderTimeoutError, match="no complete answer within 0.0 s"):
+        Local(timeout=0.0).complete([Message("user", "Count to ten.")], Constraint(Grammar("start: /[0-9 ]{1,40}/")))

@@ -47,6 +47,7 @@ class Local(Provider):
         threads: int = _local_decode.DEFAULT_THREADS,
         chat_template: str | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
+        timeout: float | None = None,
     ) -> None:
         if temperature < 0:
             raise InputError(f"temperature must be >= 0, got {temperature}")
@@ -60,6 +61,7 @@ class Local(Provider):
         self.threads = threads
         self.chat_template = chat_template
         self.cache_dir = cache_dir
+        self.timeout = timeout  # seconds of decoding per request (the model load is not counted)
         self._loaded: _local_decode.LocalModel | None = None
 
     def __repr__(self) -> str:
@@ -87,7 +89,8 @@ class Local(Provider):
         matcher = model.matcher(_llg_grammar(constraint)) if constraint is not None else None
         limit = max_tokens if max_tokens is not None else self.max_tokens
         result = model.generate(
-            prompt, matcher, max_tokens=limit, temperature=self.temperature, seed=self.seed, on_delta=on_delta
+            prompt, matcher, max_tokens=limit, temperature=self.temperature, seed=self.seed, on_delta=on_delta,
+            timeout=self.timeout,
         )
         if result.finish_reason == "length" and constraint is not None:
             raise TruncatedError(
@@ -151,4 +154,5 @@ class LocalBackend:
             max_tokens=request.max_tokens or self.provider.max_tokens,
             temperature=self.provider.temperature,
             seed=self.provider.seed,
+            timeout=self.provider.timeout,
         )
