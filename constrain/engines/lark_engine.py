@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+from pathlib import Path
 from typing import Literal
 
 import lark
@@ -11,9 +14,40 @@ from ..errors import ValidationError
 ParserKind = Literal["lalr", "earley"]
 
 
+def cache_dir() -> Path | None:
+    """Where built LALR parsers are cached (``$CONSTRAIN_CACHE_DIR``, else the user cache directory);
+    None when ``CONSTRAIN_CACHE_DIR=off``. Large grammars take seconds to build and milliseconds to load."""
+    configured = os.environ.get("CONSTRAIN_CACHE_DIR")
+    if configured == "off":
+        return None
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "constrain" / f"lark-{lark.__version__}"
+
+
+def _cache_file(text: str, start: str) -> str | bool:
+    directory = cache_dir()
+    if directory is None:
+        return False
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError:
+        return False  # read-only home: build every time
+    digest = hashlib.sha256(f"{start}\0{text}".encode("utf-8")).hexdigest()[:32]
+    return str(directory / f"{digest}.lalr")
+
+
 def build(text: str, parser: ParserKind, start: str = "start") -> lark.Lark:
     if parser == "lalr":
-        return lark.Lark(text, parser="lalr", lexer="contextual", start=start, propagate_positions=True)
+        return lark.Lark(
+            text,
+            parser="lalr",
+            lexer="contextual",
+            start=start,
+            propagate_positions=True,
+            cache=_cache_file(text, start),  # lark re-checks the grammar hash and options on load
+        )
     return lark.Lark(text, parser="earley", lexer="dynamic", start=start, propagate_positions=True, ambiguity="resolve")
 
 
