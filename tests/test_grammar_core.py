@@ -261,3 +261,19 @@ def test_sample_is_deterministic_and_valid() -> None:
     assert len(first) == 8
     for text in first:
         JSON.validate(text)
+
+
+def test_lalr_build_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from constrain.engines import lark_engine
+
+    monkeypatch.setenv("CONSTRAIN_CACHE_DIR", str(tmp_path))
+    text = 'start: WORD ("," WORD)*\nWORD: /[a-z]{1,8}/\n'
+    first = lark_engine.build(text, "lalr")
+    (cached,) = tmp_path.iterdir()
+    again = lark_engine.build(text, "lalr")  # loaded from the file lark wrote
+    assert list(tmp_path.iterdir()) == [cached]
+    assert first.parse("a,bc") == again.parse("a,bc")
+    monkeypatch.setenv("CONSTRAIN_CACHE_DIR", "off")
+    assert lark_engine.cache_dir() is None
+    lark_engine.build(text.replace("8", "9"), "lalr")
+    assert list(tmp_path.iterdir()) == [cached]
