@@ -162,7 +162,7 @@ _SCOPE_ERRORS = re.compile(
 )
 
 
-def _out_of_schema(message: str, schema: Schema, functions: set[str]) -> str | None:
+def _out_of_schema(message: str, text: str, schema: Schema, functions: set[str]) -> str | None:
     """The name SQLite did not know, when it is not a schema name at all (None when it is a scope error)."""
     m = re.match(r"(no such column|no such table|no such function): (.*?)( - |$)", message)
     if not m:
@@ -172,8 +172,8 @@ def _out_of_schema(message: str, schema: Schema, functions: set[str]) -> str | N
     columns = {c.lower() for c in schema.column_names()}
     if kind == "no such column":
         return None if last.lower() in columns or "." in name else name
-    if kind == "no such table":  # a qualified star T.* whose alias T is not defined
-        return None
+    if kind == "no such table":  # scope only for a qualified star T.* whose alias T is not defined
+        return None if re.search(re.escape(name) + r"\.[ \t\r\n]*\*", text, re.IGNORECASE) else name
     return None if last.lower() in columns | functions else name
 
 
@@ -197,7 +197,7 @@ def test_schema_bound_walks_pass_sqlite_explain_with_dqs_off(corpus_name: str, r
             clean += 1
         except apsw.Error as exc:
             message = str(exc).split(": ", 1)[-1] if str(exc).startswith("SQLError") else str(exc)
-            unknown = _out_of_schema(message, schema, functions)
+            unknown = _out_of_schema(message, text, schema, functions)
             if unknown is not None or not _SCOPE_ERRORS.search(message):
                 unsound.append(f"{text!r}: {message}")
     print(f"{relative}: {clean} of {len(texts)} walks pass EXPLAIN outright; the rest are scope errors")
