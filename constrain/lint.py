@@ -427,9 +427,7 @@ class _Linter:
             return
         names: list[_Token] = []
         if len(rest) >= 3 and rest[1].text == "." and rest[2].kind == "name":
-            names = [rest[2]]
-            if len(rest) >= 5 and rest[3].text == "->":
-                pass  # %import common.X -> Y : the imported name is still X
+            names = [rest[2]]  # with "-> Y" the imported name is still X
         elif len(rest) >= 2 and rest[1].text == "(":
             names = [t for t in rest[2:] if t.kind == "name"]
         for name in names:
@@ -457,7 +455,7 @@ class _Linter:
         seen.add(tok.text)
         if tok.text in self.definitions:
             body = self.definitions[tok.text].body
-            if any(t.text in ("*", "+") for t in body) or any(t.text == ".." for t in body[:0]):
+            if any(t.text in ("*", "+") for t in body):
                 return True
             return any(self._unbounded_token(t, seen) for t in body if t.kind in ("regex", "name"))
         return tok.text in self.imports and tok.text in (_COMMON_UNBOUNDED_WHITESPACE | _COMMON_UNBOUNDED_TEXT)
