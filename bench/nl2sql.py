@@ -106,9 +106,12 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="the Spider corpus folder")
     parser.add_argument("--show", action="store_true", help="print every question with both answers")
+    parser.add_argument("--ask", action="store_true", help="also run constrain.sql.ask (grammar + validation + "
+                        "up to 3 attempts with the error fed back), the product's own path")
     args = parser.parse_args()
 
     from constrain.sql import Schema, grammar
+    from constrain.sql import ask as sql_ask
 
     questions = spread(json.loads((args.corpus / "dev_shared.json").read_text()), args.limit)
     options: dict[str, Any] = {"model": args.model}
@@ -116,8 +119,9 @@ def main() -> None:
         options["max_tokens"] = args.max_tokens
     provider: Provider = providers.get(args.provider, **options)
 
-    tally = {mode: collections.Counter() for mode in ("free", "grammar")}
-    speed = {mode: [0, 0.0] for mode in ("free", "grammar")}
+    modes = ("free", "grammar", "ask") if args.ask else ("free", "grammar")
+    tally = {mode: collections.Counter() for mode in modes}
+    speed = {mode: [0, 0.0] for mode in modes}
     schemas: dict[str, tuple[Constraint, str]] = {}
     started = time.perf_counter()
     for n, q in enumerate(questions, start=1):
@@ -129,11 +133,16 @@ def main() -> None:
         messages = [Message("system", system), Message("user", q["question"])]
         gold = run_query(db, q["query"])
         line = [f"[{n}/{len(questions)}] {q['db_id']}: {q['question']}"]
-        for mode, con in (("free", None), ("grammar", constraint)):
+        for mode, con in (("free", None), ("grammar", constraint), ("ask", constraint))[: len(modes)]:
             try:
-                completion = provider.complete(messages, con, max_tokens=args.max_tokens)
-                sql = strip_fences(completion.text) if con is None else completion.text
-                raw = completion.raw
+                if mode == "ask":  # the product path: its own prompt, validation, re-ask with the error
+                    sql = sql_ask(q["question"], db=db, provider=provider, policy=None, max_attempts=3,
+                                  max_tokens=args.max_tokens).sql
+                    raw = None
+                else:
+                    completion = provider.complete(messages, con, max_tokens=args.max_tokens)
+                    sql = strip_fences(completion.text) if con is None else completion.text
+                    raw = completion.raw
                 if raw is not None and hasattr(raw, "decode_seconds"):
                     speed[mode][0] += raw.completion_tokens
                     speed[mode][1] += raw.decode_seconds
@@ -158,7 +167,7 @@ def main() -> None:
         "databases": len({q["db_id"] for q in questions}),
         "seconds": elapsed,
     }
-    for mode in ("free", "grammar"):
+    for mode in modes:
         t = tally[mode]
         figures[f"{mode}_execution_accuracy"] = t["correct"] / n if n else 0.0
         figures[f"{mode}_executes"] = t["executes"] / n if n else 0.0
@@ -172,12 +181,12 @@ def main() -> None:
         ["decoding", "EX (execution accuracy)", "executes", "tokens/s"],
         [
             [
-                mode if mode == "free" else "schema-bound grammar",
+                {"free": "free", "grammar": "schema-bound grammar", "ask": "grammar + validation, 3 attempts (sql.ask)"}[mode],
                 f"{figures[f'{mode}_correct']}/{n} = {figures[f'{mode}_execution_accuracy']:.1%}",
                 f"{figures[f'{mode}_executes']:.1%}",
                 f"{figures[f'{mode}_tokens_per_second']:.1f}" if figures[f"{mode}_tokens_per_second"] else "-",
             ]
-            for mode in ("free", "grammar")
+            for mode in modes
         ],
     )
     emit(figures, as_json=args.json)
