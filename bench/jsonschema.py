@@ -33,14 +33,14 @@ from constrain.json_schema import grammar
 CORPORA = Path(os.environ.get("CONSTRAIN_CORPORA", ROOT.parent / "shared" / "corpora"))
 
 
-def maskbench(limit: int | None) -> Iterator[tuple[str, Any, list[tuple[Any, bool]]]]:
-    files = sorted((CORPORA / "jsonschemabench" / "maskbench").glob("*.json"))
+def maskbench(limit: int | None, every: int = 1) -> Iterator[tuple[str, Any, list[tuple[Any, bool]]]]:
+    files = sorted((CORPORA / "jsonschemabench" / "maskbench").glob("*.json"))[::every]
     for path in files[:limit]:
         doc = json.loads(path.read_text(encoding="utf-8"))
         yield path.stem, doc["schema"], [(t["data"], bool(t["valid"])) for t in doc["tests"]]
 
 
-def suite(limit: int | None) -> Iterator[tuple[str, Any, list[tuple[Any, bool]]]]:
+def suite(limit: int | None, every: int = 1) -> Iterator[tuple[str, Any, list[tuple[Any, bool]]]]:
     files = sorted((CORPORA / "json-schema-test-suite" / "tests" / "draft2020-12").glob("*.json"))
     count = 0
     for path in files:
@@ -57,7 +57,7 @@ def compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def run(cases: list[tuple[str, Any, list[tuple[Any, bool]]]], *, widen: bool) -> dict[str, Any]:
+def run(cases: list[tuple[str, Any, list[tuple[Any, bool]]]], *, widen: bool, progress: bool = False) -> dict[str, Any]:
     compiled = 0
     compile_times: list[float] = []
     refused: Counter[str] = Counter()
@@ -68,6 +68,8 @@ def run(cases: list[tuple[str, Any, list[tuple[Any, bool]]]], *, widen: bool) ->
     earley = 0
     for name, schema, tests in cases:
         valid_total += sum(v for _, v in tests)
+        if progress:
+            print(f"  .. {name}", file=sys.stderr, flush=True)
         start = time.perf_counter()
         try:
             g = grammar(schema, widen=widen)
@@ -128,6 +130,7 @@ def run(cases: list[tuple[str, Any, list[tuple[Any, bool]]]], *, widen: bool) ->
 def main() -> int:
     parser = bench_parser(__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="only the first N schemas of each corpus")
+    parser.add_argument("--every", type=int, default=1, help="only every Nth MaskBench schema (a deterministic sample)")
     parser.add_argument("--mode", choices=("strict", "widen", "both"), default="both")
     parser.add_argument("--corpus", choices=("maskbench", "suite", "both"), default="both")
     parser.add_argument("--verbose", action="store_true", help="list refused valid instances and errors")
@@ -138,12 +141,12 @@ def main() -> int:
     figures: dict[str, Any] = {}
     rows = []
     for corpus_name in chosen:
-        cases = list(corpora[corpus_name](args.limit))
+        cases = list(corpora[corpus_name](args.limit, args.every))
         if not cases:
             print(f"{corpus_name}: corpus not found under {CORPORA}", file=sys.stderr)
             continue
         for mode in modes:
-            r = run(cases, widen=mode == "widen")
+            r = run(cases, widen=mode == "widen", progress=args.verbose)
             key = f"{corpus_name}_{mode}"
             rows.append(
                 [

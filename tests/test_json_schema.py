@@ -347,3 +347,17 @@ def test_cli_json_grammar_and_validate_schema(tmp_path: Any, capsys: Any, monkey
     bad.write_text(json.dumps({"type": "array", "uniqueItems": True}), encoding="utf-8")
     assert main(["json-grammar", str(bad)]) == 2
     assert "(uniqueItems) at #/uniqueItems" in capsys.readouterr().err
+
+
+def test_open_object_with_many_declared_keys_is_widened_only_on_request() -> None:
+    names = [f"{chr(97 + i % 26)}{i:02d}_distinct_property_name_{i * 7919 % 1000}" for i in range(40)]
+    schema = {"type": "object", "properties": {name: {"type": "integer"} for name in names}}
+    with pytest.raises(JSONSchemaError) as info:
+        grammar(schema)
+    assert info.value.keyword == "additionalProperties"
+    g = grammar(schema, widen=True)
+    assert widenings(g) == [("additionalProperties", "#")]
+    key = names[7]
+    assert g.parse_json(f'{{"{key}":1,"other":"x"}}') == {key: 1, "other": "x"}
+    with pytest.raises(ValidationError):  # never returned, whichever path the engines take
+        g.parse_json(f'{{"{key}":"not an integer"}}')

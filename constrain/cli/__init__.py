@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "constrain.cli._authoring_cmds",
     "constrain.cli._sql_cmds",
     "constrain.cli._generate_cmds",
+    "constrain.cli._json_cmds",
 )
 
 

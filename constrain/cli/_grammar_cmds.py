@@ -16,7 +16,7 @@ Validator = Callable[[str], Any]
 
 # Modules that add their own validators to `constrain validate`. Each provides
 # `add_validator_arguments(parser)` and `validator_from_args(args) -> (label, validator) | None`.
-VALIDATOR_PLUGINS: tuple[str, ...] = ("constrain.cli._sql_cmds",)
+VALIDATOR_PLUGINS: tuple[str, ...] = ("constrain.cli._sql_cmds", "constrain.cli._json_cmds")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -54,6 +54,12 @@ VALIDATION_KEYWORDS = frozenset(
 )
 _TYPES = ("null", "boolean", "object", "array", "number", "integer", "string")
 WS_MAX = 32
+MAX_EXCLUSION_CHARS = 6000
+STANDARD_FORMATS = frozenset(
+    """date-time date time duration email idn-email hostname idn-hostname ipv4 ipv6 uri uri-reference iri
+    iri-reference uuid uri-template json-pointer relative-json-pointer regex""".split()
+)
+"""Formats JSON Schema defines; any other ``format`` value is an annotation only."""
 
 
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -798,6 +804,13 @@ class _Compiler:
             fixed = _regex.length_bounds(node)
         elif isinstance(fmt, str) and fmt in _validator_formats():
             self.refuse(f"format {fmt!r} cannot be expressed in the grammar", "format", pointer_join(ptr, "format"))
+        elif isinstance(fmt, str) and fmt in STANDARD_FORMATS:
+            # a format the specification defines, but neither the grammar nor the validator checks
+            raise JSONSchemaError(
+                f"format {fmt!r} can be checked neither by the grammar nor by the validator",
+                keyword="format",
+                pointer="#" + pointer_join(ptr, "format"),
+            )
         if pattern is not None:
             pptr = pointer_join(ptr, "pattern")
             if not isinstance(pattern, str):
@@ -808,6 +821,10 @@ class _Compiler:
                 try:
                     tr = _regex.translate(pattern)
                 except _regex.PatternError as exc:
+                    if not _python_compiles(pattern):
+                        raise JSONSchemaError(
+                            f"pattern cannot be translated ({exc}) nor checked by the validator", keyword="pattern", pointer="#" + pptr
+                        ) from None
                     self.refuse(f"pattern cannot be translated: {exc}", "pattern", pptr)
                 else:
                     body = tr.regex
@@ -1012,7 +1029,17 @@ class _Compiler:
         alts = self.value(additional, pointer_join(ptr, "additionalProperties"), depth + 1)
         if alts.empty():
             return None
-        key_rx = _regex.QUOTE + (_exclusion_regex(excluded) if excluded else _regex.JSON_CHAR_FULL + "*") + _regex.QUOTE
+        exclusion = _exclusion_regex(excluded) if excluded else _regex.JSON_CHAR_FULL + "*"
+        if len(exclusion) > MAX_EXCLUSION_CHARS:
+            # lark's LALR lexer recompiles this regex in every state it may appear in: past this size
+            # building and parsing take seconds, so the exclusion is left to the validator (widen only)
+            self.refuse(
+                f"additional properties next to {len(excluded)} declared ones make too large a key regex",
+                "additionalProperties",
+                ptr,
+            )
+            exclusion = _regex.JSON_CHAR_FULL + "*"
+        key_rx = _regex.QUOTE + exclusion + _regex.QUOTE
         return _Member(self.terminal(key_rx, "K"), self.expr(alts), False)
 
     def _object_rule(self, members: list[_Member], extra: _Member | None) -> str:
@@ -1204,6 +1231,14 @@ def _py_search(pattern: str, name: str, ptr: str = "") -> bool:
         raise JSONSchemaError(
             f"pattern {pattern!r} cannot be used", keyword="patternProperties", pointer="#" + pointer_join(ptr, "patternProperties")
         ) from None
+
+
+def _python_compiles(pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+    except re.error:
+        return False
+    return True
 
 
 _PATTERN_CACHE: dict[str, re.Pattern[str]] = {}

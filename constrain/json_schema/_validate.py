@@ -76,7 +76,11 @@ def schema_typer(schema: Any, grammar_name: str) -> Callable[[str, lark.Tree], A
 
     def typed(text: str, tree: lark.Tree) -> Any:
         value = json.loads(text)
-        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        try:
+            error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        except Exception as exc:  # a pattern Python cannot compile, an unresolvable $ref, ...
+            # never return a value the validator could not check
+            _raise(text, f"the validator could not check this value ({type(exc).__name__}: {exc})", "/", "jsonschema", grammar_name)
         if error is not None:
             path = "/" + "/".join(str(p) for p in error.absolute_path)
             _raise(text, error.message, path if error.absolute_path else "/", "jsonschema", grammar_name)
