@@ -680,7 +680,15 @@ class _Compiler:
         strings: list[str] = []
         numbers: list[tuple[int, str]] = []
         for v in values:
-            if not check.ok(v):
+            try:
+                ok = check.ok(v)
+            except Exception as exc:  # a pointer into a merged subschema the validator cannot follow
+                raise JSONSchemaError(
+                    f"cannot check the {keyword} values against the rest of the schema ({type(exc).__name__})",
+                    keyword=keyword,
+                    pointer="#" + ptr,
+                ) from None
+            if not ok:
                 continue
             if isinstance(v, str):
                 strings.append(_regex.canonical_literal(v))
