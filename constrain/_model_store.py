@@ -97,8 +97,9 @@ def cache_dir(override: str | os.PathLike[str] | None = None) -> Path:
     """Where assembled models live: ``override``, else $CONSTRAIN_CACHE_DIR, else $XDG_CACHE_HOME/constrain."""
     if override is not None:
         return Path(override)
-    if os.environ.get("CONSTRAIN_CACHE_DIR"):
-        return Path(os.environ["CONSTRAIN_CACHE_DIR"])
+    configured = os.environ.get("CONSTRAIN_CACHE_DIR")
+    if configured and configured != "off":  # "off" turns off the parser cache; a model file must live somewhere
+        return Path(configured)
     xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(xdg) / "constrain"
 

@@ -119,6 +119,8 @@ def test_cache_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("CONSTRAIN_CACHE_DIR", str(tmp_path / "mine"))
     assert store.cache_dir() == tmp_path / "mine"
     assert store.cache_dir(tmp_path / "arg") == tmp_path / "arg"
+    monkeypatch.setenv("CONSTRAIN_CACHE_DIR", "off")
+    assert store.cache_dir() == tmp_path / "xdg" / "constrain"
 
 
 def test_registry_pins_the_published_chunk_layout() -> None:
