@@ -66,6 +66,22 @@ def test_unknown_column_names_it_and_suggests(chinook: Schema) -> None:
     assert info.value.name == "Title"
 
 
+def test_ambiguous_column_is_named_with_its_tables(tmp_path: Path) -> None:
+    schema = Schema.from_dict({"singer": {"Singer_ID": "int", "Name": "text"}, "song": {"Singer_ID": "int", "Name": "text"}})
+    text = "SELECT Name FROM song JOIN singer ON song.Singer_ID = singer.Singer_ID"
+    with pytest.raises(SchemaError) as caught:
+        validate(text, schema=schema)
+    assert "ambiguous" in str(caught.value)
+    assert caught.value.suggestions == ["song.Name", "singer.Name"]
+    assert (caught.value.line, caught.value.column) == (1, text.index("Name") + 1)
+    db = tmp_path / "s.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.executescript("CREATE TABLE singer (Singer_ID int, Name text); CREATE TABLE song (Singer_ID int, Name text);")
+    with pytest.raises(sqlite3.OperationalError, match="ambiguous"):
+        sqlite3.connect(db).execute(text)  # SQLite refuses it too
+    validate(text.replace("SELECT Name", "SELECT singer.Name"), schema=schema)
+
+
 def test_unknown_table_names_it_and_suggests() -> None:
     schema = Schema.from_dict({"singer": {"name": "text", "age": "int"}, "concert": {"id": "int"}})
     with pytest.raises(ValidationError) as info:  # the bound grammar or the schema check: both name it

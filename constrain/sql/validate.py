@@ -274,6 +274,14 @@ def _unknown_column(
     if node is not None:  # as written, not as sqlglot normalised it
         name, qualifier = node.name, node.table.lower()
     in_scope = [aliases[qualifier]] if qualifier in aliases else list(tables)
+    owners = [t for t in in_scope if any(c.lower() == name.lower() for c in schema.table(t).column_names())]  # type: ignore[union-attr]
+    if not qualifier and len(owners) > 1:
+        return SchemaError(
+            f"ambiguous column {name!r}: {', '.join(owners)} all have it; qualify it",
+            name=name,
+            suggestions=[f"{t}.{name}" for t in owners],
+            **_where(node.this if node is not None else None, text),
+        )
     candidates = [c for t in in_scope for c in schema.table(t).column_names()]  # type: ignore[union-attr]
     where = f" of {aliases[qualifier]}" if qualifier in aliases else (f" in {', '.join(in_scope)}" if in_scope else "")
     return SchemaError(
