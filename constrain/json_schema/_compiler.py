@@ -1047,6 +1047,7 @@ class _Compiler:
                 ptr,
             )
             exclusion = _regex.JSON_CHAR_FULL + "*"
+            self.needs_earley = True  # this key regex overlaps the declared keys
         key_rx = _regex.QUOTE + exclusion + _regex.QUOTE
         return _Member(self.terminal(key_rx, "K"), self.expr(alts), False)
 
