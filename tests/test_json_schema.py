@@ -356,8 +356,85 @@ def test_open_object_with_many_declared_keys_is_widened_only_on_request() -> Non
         grammar(schema)
     assert info.value.keyword == "additionalProperties"
     g = grammar(schema, widen=True)
-    assert widenings(g) == [("additionalProperties", "#")]
+    assert widenings(g) == [("additionalProperties", "#"), ("properties", "#/properties")]
     key = names[7]
     assert g.parse_json(f'{{"{key}":1,"other":"x"}}') == {key: 1, "other": "x"}
     with pytest.raises(ValidationError):  # never returned, whichever path the engines take
         g.parse_json(f'{{"{key}":"not an integer"}}')
+
+
+PROPERTY_TYPES = {"integer": st.integers(-50, 50), "string": st.text(max_size=4), "boolean": st.booleans()}
+
+
+@st.composite
+def permuted_objects(draw: st.DrawFn) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+    """An object schema and a conforming object whose members come in a random order."""
+    names = draw(st.lists(st.sampled_from("abcdefg"), min_size=2, max_size=6, unique=True))
+    kinds = {n: draw(st.sampled_from(sorted(PROPERTY_TYPES))) for n in names}
+    required = [n for n in names if draw(st.booleans())]
+    additional = draw(st.sampled_from([False, True, {"type": "integer"}]))
+    schema = {"type": "object", "properties": {n: {"type": k} for n, k in kinds.items()}, "required": required, "additionalProperties": additional}
+    present = [n for n in names if n in required or draw(st.booleans())]
+    pairs = [(n, draw(PROPERTY_TYPES[kinds[n]])) for n in present]
+    if additional is not False:
+        pairs += [(x, draw(st.integers(0, 9))) for x in draw(st.lists(st.sampled_from(["x", "yy"]), unique=True))]
+    return schema, draw(st.permutations(pairs))
+
+
+def _object_text(pairs: list[tuple[str, Any]]) -> str:
+    return "{" + ",".join(f"{compact(k)}:{compact(v)}" for k, v in pairs) + "}"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=permuted_objects())
+def test_widen_admits_properties_in_any_order(case: tuple[dict[str, Any], list[tuple[str, Any]]]) -> None:
+    schema, pairs = case
+    text = _object_text(pairs)
+    g = grammar(schema, widen=True)
+    assert ("properties", "#/properties") in widenings(g)
+    assert accepted(g, text)
+    assert g.parse_json(text) == dict(pairs)
+    strict = grammar(schema)
+    assert ("properties", "#/properties") not in widenings(strict)
+    declared = list(schema["properties"])
+    in_order = [k for k, _ in pairs if k in schema["properties"]] == sorted(
+        (k for k, _ in pairs if k in schema["properties"]), key=declared.index
+    )
+    if not in_order:
+        assert not accepted(strict, text)  # strict mode keeps declared order
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=permuted_objects(), data=st.data())
+def test_widened_order_never_passes_duplicates_or_missing_required(case: tuple[dict[str, Any], list[tuple[str, Any]]], data: st.DataObject) -> None:
+    schema, pairs = case
+    g = grammar(schema, widen=True)
+    if pairs:
+        duplicate = pairs + [data.draw(st.sampled_from(pairs))]
+        text = _object_text(data.draw(st.permutations(duplicate)))
+        with pytest.raises(ValidationError) as info:
+            g.parse_json(text)
+        assert info.value.engine == "jsonschema" and "duplicate object key" in str(info.value)
+    for name in schema["required"]:
+        missing = [(k, v) for k, v in pairs if k != name]
+        with pytest.raises(ValidationError):
+            g.parse_json(_object_text(missing))
+
+
+def test_widened_order_in_a_pydantic_model_and_nested_duplicates() -> None:
+    g = grammar(Owner, widen=True)
+    assert any(keyword == "properties" for keyword, _ in widenings(g))
+    owner = g.parse_json('{"score":1,"best_friend":{"score":0,"name":"Bo"},"name":"Ann"}')
+    assert isinstance(owner, Owner) and owner.best_friend is not None and owner.best_friend.name == "Bo"
+    for bad in (
+        '{"score":1,"name":"Ann","name":"Bob"}',
+        '{"score":1,"name":"Ann","best_friend":{"name":"Bo","score":0,"score":1}}',
+    ):
+        assert accepted(g, bad)  # the grammar admits any order, so repeats too ...
+        with pytest.raises(ValidationError) as info:  # ... and the validator refuses them
+            g.parse_json(bad)
+        assert info.value.engine == "pydantic" and "duplicate object key" in str(info.value)
+    with pytest.raises(ValidationError):
+        g.parse_json('{"score":1}')  # missing required name
+    with pytest.raises(ValidationError):
+        grammar(Owner).parse_json('{"score":1,"name":"Ann"}')  # strict mode: declared order

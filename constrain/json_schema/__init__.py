@@ -22,8 +22,11 @@ characters literally except where JSON requires an escape.
 Anything else (``uniqueItems``, ``contains``, ``if``/``then``/``else``, ``dependentRequired``,
 overlapping ``oneOf``, formats the validator asserts but the grammar cannot state, ...) raises
 ``JSONSchemaError`` naming the keyword and its JSON pointer. With ``widen=True`` those keywords are
-dropped from the grammar instead, listed in ``grammar_widenings(g)``, and still enforced by the
-local validator, so no non-conforming value is ever returned as valid.
+dropped from the grammar instead, listed in ``widenings(g)``, and still enforced by the
+local validator, so no non-conforming value is ever returned as valid. Widen mode also admits the
+properties of an object with two or more of them in any order (one repeated alternation over the
+declared and additional members, listed as ``("properties", pointer)``); the validator then refuses
+a missing required key, and both validators refuse an object that repeats a key.
 """
 
 from __future__ import annotations

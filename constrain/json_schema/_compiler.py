@@ -984,7 +984,18 @@ class _Compiler:
             if max_p < n_required:
                 return None
             self.refuse("maxProperties cannot be expressed for this object", "maxProperties", ptr)
+        if self.widen and len(members) > 1:
+            # declared order is one spelling among n!; widen mode admits every order (one repeated
+            # alternation, linear in n) and leaves required keys and duplicates to the validator
+            self.widenings.append(("properties", "#" + pointer_join(ptr, "properties")))
+            return self._any_order_rule(members, extra)
         return self._object_rule(members, extra)
+
+    def _any_order_rule(self, members: list[_Member], extra: _Member | None) -> str:
+        lb, rb, comma, colon = self.punct("{"), self.punct("}"), self.punct(","), self.punct(":")
+        pairs = [f"{m.key} {colon} {m.value}" for m in members + ([extra] if extra else [])]
+        pair = self.rule(" | ".join(pairs), "p")
+        return self.rule(f"{lb} ({pair} ({comma} {pair})*)? {rb}", "o")
 
     def _undeclared_schema(self, name: str, patterns: dict[str, Any], additional: Any, ptr: str) -> tuple[Any, str]:
         matching = [p for p in patterns if _py_search(p, name, ptr)]

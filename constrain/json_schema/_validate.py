@@ -70,12 +70,33 @@ def _raise(text: str, message: str, path: str, engine: str, grammar: str) -> Non
     raise ValidationError(f"schema violation at {path or '/'}: {message}", text=text, engine=engine, grammar=grammar)
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _load_unique(text: str, engine: str, grammar_name: str) -> Any:
+    """The JSON value, refusing an object that repeats a key (json.loads would keep the last silently)."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_pairs)
+    except _DuplicateKey as exc:
+        _raise(text, f"duplicate object key {exc.args[0]!r}", "/", engine, grammar_name)
+
+
 def schema_typer(schema: Any, grammar_name: str) -> Callable[[str, lark.Tree], Any]:
     """Typed result for a raw schema: the parsed value, once jsonschema finds no error."""
     validator = schema_validator(schema)
 
     def typed(text: str, tree: lark.Tree) -> Any:
-        value = json.loads(text)
+        value = _load_unique(text, "jsonschema", grammar_name)
         try:
             error = jsonschema.exceptions.best_match(validator.iter_errors(value))
         except Exception as exc:  # a pattern Python cannot compile, an unresolvable $ref, ...
@@ -96,6 +117,7 @@ def model_typer(model: Any, grammar_name: str) -> Callable[[str, lark.Tree], Any
     adapter = pydantic.TypeAdapter(model)
 
     def typed(text: str, tree: lark.Tree) -> Any:
+        _load_unique(text, "pydantic", grammar_name)
         try:
             return adapter.validate_json(text)
         except pydantic.ValidationError as exc:
