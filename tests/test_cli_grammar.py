@@ -120,6 +120,19 @@ def test_validate_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert records[-1] == {"summary": True, "total": 2, "passed": 1, "failed": 1}
 
 
+def test_validate_file_drops_only_the_final_line_terminator(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    grammar = constrain.load_grammar("dsl/cron")
+    assert not grammar.matches("0 5 * * 1\n")  # the grammar itself admits no newline
+    files = {}
+    for name, content in {"lf": b"0 5 * * 1\n", "crlf": b"0 5 * * 1\r\n", "none": b"0 5 * * 1", "two": b"0 5 * * 1\n\n"}.items():
+        files[name] = tmp_path / name
+        files[name].write_bytes(content)
+    assert main(["validate", "--grammar", "dsl/cron", "--json", *map(str, files.values())]) == 1
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    verdict = {Path(r["source"]).name: r["ok"] for r in records if "source" in r}
+    assert verdict == {"lf": True, "crlf": True, "none": True, "two": False}
+
+
 def test_validate_lines_reports_each_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lines = [b'{"ok": true}', b"[1,", b"", b'"caf\xc3\xa9"', b'"caf\xe9"', b"null\r"]
     path = tmp_path / "outputs.jsonl"

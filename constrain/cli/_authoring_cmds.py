@@ -11,7 +11,7 @@ import lark
 
 from ..errors import InputError, ValidationError
 from ..grammar import Grammar, load_grammar
-from ._output import Output, add_json_flag, read_text_file
+from ._output import Output, add_json_flag, read_output_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -132,7 +132,7 @@ def _expected(verdict: _Verdict, labels: dict[str, str]) -> list[str]:
 def cmd_explain(args: argparse.Namespace, out: Output) -> int:
     if (args.text is None) == (args.file is None):
         raise InputError("explain needs the text either as an argument or with --file (not both)")
-    text = args.text if args.text is not None else read_text_file(args.file)
+    text = args.text if args.text is not None else read_output_file(args.file)
     grammar = load_grammar(args.grammar)
     verdicts = [_verdict_lark(grammar, text), _verdict_llguidance(grammar, text)]
     agree = verdicts[0].ok == verdicts[1].ok

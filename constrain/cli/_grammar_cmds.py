@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator
 from ..errors import ConstrainError, GrammarError, InputError
 from ..grammar import available_grammars, load_grammar
 from ..lint import TARGETS
-from ._output import Output, add_json_flag, decode_utf8, read_text_file
+from ._output import Output, add_json_flag, decode_utf8, read_output_file
 
 
 Validator = Callable[[str], Any]
@@ -130,7 +130,7 @@ def _validate_one(validator: Validator, item: dict[str, Any]) -> dict[str, Any]:
 def _inputs(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     for path in args.files:
         try:
-            yield {"source": path, "text": read_text_file(path)}
+            yield {"source": path, "text": read_output_file(path)}
         except InputError as exc:
             yield {"source": path, "error": _input_error(exc)}
     if args.lines:

@@ -67,6 +67,19 @@ def read_text_file(path: str) -> str:
     return decode_utf8(raw, source=path)
 
 
+def read_output_file(path: str) -> str:
+    """A file holding one model output: its text without the single final line terminator.
+
+    Text files end with a newline by convention; that newline is the file's, not the output's.
+    Anything beyond one terminator is kept and validated.
+    """
+    text = read_text_file(path)
+    for terminator in ("\r\n", "\n"):
+        if text.endswith(terminator):
+            return text[: -len(terminator)]
+    return text
+
+
 def decode_utf8(raw: bytes, *, source: str) -> str:
     try:
         return raw.decode("utf-8")
