@@ -233,6 +233,7 @@ class _RegexPiece:
 
 
 _BROAD_ESCAPES = frozenset({"\\S", "\\W", "\\D"})
+_REGEX_ESCAPE = re.compile(r"\\(?:[xu]\{[0-9a-fA-F]*\}?|x[0-9a-fA-F]{0,2}|u[0-9a-fA-F]{0,4}|[pP]\{[^}]*\}?|k<[^>]*>?|.|$)", re.S)
 _QUANTIFIER = re.compile(r"(?:[*+?]|\{\d*(?:,\d*)?\})[?+]?")
 
 
@@ -242,8 +243,8 @@ def _regex_pieces(body: str) -> list[_RegexPiece]:
     while i < len(body):
         ch = body[i]
         if ch == "\\":
-            m = re.compile(r"\\(?:[xu]\{[0-9a-fA-F]*\}?|x[0-9a-fA-F]{0,2}|u[0-9a-fA-F]{0,4}|[pP]\{[^}]*\}?|k<[^>]*>?|.)", re.S).match(body, i)
-            assert m is not None
+            m = _REGEX_ESCAPE.match(body, i)
+            assert m is not None  # a lone trailing backslash matches the `$` branch
             text = m.group()
             pieces.append(_RegexPiece("escape", text, i, broad=text in _BROAD_ESCAPES))
             i = m.end()
