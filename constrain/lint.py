@@ -584,6 +584,10 @@ def _locate_lark_message(message: str, text: str) -> tuple[int, int, str]:
     return 1, 1, ""
 
 
+HANG_SECONDS = 5.0
+"""How long one token mask may take in ``check()``'s termination probe before it counts as a hang."""
+
+
 def llguidance_diagnostics(text: str) -> list[Diagnostic]:
     error, warnings = llg_engine.validate_lark(text)
     if not error:
@@ -592,6 +596,17 @@ def llguidance_diagnostics(text: str) -> list[Diagnostic]:
         except ValueError as exc:
             error = str(exc)
     out: list[Diagnostic] = []
+    if not error:
+        hang = llg_engine.find_hang(text, seconds=HANG_SECONDS)
+        if hang is not None:
+            out.append(Diagnostic(
+                "error", "llguidance-hang",
+                f"llguidance did not finish computing the token mask after {hang.decode('utf-8', 'replace')!r} "
+                f"within {HANG_SECONDS:g} s (random walks in a child process); sampling, servers and local "
+                "decoding would hang there. Known trigger: a terminal that can swallow the one after it "
+                '(A: /a+/ followed by "a"); make the boundary explicit',
+                1, 1, engine="llguidance",
+            ))
     for severity, message in ([("error", error)] if error else []) + [("warning", w) for w in warnings]:
         m = _LLG_LOCATION.search(message)
         # measured: llguidance's "at L(C)" is 1-based in both line and column

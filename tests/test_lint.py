@@ -212,6 +212,25 @@ def test_llguidance_locations_are_one_based() -> None:
     assert (finding.line, finding.column) == position(text, '"x" | bogus')
 
 
+HANGS = 'start: A B\nA: /a+/\nB: "a"\n'  # A swallows every "a" that B needs: llguidance 1.9 loops forever
+
+
+def test_a_grammar_llguidance_loops_on_is_an_error_in_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    import constrain.lint
+
+    monkeypatch.setattr(constrain.lint, "HANG_SECONDS", 1.0)
+    findings = [d for d in check_grammar(Grammar(HANGS)) if d.code == "llguidance-hang"]
+    assert [d.severity for d in findings] == ["error"]
+    assert "within 1 s" in findings[0].message
+    # the same boundary made explicit (B is another letter) walks to the end
+    assert not [d for d in check_grammar(Grammar(HANGS.replace('B: "a"', 'B: "b"'))) if d.code == "llguidance-hang"]
+
+
+def test_find_hang_reports_where_and_finishes_clean_walks() -> None:
+    assert llg_engine.find_hang(HANGS, seconds=1.0) == b""  # the very first mask never comes back
+    assert llg_engine.find_hang('start: "x" /[0-9]{1,3}/ "y"\n', seconds=5.0) is None
+
+
 def test_lark_build_error_is_located_at_the_undefined_name() -> None:
     text = 'start: a\na: "x" undefined_rule\n'
     finding = next(d for d in check_grammar(Grammar(text)) if d.engine == "lark")

@@ -5,33 +5,20 @@ A grammar is compiled once into a template matcher; every check works on a ``dee
 
 from __future__ import annotations
 
-import functools
+import json
+import queue
 import random
+import subprocess
+import sys
+import threading
 from dataclasses import dataclass
 from typing import Sequence
 
 import llguidance
 
-EOS = 256
+from ._byte_walk import EOS, byte_tokenizer
+
 _VOCAB = 257
-
-
-class _ByteVocabulary:
-    """256 single-byte tokens plus one EOS token, in the shape ``TokenizerWrapper`` reads."""
-
-    def __init__(self) -> None:
-        self.tokens = [bytes([i]) for i in range(256)] + [b"<eos>"]
-        self.eos_token_id = EOS
-        self.bos_token_id = None
-        self.special_token_ids = [EOS]
-
-    def __call__(self, data: bytes | str) -> list[int]:
-        return list(data.encode("utf-8") if isinstance(data, str) else data)
-
-
-@functools.lru_cache(maxsize=1)
-def byte_tokenizer() -> llguidance.LLTokenizer:
-    return llguidance.LLTokenizer(llguidance.TokenizerWrapper(_ByteVocabulary()))
 
 
 def lark_to_llg(text: str) -> str:
@@ -44,6 +31,50 @@ def validate_lark(text: str) -> tuple[str, list[str]]:
     if is_error:
         return (messages[0] if messages else "invalid grammar"), []
     return "", list(messages)
+
+
+def find_hang(lark_text: str, *, seconds: float = 5.0, walks: int = 8, max_bytes: int = 64, seed: int = 0) -> bytes | None:
+    """The prefix after which llguidance did not finish computing the next token mask within ``seconds``
+    on random walks of the grammar, or None when every walk finished.
+
+    The walks run in a child process that is killed on a hang (llguidance 1.9 can spin forever in one
+    mask computation, e.g. on ``start: A B / A: /a+/ / B: "a"``). Compiling is not timed.
+    """
+    from . import _byte_walk
+
+    child = subprocess.Popen(
+        [sys.executable, "-I", _byte_walk.__file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    lines: queue.Queue[bytes | None] = queue.Queue()
+
+    def read() -> None:
+        assert child.stdout is not None
+        for line in child.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    assert child.stdin is not None
+    job = {"grammar": lark_to_llg(lark_text), "walks": walks, "max_bytes": max_bytes, "seed": seed}
+    child.stdin.write(json.dumps(job).encode())
+    child.stdin.close()
+    prefix, compiled = b"", False
+    try:
+        while True:
+            try:
+                line = lines.get(timeout=seconds if compiled else max(seconds, 300.0))
+            except queue.Empty:
+                return prefix
+            if line is None:
+                return None
+            kind, _, payload = line.decode().strip().partition(" ")
+            compiled = compiled or kind == "compiled"
+            if kind == "at":
+                prefix = bytes.fromhex(payload)
+    finally:
+        child.kill()
+        child.wait()
 
 
 @dataclass(frozen=True)
