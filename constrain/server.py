@@ -2,7 +2,8 @@
 
 Speaks ``POST /v1/responses`` (custom tools with Lark or regex grammars, optional SSE streaming) and
 ``POST /v1/chat/completions`` (the nested custom-tool shape, vLLM's ``structured_outputs.grammar``,
-llama.cpp's ``grammar`` and SGLang's ``ebnf`` GBNF fields). A grammar llguidance refuses gets the
+llama.cpp's ``grammar`` and SGLang's ``ebnf`` GBNF fields; ``stream: true`` sends ``chat.completion.chunk``
+events, with a usage chunk when ``stream_options.include_usage`` asks). A grammar llguidance refuses gets the
 400 error body a real server sends. Outputs come from a pluggable ``Backend``: ``RandomWalkBackend``
 walks the grammar at random (for tests and benchmarks); the embedded local model plugs in the same way.
 
@@ -221,8 +222,11 @@ class Responder:
         self.writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         await self.writer.drain()
 
-    async def send_event(self, event: str, data: Any) -> None:
-        await self.send_raw_chunk(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
+    async def send_event(self, event: str | None, data: Any) -> None:
+        """One server-sent event; without ``event`` a bare ``data:`` line (Chat Completions chunks)."""
+        payload = data if isinstance(data, str) else json.dumps(data)
+        head = f"event: {event}\n" if event is not None else ""
+        await self.send_raw_chunk(f"{head}data: {payload}\n\n".encode())
 
     async def end_sse(self) -> None:
         self.writer.write(b"0\r\n\r\n")
@@ -250,6 +254,7 @@ class _Job:
     model: str
     stream: bool = False
     truncated: bool = False
+    include_usage: bool = False  # Chat Completions streaming: a usage chunk before [DONE]
 
 
 class Server:
@@ -598,12 +603,19 @@ class Server:
             raise HTTPError(400, "Cannot use custom grammar constraints with tools.", param="grammar")
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
         max_tokens = _positive_int(limit, "max_tokens")
-        return _Job(messages, grammar, tool_name, max_tokens, str(body.get("model") or self.model), bool(body.get("stream")))
+        options = body.get("stream_options")
+        include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        return _Job(messages, grammar, tool_name, max_tokens, str(body.get("model") or self.model), bool(body.get("stream")),
+                    include_usage=include_usage)
 
     async def chat_completions(self, request: Request, responder: Responder) -> None:
         job = self.parse_chat(_json_body(request))
         if job.stream:
-            raise HTTPError(400, "Streaming is only implemented for /v1/responses on this server.", param="stream")
+            if job.tool_name is not None:
+                raise HTTPError(400, "Streaming custom tool calls is not supported on /v1/chat/completions; "
+                                "use /v1/responses.", param="stream")
+            await self._chat_stream(job, responder)
+            return
         pieces = [piece async for piece in self.run_backend(job)]
         text = "".join(pieces)
         truncated = job.truncated
@@ -620,6 +632,27 @@ class Server:
             "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": {"prompt_tokens": input_tokens, "completion_tokens": len(pieces), "total_tokens": input_tokens + len(pieces)},
         })
+
+
+    async def _chat_stream(self, job: _Job, responder: Responder) -> None:
+        head = {"id": self._new_id("chatcmpl"), "object": "chat.completion.chunk", "created": int(time.time()), "model": job.model}
+
+        async def chunk(delta: dict[str, Any], finish: str | None = None) -> None:
+            await responder.send_event(None, head | {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+        await responder.start_sse()
+        await chunk({"role": "assistant", "content": ""})
+        pieces = 0
+        async for piece in self.run_backend(job):
+            pieces += 1
+            await chunk({"content": piece})
+        await chunk({}, "length" if job.truncated else "stop")
+        if job.include_usage:
+            input_tokens = self._input_tokens(job.messages)
+            usage = {"prompt_tokens": input_tokens, "completion_tokens": pieces, "total_tokens": input_tokens + pieces}
+            await responder.send_event(None, head | {"choices": [], "usage": usage})
+        await responder.send_event(None, "[DONE]")
+        await responder.end_sse()
 
 
 _GBNF_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\]|#[^\n]*|[A-Za-z][A-Za-z0-9_-]*|.', re.S)

@@ -1,4 +1,5 @@
-"""Streaming Responses over SSE: deltas checked against the grammar as they arrive, cut at the first bad byte."""
+"""Streaming over SSE (Responses events, Chat Completions chunks): deltas checked against the grammar as they
+arrive, cut at the first bad byte."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import pytest
 
 from _fault_server import drop, fault_server, output, served  # noqa: F401  (fixtures)
 from constrain import Grammar
-from constrain.errors import ProviderConnectionError, ValidationError
-from constrain.providers import Constraint, Message, OpenAI
+from constrain.errors import ProviderConnectionError, RateLimitError, ServerError, ValidationError
+from constrain.providers import VLLM, Constraint, LlamaCppServer, Message, OpenAI, OpenAIChat, SGLang
 
 GRAMMAR = Grammar('start: "SELECT " COL (", " COL)* " FROM t"\nCOL: /[a-zé]{1,8}/', name="tiny-sql")
 MESSAGES = [Message("user", "columns of t?")]
@@ -102,3 +103,92 @@ def test_stream_that_ends_without_completion_is_a_connection_error() -> None:
             MESSAGES, Constraint(GRAMMAR), on_delta=deltas.append
         )
     assert deltas == ["SELECT a"]
+
+
+# -- Chat Completions streaming (vLLM, llama.cpp, SGLang): chat.completion.chunk events ----------------
+CHAT_STREAMERS = [VLLM, LlamaCppServer, SGLang]
+
+
+@pytest.mark.parametrize("provider_class", CHAT_STREAMERS, ids=lambda c: c.name)
+def test_chat_stream_delivers_checked_deltas_and_usage(served, provider_class) -> None:
+    server, url = served
+    deltas: list[str] = []
+    completion = provider_class(base_url=url).complete(MESSAGES, Constraint(GRAMMAR), on_delta=deltas.append)
+    body = server.requests_to("/chat/completions")[-1].body
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert len(deltas) > 1 and "".join(deltas) == completion.text and GRAMMAR.matches(completion.text)
+    assert completion.usage.output_tokens == len(deltas) and completion.usage.input_tokens > 0
+    assert completion.finish_reason == "stop"
+    plain = provider_class(base_url=url).complete(MESSAGES, Constraint(GRAMMAR))
+    assert plain.text == completion.text  # the same deterministic answer, streamed or not
+
+
+@pytest.mark.parametrize("bad", ["SELECT ab, c FROM t!", "SELECT é, Ü FROM t", "DELETE"])
+def test_chat_stream_leaving_the_grammar_is_cut_at_the_first_bad_byte(served, bad: str) -> None:
+    server, url = served
+    server.inject(output(bad))
+    deltas: list[str] = []
+    with pytest.raises(ValidationError) as info:
+        VLLM(base_url=url).complete(MESSAGES, Constraint(GRAMMAR), on_delta=deltas.append)
+    expected_offset = GRAMMAR._llg().prefix_ok(bad.encode("utf-8"))
+    assert info.value.offset == expected_offset
+    assert "".join(deltas) == bad.encode("utf-8")[:expected_offset].decode("utf-8", errors="ignore")
+
+
+def test_chat_stream_cut_by_max_tokens_is_reported_as_length(served) -> None:
+    server, url = served
+    server.inject(output("SELECT abcdefgh, abcdefgh, abcdefgh FROM t"))
+    completion = VLLM(base_url=url).complete(MESSAGES, Constraint(GRAMMAR), max_tokens=3, on_delta=lambda d: None)
+    assert completion.finish_reason == "length" and completion.text == "SELECT ab"
+
+
+def test_async_chat_stream(served) -> None:
+    _, url = served
+
+    async def run() -> tuple[list[str], str]:
+        deltas: list[str] = []
+        p = LlamaCppServer(base_url=url)
+        completion = await p.acomplete(MESSAGES, Constraint(GRAMMAR), on_delta=deltas.append)
+        await p.aclose()
+        return deltas, completion.text
+
+    deltas, text = asyncio.run(run())
+    assert "".join(deltas) == text and GRAMMAR.matches(text)
+
+
+def _chat_sse(*chunks: str) -> "httpx.MockTransport":
+    import httpx
+
+    sse = "".join(f"data: {c}\n\n" for c in chunks)
+    return httpx.MockTransport(lambda r: httpx.Response(200, text=sse, headers={"content-type": "text/event-stream"}))
+
+
+def test_chat_stream_without_a_finish_reason_is_a_connection_error() -> None:
+    transport = _chat_sse('{"choices":[{"index":0,"delta":{"content":"SELECT a"},"finish_reason":null}]}')
+    deltas: list[str] = []
+    with pytest.raises(ProviderConnectionError, match="before a finish_reason"):
+        VLLM(base_url="http://unused.invalid/v1", transport=transport, max_retries=0).complete(
+            MESSAGES, Constraint(GRAMMAR), on_delta=deltas.append
+        )
+    assert deltas == ["SELECT a"]
+
+
+@pytest.mark.parametrize(("chunk", "error"), [
+    ('{"error":{"message":"slow down","type":"requests","code":429}}', RateLimitError),
+    ('{"object":"error","message":"engine died","type":"InternalServerError","code":500}', ServerError),
+])
+def test_chat_stream_error_chunk_is_a_typed_error_with_the_servers_message(chunk: str, error: type) -> None:
+    transport = _chat_sse('{"choices":[{"index":0,"delta":{"content":"SELECT a"},"finish_reason":null}]}', chunk)
+    with pytest.raises(error) as info:
+        VLLM(base_url="http://unused.invalid/v1", transport=transport, max_retries=0).complete(
+            MESSAGES, Constraint(GRAMMAR), on_delta=lambda d: None
+        )
+    assert info.value.server_message and info.value.server_message.split(" (")[0] in chunk
+
+
+def test_openai_chat_custom_tools_are_not_streamed(served) -> None:
+    server, url = served
+    deltas: list[str] = []
+    completion = OpenAIChat(base_url=url, api_key="k").complete(MESSAGES, Constraint(GRAMMAR), on_delta=deltas.append)
+    assert "stream" not in server.requests_to("/chat/completions")[-1].body
+    assert deltas == [completion.text]  # the whole answer, once

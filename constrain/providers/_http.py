@@ -37,10 +37,11 @@ from ..errors import (
     RateLimitError,
     ResponseFormatError,
     ServerError,
+    ValidationError,
 )
 from .base import Completion, Constraint, DeltaCallback, Message, Provider
 
-__all__ = ["HTTPProvider", "RetryPolicy", "StreamReader", "error_from_response"]
+__all__ = ["CheckedStream", "HTTPProvider", "RetryPolicy", "StreamReader", "error_from_response"]
 
 logger = logging.getLogger("constrain.providers")
 
@@ -216,6 +217,59 @@ class StreamReader(abc.ABC):
 
     @abc.abstractmethod
     def finish(self, *, request_id: str | None, elapsed: float) -> Completion: ...
+
+
+class CheckedStream(StreamReader):
+    """A stream of output text whose every delta is checked with llguidance as it arrives.
+
+    The first byte that leaves the grammar stops the stream: the caller has seen only the valid prefix
+    (whole characters), and a ``ValidationError`` carries the offset of that byte.
+    """
+
+    def __init__(self, provider: HTTPProvider, constraint: Constraint, on_delta: DeltaCallback | None) -> None:
+        super().__init__()
+        self.provider = provider
+        self.constraint = constraint
+        self.on_delta = on_delta
+        self.grammar = constraint.grammar
+        self.matcher = self.grammar._llg().fresh()
+        self.parts: list[str] = []
+
+    def text_delta(self, delta: str) -> None:
+        data = delta.encode("utf-8")
+        accepted = self.matcher.validate_tokens(list(data))
+        if accepted < len(data):
+            received = "".join(self.parts) + delta
+            good = data[:accepted].decode("utf-8", errors="ignore")
+            if good:
+                self._emit(good)
+            found = self.grammar.llg_error(received)
+            offset = found.offset if found is not None else len("".join(self.parts).encode("utf-8")) + accepted
+            raise ValidationError(
+                f"streamed output left the grammar; cut at byte {offset}"
+                + (f": {found.reason}" if found is not None else ""),
+                text=received,
+                offset=offset,
+                line=found.line if found is not None else None,
+                column=found.column if found is not None else None,
+                expected=found.expected if found is not None else (),
+                engine="llguidance",
+                grammar=self.grammar.name,
+            )
+        self.matcher.consume_tokens(list(data))
+        self._emit(delta)
+
+    def _emit(self, text: str) -> None:
+        self.parts.append(text)
+        if self.on_delta is not None and text:
+            self.delivered = True
+            self.on_delta(text)
+
+    def stream_error(self, code: Any, message: str) -> ProviderError:
+        """The error a server reported inside the stream (a rate limit, or a server error)."""
+        cls: type[ProviderError] = RateLimitError if code in ("rate_limit_exceeded", 429) else ServerError
+        name = self.provider.name
+        return cls(f"{name}: the stream reported an error", server_message=f"{message} ({code})", provider=name)
 
 
 class HTTPProvider(Provider):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal, Mapping, Sequence
 
-from ..errors import InputError, ProviderConnectionError, ProviderError, RateLimitError, ResponseFormatError, ServerError, ValidationError
-from ..grammar import Grammar
+from ..errors import InputError, ProviderConnectionError, ResponseFormatError
 from .base import Completion, Constraint, DeltaCallback, Message, Usage
-from ._http import HTTPProvider, HTTPRequest, StreamReader, items, messages_as_dicts
+from ._http import CheckedStream, HTTPProvider, HTTPRequest, StreamReader, items, messages_as_dicts
 
 __all__ = ["OpenAI", "AzureOpenAI"]
 
@@ -111,21 +110,11 @@ class OpenAI(HTTPProvider):
         return ResponsesStream(self, constraint, on_delta)
 
 
-class ResponsesStream(StreamReader):
-    """Reads Responses SSE: collects the tool call's input deltas, checking each new byte with llguidance.
-
-    The first byte that leaves the grammar stops the stream: the caller has seen only the valid prefix,
-    and a ``ValidationError`` carries the offset of that byte.
-    """
+class ResponsesStream(CheckedStream):
+    """Reads Responses SSE: the tool call's input deltas, each checked against the grammar on arrival."""
 
     def __init__(self, provider: OpenAI, constraint: Constraint, on_delta: DeltaCallback | None) -> None:
-        super().__init__()
-        self.provider = provider
-        self.constraint = constraint
-        self.on_delta = on_delta
-        self.grammar: Grammar = constraint.grammar
-        self.matcher = self.grammar._llg().fresh()
-        self.parts: list[str] = []
+        super().__init__(provider, constraint, on_delta)
         self.item_id: str | None = None
         self.final_input: str | None = None
         self.response: dict[str, Any] | None = None
@@ -139,7 +128,7 @@ class ResponsesStream(StreamReader):
                 self.item_id = item.get("id")
         elif event == "response.custom_tool_call_input.delta":
             if self.item_id is None or data.get("item_id") in (None, self.item_id):
-                self._delta(str(data.get("delta", "")))
+                self.text_delta(str(data.get("delta", "")))
         elif event == "response.custom_tool_call_input.done":
             if self.item_id is None or data.get("item_id") in (None, self.item_id):
                 self.final_input = data.get("input")
@@ -148,43 +137,9 @@ class ResponsesStream(StreamReader):
         elif event == "response.failed":
             response = data.get("response") or {}
             error = response.get("error") or {}
-            raise self._stream_error(error.get("code"), error.get("message") or "response failed")
+            raise self.stream_error(error.get("code"), error.get("message") or "response failed")
         elif event == "error":
-            raise self._stream_error(data.get("code"), data.get("message") or "stream error")
-
-    def _stream_error(self, code: Any, message: str) -> ProviderError:
-        cls: type[ProviderError] = RateLimitError if code == "rate_limit_exceeded" else ServerError
-        return cls(f"{self.provider.name}: the stream reported an error", server_message=f"{message} ({code})", provider=self.provider.name)
-
-    def _delta(self, delta: str) -> None:
-        data = delta.encode("utf-8")
-        accepted = self.matcher.validate_tokens(list(data))
-        if accepted < len(data):
-            received = "".join(self.parts) + delta
-            good = data[:accepted].decode("utf-8", errors="ignore")
-            if good:
-                self._emit(good)
-            found = self.grammar.llg_error(received)
-            offset = found.offset if found is not None else len("".join(self.parts).encode("utf-8")) + accepted
-            raise ValidationError(
-                f"streamed output left the grammar; cut at byte {offset}"
-                + (f": {found.reason}" if found is not None else ""),
-                text=received,
-                offset=offset,
-                line=found.line if found is not None else None,
-                column=found.column if found is not None else None,
-                expected=found.expected if found is not None else (),
-                engine="llguidance",
-                grammar=self.grammar.name,
-            )
-        self.matcher.consume_tokens(list(data))
-        self._emit(delta)
-
-    def _emit(self, text: str) -> None:
-        self.parts.append(text)
-        if self.on_delta is not None and text:
-            self.delivered = True
-            self.on_delta(text)
+            raise self.stream_error(data.get("code"), data.get("message") or "stream error")
 
     def finish(self, *, request_id: str | None, elapsed: float) -> Completion:
         if self.response is None:
