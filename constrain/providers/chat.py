@@ -13,7 +13,8 @@ __all__ = ["ChatCompletions", "OpenAIChat"]
 
 
 def _usage(data: dict[str, Any]) -> Usage:
-    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    found = data.get("usage")
+    usage: dict[str, Any] = found if isinstance(found, dict) else {}
     details = usage.get("completion_tokens_details") or {}
     return Usage(
         int(usage.get("prompt_tokens") or 0),
