@@ -75,12 +75,13 @@ def test_stream_dropped_before_any_delta_is_retried(served) -> None:
     assert len(server.requests_to("/responses")) == 2
 
 
-def test_async_stream(served) -> None:
+@pytest.mark.parametrize("provider_class", [OpenAI, LlamaCppServer], ids=lambda c: c.name)
+def test_async_stream(served, provider_class) -> None:
     _, url = served
 
     async def run() -> tuple[list[str], str]:
         deltas: list[str] = []
-        p = OpenAI(base_url=url)
+        p = provider_class(base_url=url)
         completion = await p.acomplete(MESSAGES, Constraint(GRAMMAR), on_delta=deltas.append)
         await p.aclose()
         return deltas, completion.text
@@ -140,20 +141,6 @@ def test_chat_stream_cut_by_max_tokens_is_reported_as_length(served) -> None:
     server.inject(output("SELECT abcdefgh, abcdefgh, abcdefgh FROM t"))
     completion = VLLM(base_url=url).complete(MESSAGES, Constraint(GRAMMAR), max_tokens=3, on_delta=lambda d: None)
     assert completion.finish_reason == "length" and completion.text == "SELECT ab"
-
-
-def test_async_chat_stream(served) -> None:
-    _, url = served
-
-    async def run() -> tuple[list[str], str]:
-        deltas: list[str] = []
-        p = LlamaCppServer(base_url=url)
-        completion = await p.acomplete(MESSAGES, Constraint(GRAMMAR), on_delta=deltas.append)
-        await p.aclose()
-        return deltas, completion.text
-
-    deltas, text = asyncio.run(run())
-    assert "".join(deltas) == text and GRAMMAR.matches(text)
 
 
 def _chat_sse(*chunks: str) -> "httpx.MockTransport":
