@@ -601,8 +601,9 @@ def llguidance_diagnostics(text: str) -> list[Diagnostic]:
         if hang is not None:
             out.append(Diagnostic(
                 "error", "llguidance-hang",
-                f"llguidance did not finish computing the token mask after {hang.decode('utf-8', 'replace')!r} "
-                f"within {HANG_SECONDS:g} s (random walks in a child process); sampling, servers and local "
+                "llguidance did not finish computing the token mask "
+                + (f"after {hang.decode('utf-8', 'replace')!r} " if hang else "at the start of the output ")
+                + f"within {HANG_SECONDS:g} s (random walks in a child process); sampling, servers and local "
                 "decoding would hang there. Known trigger: a terminal that can swallow the one after it "
                 '(A: /a+/ followed by "a"); make the boundary explicit',
                 1, 1, engine="llguidance",

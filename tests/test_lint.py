@@ -228,6 +228,8 @@ def test_a_grammar_llguidance_loops_on_is_an_error_in_check(monkeypatch: pytest.
 
 def test_find_hang_reports_where_and_finishes_clean_walks() -> None:
     assert llg_engine.find_hang(HANGS, seconds=1.0) == b""  # the very first mask never comes back
+    later = llg_engine.find_hang(HANGS.replace("start: A B", 'start: "x" "y"* A B'), seconds=1.0)
+    assert later is not None and later.startswith(b"x") and later.endswith(b"a")  # stuck once A has begun
     assert llg_engine.find_hang('start: "x" /[0-9]{1,3}/ "y"\n', seconds=5.0) is None
 
 
