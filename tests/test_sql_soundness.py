@@ -205,6 +205,34 @@ def test_schema_bound_walks_pass_sqlite_explain_with_dqs_off(corpus_name: str, r
     assert unsound == [], "\n".join(unsound)
 
 
+
+@pytest.mark.parametrize(("corpus_name", "relative"), DATABASES)
+def test_what_validate_returns_from_schema_bound_walks_passes_explain(corpus_name: str, relative: str) -> None:
+    """The second wall: of the same kind of walks, validate() refuses each that SQLite would refuse (with a
+    typed error), and whatever it returns passes EXPLAIN on the real database with DQS off."""
+    from constrain.errors import ConstrainError
+    from constrain.sql import validate
+
+    path = corpus(corpus_name, *relative.split("/"))
+    schema = Schema.from_sqlite(path)
+    conn = _dqs_off(path)
+    returned = refused = 0
+    leaks = []
+    for text in grammar("sqlite", schema).sample(150, seed=9, max_bytes=400):
+        try:
+            query = validate(text, "sqlite", schema)
+        except ConstrainError:
+            refused += 1
+            continue
+        returned += 1
+        try:
+            conn.execute("EXPLAIN " + query.text).fetchall()
+        except apsw.Error as exc:
+            leaks.append(f"{query.text!r}: {exc}")
+    print(f"{relative}: validate() returned {returned} walks (all pass EXPLAIN) and refused {refused}")
+    assert returned > 0
+    assert leaks == [], "\n".join(leaks)
+
 def test_spider_gold_the_bound_grammars_accept_runs_with_dqs_off() -> None:
     """Real queries through both walls: a gold query the strict (default) grammar bound to its database
     accepts must pass EXPLAIN with DQS off as written; one that only ``double_quoted_strings=True``

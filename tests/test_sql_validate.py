@@ -94,6 +94,43 @@ def test_unknown_table_names_it_and_suggests() -> None:
     assert query.tables == ("singer",)
 
 
+@pytest.mark.parametrize("query", [
+    "SELECT (SELECT * FROM Album) FROM Artist",
+    "SELECT Name FROM Artist WHERE ArtistId IN (SELECT AlbumId, Title FROM Album)",
+    "SELECT Name FROM Artist HAVING 1",
+    "SELECT Name FROM Artist WHERE count(*) > 1",
+    "SELECT count(max(ArtistId)) FROM Artist",
+    "SELECT Name FROM Artist UNION SELECT Title, AlbumId FROM Album",
+    "SELECT substr(Name) FROM Artist",
+])
+def test_sqlite_compiles_what_names_alone_cannot_check(chinook: Schema, chinook_path: Path, query: str) -> None:
+    """Well-formed, every name real, and still refused by SQLite: validate() says so, in SQLite's words."""
+    with pytest.raises(sqlite3.Error) as real:
+        _read_only(chinook_path).execute(query)
+    with pytest.raises(ValidationError) as info:
+        validate(query, schema=chinook)
+    assert info.value.engine == "sqlite" and str(real.value) in str(info.value)
+
+
+@pytest.mark.parametrize(("query", "name", "suggestion"), [
+    ("SELECT T9.Name FROM Artist AS T1", "T9", "T1"),
+    ("SELECT Name FROM Artist UNION SELECT T3.Title FROM Album AS T2", "T3", "T2"),
+    ("SELECT x.* FROM Artist", "x", None),
+    ("SELECT *", "*", None),
+])
+def test_a_qualifier_or_star_with_nothing_to_stand_for_is_named(chinook: Schema, chinook_path: Path, query: str,
+                                                                name: str, suggestion: str | None) -> None:
+    with pytest.raises(sqlite3.Error):
+        _read_only(chinook_path).execute(query)
+    with pytest.raises(SchemaError) as info:
+        validate(query, schema=chinook)
+    assert info.value.name == name and info.value.column == query.index(name) + 1
+    assert info.value.suggestions == ([suggestion] if suggestion else [])
+    # a correlated reference to the outer query's alias is in scope
+    validate("SELECT T1.Name FROM Artist AS T1 WHERE EXISTS (SELECT 1 FROM Album AS T2 WHERE T2.ArtistId = T1.ArtistId)",
+             schema=chinook)
+
+
 def test_double_quoted_strings_read_as_sqlite_reads_them(chinook: Schema, chinook_path: Path) -> None:
     """A double-quoted word naming no column is SQLite's string (DQS), made explicit; or the bound grammar refuses it."""
     original = 'SELECT Title FROM Album WHERE Title = "Facelift"'

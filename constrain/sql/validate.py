@@ -13,6 +13,7 @@ import difflib
 import functools
 import re
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,6 +188,8 @@ def _validate(text: str, dialect: str, schema: Schema | None, policy: Policy | N
         final_text = root.sql(dialect=info.sqlglot_name, normalize_functions=False)  # keep result column names
         if policy is not None:  # what runs is checked again, not assumed
             policy.check(reparse(final_text, info.sqlglot_name), info.name, final_text)
+    if schema is not None and info.name == "sqlite":
+        _sqlite_compiles(final_text, schema)
     return SQLQuery(
         text=final_text,
         dialect=info.name,
@@ -232,6 +235,7 @@ def _bind(root: exp.Expression, schema: Schema, sqlglot_name: str, text: str) ->
             )
         tables.setdefault(table.name, None)
         aliases[node.alias_or_name.lower()] = table.name
+    _check_sources(root, text)
     try:
         qualified = qualify(
             root.copy(), schema=_mapping_schema(schema, sqlglot_name), dialect=sqlglot_name, validate_qualify_columns=True
@@ -248,6 +252,43 @@ def _bind(root: exp.Expression, schema: Schema, sqlglot_name: str, text: str) ->
                     name = next((c for c in table.column_names() if c.lower() == column.name.lower()), column.name)
                     used.setdefault(f"{table.name}.{name}", None)
     return tuple(tables), tuple(used)
+
+
+def _check_sources(root: exp.Expression, text: str) -> None:
+    """Refuse a qualifier that names no table or alias visible where it stands, and a ``*`` with no
+    FROM clause to expand (SQLite: "no such column: T9.x", "no tables specified")."""
+    for scope in traverse_scope(root):
+        select = scope.expression
+        if isinstance(select, exp.Select) and select.args.get("from_") is None and select.args.get("from") is None:
+            star = next((e for e in select.expressions if isinstance(e, exp.Star) or (isinstance(e, exp.Column) and e.is_star)), None)
+            if star is not None:
+                raise SchemaError("'*' needs a FROM clause: this SELECT has no table to expand", name="*",
+                                  **_where(star if isinstance(star, exp.Star) else star.this, text))
+        visible: list[str] = []
+        current: Any = scope
+        while current is not None:
+            visible += [name.lower() for name in current.sources]
+            current = current.parent
+        for column in select.find_all(exp.Column):
+            if column.table and _scope_of(column, scope) and column.table.lower() not in visible:
+                shown = sorted({n for n in scope.sources})
+                raise SchemaError(
+                    f"{column.table!r} is not a table or alias of this query's FROM clause"
+                    + (f" (it has {', '.join(shown)})" if shown else " (there is no FROM clause)"),
+                    name=column.table,
+                    suggestions=_closest(column.table, shown),
+                    **_where(column.args.get("table"), text),
+                )
+
+
+def _scope_of(column: exp.Column, scope: Any) -> bool:
+    """Whether ``column`` belongs to ``scope`` itself rather than to a subquery nested in it."""
+    node = column.parent
+    while node is not None and node is not scope.expression:
+        if isinstance(node, (exp.Select, exp.SetOperation)):
+            return False
+        node = node.parent
+    return node is scope.expression
 
 
 @functools.lru_cache(maxsize=32)
@@ -283,7 +324,7 @@ def _unknown_column(
             **_where(node.this if node is not None else None, text),
         )
     candidates = [c for t in in_scope for c in schema.table(t).column_names()]  # type: ignore[union-attr]
-    where = f" of {aliases[qualifier]}" if qualifier in aliases else (f" in {', '.join(in_scope)}" if in_scope else "")
+    where = f" of {aliases[qualifier]}" if qualifier in aliases else (f" in {', '.join(in_scope)}" if in_scope else " (no table is in scope)")
     return SchemaError(
         f"unknown column {name!r}{where}",
         name=name,
@@ -336,6 +377,43 @@ def _where(node: exp.Expression | None, text: str) -> dict[str, Any]:
     start = meta.get("start")
     column = meta["col"] - (meta["end"] - meta["start"]) if "end" in meta and "start" in meta else meta["col"]
     return {"text": text, "engine": "schema", "line": meta["line"], "column": column, "offset": start}
+
+
+# -- SQLite's own compiler ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=16)
+def _empty_catalog(schema: Schema) -> tuple[sqlite3.Connection, threading.Lock] | None:
+    """An in-memory SQLite database holding the schema's tables, empty, to compile queries against
+    (None when a table has no columns: SQLite cannot create it)."""
+    if any(not table.columns for table in schema.tables):
+        return None
+    conn = sqlite3.connect(":memory:", check_same_thread=False)
+    created: set[str] = set()
+    for table in schema.tables:
+        if table.name.lower() in created:
+            continue
+        created.add(table.name.lower())
+        columns = {c.name.lower(): c.name for c in table.columns}.values()
+        conn.execute(f"CREATE TABLE {_sqlite_quote(table.name)} ({', '.join(_sqlite_quote(c) for c in columns)})")
+    return conn, threading.Lock()
+
+
+def _sqlite_quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sqlite_compiles(text: str, schema: Schema) -> None:
+    """Compile ``text`` with SQLite (``EXPLAIN`` over the empty catalog): what a grammar and a name check
+    cannot see — a sub-select returning several columns where one is expected, an aggregate in WHERE,
+    UNION sides of different widths, a function's argument count — is refused here, not at run time."""
+    catalog = _empty_catalog(schema)
+    if catalog is None:
+        return
+    conn, lock = catalog
+    with lock:
+        try:
+            conn.execute("EXPLAIN " + text).close()
+        except sqlite3.Error as exc:
+            raise ValidationError(f"SQLite refuses the query: {exc}", text=text, engine="sqlite") from None
 
 
 # -- running ----------------------------------------------------------------------------------------
