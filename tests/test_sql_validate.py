@@ -131,6 +131,13 @@ def test_a_qualifier_or_star_with_nothing_to_stand_for_is_named(chinook: Schema,
              schema=chinook)
 
 
+def test_a_schema_sqlite_cannot_hold_skips_only_the_compile_step() -> None:
+    schema = Schema.from_dict({"sqlite_stats_copy": {"a": "INT"}, "t": {"b": "INT"}})  # a name SQLite reserves
+    assert validate("SELECT b FROM t", schema=schema).tables == ("t",)
+    with pytest.raises(SchemaError):
+        validate("SELECT c FROM t", schema=schema)  # the name check still holds
+
+
 def test_double_quoted_strings_read_as_sqlite_reads_them(chinook: Schema, chinook_path: Path) -> None:
     """A double-quoted word naming no column is SQLite's string (DQS), made explicit; or the bound grammar refuses it."""
     original = 'SELECT Title FROM Album WHERE Title = "Facelift"'

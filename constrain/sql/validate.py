@@ -383,17 +383,21 @@ def _where(node: exp.Expression | None, text: str) -> dict[str, Any]:
 @functools.lru_cache(maxsize=16)
 def _empty_catalog(schema: Schema) -> tuple[sqlite3.Connection, threading.Lock] | None:
     """An in-memory SQLite database holding the schema's tables, empty, to compile queries against
-    (None when a table has no columns: SQLite cannot create it)."""
+    (None when SQLite cannot hold the schema: a table without columns, a name reserved by SQLite)."""
     if any(not table.columns for table in schema.tables):
         return None
     conn = sqlite3.connect(":memory:", check_same_thread=False)
     created: set[str] = set()
-    for table in schema.tables:
-        if table.name.lower() in created:
-            continue
-        created.add(table.name.lower())
-        columns = {c.name.lower(): c.name for c in table.columns}.values()
-        conn.execute(f"CREATE TABLE {_sqlite_quote(table.name)} ({', '.join(_sqlite_quote(c) for c in columns)})")
+    try:
+        for table in schema.tables:
+            if table.name.lower() in created:
+                continue
+            created.add(table.name.lower())
+            columns = {c.name.lower(): c.name for c in table.columns}.values()
+            conn.execute(f"CREATE TABLE {_sqlite_quote(table.name)} ({', '.join(_sqlite_quote(c) for c in columns)})")
+    except sqlite3.Error:
+        conn.close()
+        return None
     return conn, threading.Lock()
 
 
