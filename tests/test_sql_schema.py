@@ -105,6 +105,8 @@ def test_from_dict_and_lookup_follow_the_dialects_case_rules() -> None:
         Schema.from_dict({"t": "not columns"})  # type: ignore[dict-item]
     with pytest.raises(InputError, match="unknown SQL dialect"):
         Schema.from_dict(mapping, "oracle")
+    with pytest.raises(InputError, match="'empty' has no columns"):
+        Schema.from_dict({"empty": [], "t": ["a"]})  # no SQL table has zero columns
 
 
 def test_sqlglot_mapping_qualifies_real_queries() -> None:
@@ -144,3 +146,14 @@ def test_every_spider_database_loads() -> None:
         schema = Schema.from_sqlite(path)
         assert schema.tables, path
         assert all(t.columns for t in schema.tables), path
+
+
+def test_a_view_over_a_dropped_table_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "broken.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript("CREATE TABLE a (x); CREATE VIEW v AS SELECT x FROM a; CREATE TABLE b (y); DROP TABLE a;")
+    conn.close()
+    with pytest.warns(UserWarning, match="'v' cannot be read"):
+        schema = Schema.from_sqlite(path)
+    assert [t.name for t in schema.tables] == ["b"]
+

@@ -8,6 +8,7 @@ schema-bound grammar (``constrain.sql.grammar``), sqlglot's qualifier and prompt
 from __future__ import annotations
 
 import sqlite3
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -52,6 +53,8 @@ class Schema:
                 raise InputError(f"schema tables must be Table objects, got {type(table).__name__}")
             if not table.name:
                 raise InputError("a schema table has an empty name")
+            if not table.columns:
+                raise InputError(f"table {table.name!r} has no columns; every SQL table has at least one")
             for column in table.columns:
                 if not column.name:
                     raise InputError(f"table {table.name!r} has a column with an empty name")
@@ -76,7 +79,11 @@ class Schema:
             ).fetchall()
             tables = []
             for (name,) in names:
-                rows = conn.execute("SELECT name, type FROM pragma_table_info(?) ORDER BY cid", (name,)).fetchall()
+                try:
+                    rows = conn.execute("SELECT name, type FROM pragma_table_info(?) ORDER BY cid", (name,)).fetchall()
+                except sqlite3.OperationalError as exc:  # a view over a dropped table: nothing can query it
+                    warnings.warn(f"{path}: {name!r} cannot be read ({exc}); left out of the schema", stacklevel=2)
+                    continue
                 tables.append(Table(name, tuple(Column(col, ctype or "") for col, ctype in rows)))
         except sqlite3.DatabaseError as exc:
             raise InputError(f"not a readable SQLite database: {exc}", source=str(path)) from None

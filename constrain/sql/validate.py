@@ -383,9 +383,7 @@ def _where(node: exp.Expression | None, text: str) -> dict[str, Any]:
 @functools.lru_cache(maxsize=16)
 def _empty_catalog(schema: Schema) -> tuple[sqlite3.Connection, threading.Lock] | None:
     """An in-memory SQLite database holding the schema's tables, empty, to compile queries against
-    (None when SQLite cannot hold the schema: a table without columns, a name reserved by SQLite)."""
-    if any(not table.columns for table in schema.tables):
-        return None
+    (None when SQLite cannot hold the schema: a name it reserves)."""
     conn = sqlite3.connect(":memory:", check_same_thread=False)
     created: set[str] = set()
     try:
