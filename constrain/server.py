@@ -28,6 +28,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Protocol, 
 from urllib.parse import urlsplit
 
 from .errors import ConstrainError, GrammarError, TruncatedError
+from .engines.llg_engine import find_hang
 from .grammar import Grammar
 from .providers.base import Message
 
@@ -260,8 +261,11 @@ class _Job:
 class Server:
     """The grammar-enforcing OpenAI-compatible server. ``await start()``, or use ``ServerThread``."""
 
-    def __init__(self, backend: Backend | None = None, *, host: str = "127.0.0.1", port: int = 0, model: str | None = None, api_key: str | None = None) -> None:
+    def __init__(self, backend: Backend | None = None, *, host: str = "127.0.0.1", port: int = 0, model: str | None = None, api_key: str | None = None,
+                 hang_seconds: float = 5.0) -> None:
         self.backend: Backend = backend or RandomWalkBackend()
+        self.hang_seconds = hang_seconds  # how long one token mask may take in the termination probe
+        self._terminating: OrderedDict[str, None] = OrderedDict()
         self.host = host
         self.port = port
         self.model = model or self.backend.name
@@ -404,6 +408,20 @@ class Server:
             self._grammars.popitem(last=False)
         return grammar
 
+    async def check_terminates(self, job: _Job) -> None:
+        """A 400 for a grammar llguidance would loop on (once per grammar, off the event loop): decoding
+        under it would never return, and would hold a worker thread forever."""
+        if job.grammar is None or job.grammar.text in self._terminating:
+            return
+        hang = await asyncio.to_thread(find_hang, job.grammar.text, seconds=self.hang_seconds)
+        if hang is not None:
+            where = f"after {hang.decode('utf-8', 'replace')!r}" if hang else "at the start"
+            raise HTTPError(400, f"Invalid grammar: llguidance does not finish computing the token mask {where} "
+                            f"(probed for {self.hang_seconds:g} s); run `constrain check` on it.", code="invalid_grammar")
+        self._terminating[job.grammar.text] = None
+        if len(self._terminating) > 256:
+            self._terminating.popitem(last=False)
+
     async def run_backend(self, job: _Job) -> AsyncIterator[str]:
         """The backend's pieces, at most ``max_tokens`` of them; blocking backends run in a thread.
 
@@ -498,6 +516,7 @@ class Server:
 
     async def responses(self, request: Request, responder: Responder) -> None:
         job = self.parse_responses(_json_body(request))
+        await self.check_terminates(job)
         response_id = self._new_id("resp")
         reasoning = {"id": self._new_id("rs"), "type": "reasoning", "summary": []}
         call_id = self._new_id("ctc") if job.tool_name is not None else self._new_id("msg")
@@ -610,6 +629,7 @@ class Server:
 
     async def chat_completions(self, request: Request, responder: Responder) -> None:
         job = self.parse_chat(_json_body(request))
+        await self.check_terminates(job)
         if job.stream:
             if job.tool_name is not None:
                 raise HTTPError(400, "Streaming custom tool calls is not supported on /v1/chat/completions; "

@@ -60,6 +60,18 @@ def test_invalid_grammar_gets_an_openai_shaped_400(client: httpx.Client, definit
         assert fragment in error["message"].lower() or "not supported" in error["message"].lower()
 
 
+def test_a_grammar_llguidance_loops_on_gets_a_400_and_the_server_keeps_serving() -> None:
+    hangs = 'start: A B\nA: /a+/\nB: "a"\n'  # llguidance 1.9 never finishes the first token mask
+    with ServerThread(Server(RandomWalkBackend(seed=3), hang_seconds=1.0)) as url:
+        with httpx.Client(base_url=url, timeout=30) as c:
+            r = c.post("/responses", json=responses_body(hangs))
+            assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_grammar"
+            assert "does not finish computing the token mask" in r.json()["error"]["message"]
+            chat = {"messages": [{"role": "user", "content": "hi"}], "structured_outputs": {"grammar": hangs}}
+            assert c.post("/chat/completions", json=chat).status_code == 400
+            assert c.post("/responses", json=responses_body(LARK)).status_code == 200
+
+
 def test_regex_syntax(client: httpx.Client) -> None:
     r = client.post("/responses", json=responses_body(r"[a-c]{2}-[0-9]{2}", "regex"))
     import re
