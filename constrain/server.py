@@ -28,7 +28,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Protocol, 
 from urllib.parse import urlsplit
 
 from .errors import ConstrainError, GrammarError, TruncatedError
-from .engines.llg_engine import find_hang
+from .engines.llg_engine import hang_of
 from .grammar import Grammar
 from .providers.base import Message
 
@@ -265,7 +265,6 @@ class Server:
                  hang_seconds: float = 5.0) -> None:
         self.backend: Backend = backend or RandomWalkBackend()
         self.hang_seconds = hang_seconds  # how long one token mask may take in the termination probe
-        self._terminating: OrderedDict[str, None] = OrderedDict()
         self.host = host
         self.port = port
         self.model = model or self.backend.name
@@ -411,16 +410,13 @@ class Server:
     async def check_terminates(self, job: _Job) -> None:
         """A 400 for a grammar llguidance would loop on (once per grammar, off the event loop): decoding
         under it would never return, and would hold a worker thread forever."""
-        if job.grammar is None or job.grammar.text in self._terminating:
+        if job.grammar is None:
             return
-        hang = await asyncio.to_thread(find_hang, job.grammar.text, seconds=self.hang_seconds)
+        hang = await asyncio.to_thread(hang_of, job.grammar.text, self.hang_seconds)
         if hang is not None:
             where = f"after {hang.decode('utf-8', 'replace')!r}" if hang else "at the start"
             raise HTTPError(400, f"Invalid grammar: llguidance does not finish computing the token mask {where} "
                             f"(probed for {self.hang_seconds:g} s); run `constrain check` on it.", code="invalid_grammar")
-        self._terminating[job.grammar.text] = None
-        if len(self._terminating) > 256:
-            self._terminating.popitem(last=False)
 
     async def run_backend(self, job: _Job) -> AsyncIterator[str]:
         """The backend's pieces, at most ``max_tokens`` of them; blocking backends run in a thread.

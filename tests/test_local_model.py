@@ -170,3 +170,15 @@ def test_timeout_bounds_a_request(model_path: str) -> None:
 
     with pytest.raises(ProviderTimeoutError, match="no complete answer within 0.0 s"):
         Local(timeout=0.0).complete([Message("user", "Count to ten.")], Constraint(Grammar("start: /[0-9 ]{1,40}/")))
+
+
+def test_a_grammar_llguidance_loops_on_is_refused_before_the_model_loads(tmp_path: Path) -> None:
+    """No model needed: the probe runs first, so decoding never starts under a grammar it cannot finish."""
+    from constrain import GrammarError
+    from constrain.providers.local import Local
+
+    provider = Local(cache_dir=tmp_path)  # an empty cache: loading would have to assemble the model
+    hangs = Grammar('start: A B\nA: /a+/\nB: "a"\n', name="swallowing")
+    with pytest.raises(GrammarError, match="'swallowing'.*would never return"):
+        provider.complete([Message("user", "go")], Constraint(hangs))
+    assert provider._loaded is None

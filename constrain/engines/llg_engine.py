@@ -5,6 +5,7 @@ A grammar is compiled once into a template matcher; every check works on a ``dee
 
 from __future__ import annotations
 
+import functools
 import json
 import queue
 import random
@@ -31,6 +32,12 @@ def validate_lark(text: str) -> tuple[str, list[str]]:
     if is_error:
         return (messages[0] if messages else "invalid grammar"), []
     return "", list(messages)
+
+
+@functools.lru_cache(maxsize=256)
+def hang_of(lark_text: str, seconds: float = 5.0) -> bytes | None:
+    """``find_hang`` once per grammar text (for servers and decoders that see the same grammars again)."""
+    return find_hang(lark_text, seconds=seconds)
 
 
 def find_hang(lark_text: str, *, seconds: float = 5.0, walks: int = 8, max_bytes: int = 64, seed: int = 0) -> bytes | None:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 import llguidance
 
 from .. import _local_decode, _model_store
-from ..errors import InputError, TruncatedError
+from ..engines.llg_engine import hang_of
+from ..errors import GrammarError, InputError, TruncatedError
 from .base import Completion, Constraint, DeltaCallback, Message, Provider, Usage
 
 if TYPE_CHECKING:
@@ -84,6 +85,11 @@ class Local(Provider):
     ) -> Completion:
         """Generate under ``constraint`` (``None``: unconstrained, for comparisons only)."""
         started = time.perf_counter()
+        if constraint is not None and constraint.syntax == "lark" and hang_of(constraint.definition) is not None:
+            raise GrammarError(
+                f"llguidance does not finish computing the token mask for grammar {constraint.grammar.name!r}; "
+                "decoding under it would never return (run `constrain check` on it)"
+            )
         model = self.load()
         prompt = model.render([{"role": m.role, "content": m.content} for m in messages], template=self.chat_template)
         matcher = model.matcher(_llg_grammar(constraint)) if constraint is not None else None
