@@ -11,6 +11,7 @@ llama-cpp-python is imported lazily: it is the optional ``[local]`` extra.
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import ctypes
 import os
@@ -388,6 +389,16 @@ def _pick(logits: np.ndarray, allowed: np.ndarray | None, temperature: float, rn
 
 _MODELS: dict[tuple[str, int, int], LocalModel] = {}
 _MODELS_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_models() -> None:
+    """Free the models while llama_cpp is still whole: left to ``Llama.__del__`` at interpreter teardown,
+    freeing calls into a half-dismantled module and prints an ignored ``TypeError`` per model."""
+    with _MODELS_LOCK:
+        for model in _MODELS.values():
+            model._llama.close()
+        _MODELS.clear()
 
 
 def load_model(path: str | os.PathLike[str], *, n_ctx: int = DEFAULT_CONTEXT, threads: int = DEFAULT_THREADS) -> LocalModel:
