@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from decimal import Decimal
 from typing import Annotated, Any, Literal, Optional, Union
 
-import jsonschema
 import pydantic
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,14 +21,19 @@ def compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def accepted(g: Grammar, text: str) -> bool:
-    """Both engines must agree; returns their common verdict."""
-    llg = g.matches(text)
+def engine_verdicts(g: Grammar, text: str) -> tuple[bool, bool]:
+    """(llguidance accepts, lark accepts)."""
     try:
         g.parse(text)
         lark_ok = True
     except ValidationError:
         lark_ok = False
+    return g.matches(text), lark_ok
+
+
+def accepted(g: Grammar, text: str) -> bool:
+    """Both engines must agree; returns their common verdict."""
+    llg, lark_ok = engine_verdicts(g, text)
     assert llg == lark_ok, f"engines disagree on {text!r}: llguidance={llg} lark={lark_ok}"
     return llg
 

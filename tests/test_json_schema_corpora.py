@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from conftest import corpus
-from constrain.errors import ConstrainError, JSONSchemaError, ValidationError
+from constrain.errors import ConstrainError, JSONSchemaError
 from constrain.json_schema import grammar
+from test_json_schema import compact, engine_verdicts
 
 Case = tuple[str, Any, list[tuple[Any, bool]]]
 
@@ -63,15 +63,10 @@ def evaluate(cases: list[Case], *, widen: bool) -> Tally:
             continue
         tally.compiled += 1
         for data, valid in tests:
-            text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+            text = compact(data)
             if valid:
                 tally.valid += 1
-                llg = g.matches(text)
-                try:
-                    g.parse(text)
-                    lark_ok = True
-                except ValidationError:
-                    lark_ok = False
+                llg, lark_ok = engine_verdicts(g, text)
                 if llg != lark_ok:
                     tally.engine_disagreements.append(f"{name}: {text[:80]}")
                 tally.valid_accepted += llg and lark_ok

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
 from _fault_server import drop, fault_server, output, served  # noqa: F401  (fixtures)
@@ -92,8 +93,6 @@ def test_async_stream(served, provider_class) -> None:
 
 
 def test_stream_that_ends_without_completion_is_a_connection_error() -> None:
-    import httpx
-
     sse = (
         'event: response.output_item.added\ndata: {"type":"response.output_item.added","item":{"type":"custom_tool_call","id":"ctc_1","name":"emit","input":""}}\n\n'
         'event: response.custom_tool_call_input.delta\ndata: {"type":"response.custom_tool_call_input.delta","item_id":"ctc_1","delta":"SELECT a"}\n\n'
@@ -132,9 +131,7 @@ def test_chat_stream_cut_by_max_tokens_is_reported_as_length(served) -> None:
     assert completion.finish_reason == "length" and completion.text == "SELECT ab"
 
 
-def _chat_sse(*chunks: str) -> "httpx.MockTransport":
-    import httpx
-
+def _chat_sse(*chunks: str) -> httpx.MockTransport:
     sse = "".join(f"data: {c}\n\n" for c in chunks)
     return httpx.MockTransport(lambda r: httpx.Response(200, text=sse, headers={"content-type": "text/event-stream"}))
 
