@@ -17,7 +17,7 @@ from typing import Sequence
 
 import llguidance
 
-from ._byte_walk import EOS, byte_tokenizer
+from ._byte_walk import EOS, byte_tokenizer, random_walk
 
 _VOCAB = 257
 
@@ -122,38 +122,7 @@ class Matcher:
 
     def sample(self, rng: random.Random, max_bytes: int = 400, stop_weight: float = 0.25) -> bytes | None:
         """A random walk: pick uniformly among allowed bytes, stopping at EOS. None if it ran too long."""
-        m = self.fresh()
-        out = bytearray()
-        while len(out) < max_bytes:
-            mask = m.compute_bitmask()
-            can_stop = mask[EOS >> 3] >> (EOS & 7) & 1
-            allowed = _count_bytes(mask)
-            if not allowed:
-                return bytes(out) if can_stop else None
-            if can_stop and rng.random() < stop_weight:
-                return bytes(out)
-            tok = _nth_allowed_byte(mask, rng.randrange(allowed))
-            if not m.consume_token(tok):
-                return None
-            out.append(tok)
-        return None
-
-
-_BITS_OF = tuple(tuple(bit for bit in range(8) if value >> bit & 1) for value in range(256))
-
-
-def _count_bytes(mask: bytes) -> int:
-    return int.from_bytes(mask[:32], "little").bit_count()
-
-
-def _nth_allowed_byte(mask: bytes, n: int) -> int:
-    """The ``n``-th (0-based) byte value whose bit is set in an llguidance token mask."""
-    for index in range(32):
-        bits = _BITS_OF[mask[index]]
-        if n < len(bits):
-            return index * 8 + bits[n]
-        n -= len(bits)
-    raise ValueError("fewer allowed bytes than asked for")
+        return random_walk(self.fresh(), rng, max_bytes, stop_weight)
 
 
 def allowed_tokens(m: llguidance.LLMatcher) -> list[int]:
