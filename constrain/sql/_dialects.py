@@ -15,7 +15,7 @@ _PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 @dataclass(frozen=True)
 class Dialect:
-    """How one SQL dialect spells and folds identifiers."""
+    """How one SQL dialect spells and folds identifiers, and which grammar forms it adds."""
 
     name: str
     sqlglot_name: str
@@ -25,11 +25,18 @@ class Dialect:
     unquoted_fold: str = ""
     quote_open: str = '"'
     quote_close: str = '"'
+    # Every (open, close) pair the dialect reads a quoted name in; a close quote inside is doubled,
+    # except where open != close (SQLite's [x] holds no "]").
+    name_quotes: tuple[tuple[str, str], ...] = (('"', '"'),)
+    # Whether a string literal may name a select-list column (SELECT x AS 'total').
+    string_aliases: bool = False
+    # Keywords the dialect (and sqlglot) read as a bare table name after FROM / JOIN (measured).
+    bare_table_keywords: tuple[str, ...] = ()
+    # The shared grammar fragment the dialect file includes.
+    base_grammar: str = "sql/_base"
+    description: str = ""
     # Words sqlglot refuses as a bare identifier in this dialect (measured), on top of the grammar's keywords.
     reserved: frozenset[str] = frozenset()
-    # Functions a schema-bound grammar offers by name (the packaged grammars take any name), grouped by
-    # the argument counts sqlglot reads them with.
-    functions: tuple[tuple[str, tuple[str, ...]], ...] = ()
     type_names: tuple[str, ...] = ()
 
     @property
@@ -92,69 +99,36 @@ _SQLGLOT_RESERVED = frozenset(
     """.split()
 )
 
-# Known functions by argument-count class (as sqlglot 30 reads them).
-_COMMON_FUNCTIONS: dict[str, tuple[str, ...]] = {
-    "COUNT": ("count",),
-    "AGGREGATE": ("avg", "max", "min", "sum"),
-    "FUNC1": ("abs", "lower", "upper"),
-    "FUNC12": ("round", "trim", "ltrim", "rtrim"),
-    "FUNC13": ("coalesce", "length"),
-    "FUNC2": ("nullif",),
-    "FUNC23": ("replace", "substr", "substring"),
-    "FUNC0": (),
-    "WINDOW_FUNC0": ("row_number", "rank", "dense_rank", "percent_rank", "cume_dist"),
-    "WINDOW_FUNC1": ("ntile", "first_value", "last_value"),
-    "WINDOW_FUNC13": ("lag", "lead"),
-}
-
-
-def _functions(**extra: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    merged = {k: tuple(sorted(set(v) | set(extra.get(k, ())))) for k, v in _COMMON_FUNCTIONS.items()}
-    return tuple(sorted(merged.items()))
-
-
 _COMMON_TYPES = ("integer", "int", "bigint", "smallint", "real", "float", "double", "numeric", "decimal",
                  "text", "varchar", "char", "date", "timestamp", "boolean")
 
 DIALECTS: dict[str, Dialect] = {
     "sqlite": Dialect(
         "sqlite", "sqlite", case_insensitive=True,
+        name_quotes=(('"', '"'), ("`", "`"), ("[", "]")),
+        string_aliases=True,
+        # probed: SQLite 3.40 and sqlglot 30 both read these as table names in FROM, JOIN and comma joins
+        bare_table_keywords=("anti", "any", "asc", "asof", "by", "cast", "cube", "current_catalog", "desc", "end",
+                             "filter", "full", "if", "left", "lock", "natural", "offset", "recursive", "replace",
+                             "right", "rollup", "semi", "session_user", "straight_join", "window"),
+        description="SQLite read-only queries (SELECT / WITH ... SELECT)",
         reserved=_SQLGLOT_RESERVED,
-        functions=_functions(
-            AGGREGATE=("total", "group_concat"),
-            FUNC1=("typeof", "hex", "unicode", "quote", "julianday", "date", "time", "datetime"),
-            FUNC2=("ifnull", "instr"),
-            FUNC23=("iif",),
-            FUNC13=("strftime",),
-            FUNC0=("random",),
-        ),
         type_names=_COMMON_TYPES + ("blob", "datetime"),
     ),
     "postgres": Dialect(
         "postgres", "postgres", case_insensitive=False, unquoted_fold="lower",
+        base_grammar="sql/_extended",
+        description="PostgreSQL read-only queries (SELECT / WITH ... SELECT)",
         reserved=_SQLGLOT_RESERVED | {"match", "only", "variadic"},
-        functions=_functions(
-            AGGREGATE=("bool_and", "bool_or"),
-            FUNC1=("sqrt", "floor", "ceil", "initcap"),
-            FUNC13=("concat", "greatest", "least"),
-            FUNC2=("power", "mod", "strpos"),
-            FUNC23=("left", "right", "lpad", "rpad", "to_char", "date_trunc"),
-            FUNC0=("now",),
-        ),
-        type_names=_COMMON_TYPES + ("bytea", "timestamptz"),
+        type_names=_COMMON_TYPES + ("bytea", "timestamptz", "interval", "time"),
     ),
     "duckdb": Dialect(
         "duckdb", "duckdb", case_insensitive=True,
+        string_aliases=True,
+        base_grammar="sql/_extended",
+        description="DuckDB read-only queries (SELECT / WITH ... SELECT)",
         reserved=_SQLGLOT_RESERVED | {"force", "install", "map", "match", "only", "positional", "summarize"},
-        functions=_functions(
-            AGGREGATE=("bool_and", "bool_or"),
-            FUNC1=("sqrt", "floor", "ceil"),
-            FUNC13=("concat", "greatest", "least", "ifnull"),
-            FUNC2=("power", "mod", "instr"),
-            FUNC23=("date_trunc", "strftime"),
-            FUNC0=("now",),
-        ),
-        type_names=_COMMON_TYPES + ("blob", "varchar", "hugeint"),
+        type_names=_COMMON_TYPES + ("blob", "varchar", "hugeint", "interval", "time"),
     ),
 }
 

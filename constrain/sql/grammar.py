@@ -1,10 +1,16 @@
 """``constrain.sql.grammar``: the packaged grammar of a dialect, or one bound to a schema.
 
-The dialect grammars are ``grammars/sql/_base.lark`` (rules shared by every dialect) plus one small
-file per dialect holding the terminals that differ (identifiers, quoted names, strings, type names),
-rendered from the data in ``_dialects.py`` by ``render_dialect_terminals``. A schema-bound grammar is
-the dialect grammar with its name terminals replaced: tables and columns become the schema's names
-only, and function names the dialect's known functions.
+The dialect grammars are ``grammars/sql/_base.lark`` (rules shared by every dialect; the postgres
+family adds ``_extended.lark``) plus one small file per dialect holding what differs (identifiers,
+quoted names, strings, type names, alias forms), rendered from the data in ``_dialects.py`` by
+``render_dialect_file``.
+
+Every name position of every grammar takes any identifier of the dialect, bare or in any of its
+quotes: a select-list alias, a CTE, a derived table's columns are names a context-free grammar cannot
+tell from schema names, and a grammar that refused them would push a model into a wrong query.
+Whether a name exists and is in scope is ``constrain.sql.validate``'s job. A schema-bound grammar
+adds the schema's names the generic terminals cannot spell (quoted names longer than
+``QUOTED_NAME_MAX`` characters), so that every name a database holds is writable.
 """
 
 from __future__ import annotations
@@ -21,14 +27,17 @@ from ..grammar import Grammar, load_grammar
 from ._dialects import GRAMMAR_KEYWORDS, Dialect, get_dialect
 from .schema import Schema
 
-__all__ = ["grammar", "render_dialect_terminals", "schema_terminal_regexes", "MAX_IDENTIFIER_LENGTH"]
+__all__ = ["grammar", "render_dialect_file", "render_dialect_terminals", "MAX_IDENTIFIER_LENGTH", "QUOTED_NAME_MAX"]
 
 MAX_IDENTIFIER_LENGTH = 64
-"""Bare identifiers are at most this long (longer schema names are offered in quoted form only)."""
+"""Bare identifiers are at most this long (longer names are written quoted)."""
+
+QUOTED_NAME_MAX = 256
+"""The generic quoted-name terminal holds at most this many characters; a schema-bound grammar adds the
+schema's longer names by their exact spelling."""
 
 _IDENT_FIRST = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"
 _IDENT_REST = _IDENT_FIRST + "0123456789"
-_WS = "[ \\t\\r\\n]"
 
 
 # -- regex building -------------------------------------------------------------------------------
@@ -54,10 +63,28 @@ def _char_class(chars: Iterable[str]) -> str:
     return "[" + "".join(parts) + "]"
 
 
+def regex_char(ch: str) -> str:
+    """``ch`` as a regex atom that lark-python and llguidance read the same way inside a Lark ``/.../``
+    literal: ASCII letters and digits as themselves, ASCII punctuation and space backslash-escaped (lark
+    turns ``\\xNN`` into the raw character, so ``\\x5b`` would open a class), control characters and
+    the rest of the BMP as ``\\xNN`` / ``\\uNNNN`` (no line separator splits a grammar line), characters
+    beyond the BMP as themselves. (Measured on every ASCII punctuation character in both engines.)"""
+    code = ord(ch)
+    if ch.isascii() and ch.isalnum():
+        return ch
+    if 0x20 <= code < 0x7F:
+        return "\\" + ch
+    if code < 0x80:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return ch
+
+
 def _case_class(ch: str, case_insensitive: bool) -> str:
     if case_insensitive and ch.isalpha() and ch.isascii():
         return f"[{ch.lower()}{ch.upper()}]"
-    return re.escape(ch)
+    return regex_char(ch)
 
 
 def _trie(words: Iterable[str], case_insensitive: bool) -> dict:
@@ -122,98 +149,72 @@ def identifier_regex(reserved: Iterable[str], max_length: int = MAX_IDENTIFIER_L
     return regex
 
 
+def quoted_name_regex(dialect: Dialect, long_names: Iterable[str] = ()) -> str:
+    """Names in each of the dialect's quotes: any text up to ``QUOTED_NAME_MAX`` characters (a close quote
+    doubled inside), plus ``long_names`` exactly as the dialect quotes them (ASCII case-insensitively where
+    the dialect matches quoted names so)."""
+    alternatives = []
+    for open_quote, close_quote in dialect.name_quotes:
+        o, c = regex_char(open_quote), regex_char(close_quote)
+        inner = f"[^{c}\\x00]" if open_quote != close_quote else f"(?:[^{c}\\x00]|{c}{c})"
+        alternatives.append(f"{o}{inner}{{1,{QUOTED_NAME_MAX}}}{c}")
+    long_names = sorted(set(long_names))
+    if long_names:
+        doubled = [n.replace(dialect.quote_close, dialect.quote_close * 2) for n in long_names]
+        alternatives.append(regex_char(dialect.quote_open) + word_regex(doubled, case_insensitive=dialect.case_insensitive)
+                            + regex_char(dialect.quote_close))
+    return "(?:" + "|".join(alternatives) + ")"
+
+
 def render_dialect_terminals(dialect: Dialect) -> str:
-    """The dialect-specific terminals of the packaged grammar, rendered from the dialect's data."""
-    reserved = sorted(GRAMMAR_KEYWORDS | dialect.reserved)
+    """What the dialect's grammar file defines on top of its base fragment, rendered from its data."""
+    reserved = GRAMMAR_KEYWORDS | dialect.reserved
+    alias_forms = "IDENT | QUOTED_NAME" + (" | STRING" if dialect.string_aliases else "")
     lines = [
-        f"IDENT: /{identifier_regex(reserved)}/",
-        'QUOTED_IDENT: /"[^"\\x00]{1,62}"/',
+        f"IDENT: /{identifier_regex(sorted(reserved))}/",
+        f"TABLE_NAME: /{identifier_regex(sorted(reserved - set(dialect.bare_table_keywords)))}/",
+        f"QUOTED_NAME: /{quoted_name_regex(dialect)}/",
+        'QUOTED_QUALIFIER: QUOTED_NAME "."',
+        'QUALIFIER: IDENT "."',
+        "ALIAS_WS: SP IDENT",
         "STRING: /'(?:[^'\\x00]|''){0,256}'/",
         f"TYPE_NAME: /{word_regex(dialect.type_names, case_insensitive=True)}/",
-        "WORD: IDENT | QUOTED_IDENT",
-        "TABLE_NAME: IDENT | QUOTED_IDENT",
-        "COLUMN_NAME: IDENT | QUOTED_IDENT",
-        "ALIAS_NAME: IDENT | QUOTED_IDENT",
-        "TABLE_ALIAS: IDENT | QUOTED_IDENT",
-        'QUALIFIER: (IDENT | QUOTED_IDENT) "."',
-        "ALIAS_WS: SP IDENT",
+        f"alias_name: {alias_forms}",
     ]
     return "\n".join(lines) + "\n"
 
 
+def render_dialect_file(dialect: Dialect) -> str:
+    """The whole text of ``grammars/sql/<dialect>.lark``."""
+    return (
+        f"// {dialect.description}\n// parser: lalr\n// include: {dialect.base_grammar}\n"
+        "// Generated from constrain/sql/_dialects.py by constrain.sql.grammar.render_dialect_file.\n\n"
+        + render_dialect_terminals(dialect)
+    )
+
+
 # -- schema-bound grammars -------------------------------------------------------------------------
-# Words that read as values, not names; they share the bare-word terminal with columns and functions.
-_VALUE_WORDS = ("null", "true", "false", "current_date", "current_time", "current_timestamp")
-
-_LEGACY_STRING = """(?:'(?:[^'\\x00]|''){0,256}'|"(?:[^"\\x00]|""){0,256}")"""
-
-_QUOTED_MAX = 62  # characters between the quotes; keeps every name terminal narrower than the keywords
-
-
-def _names_regex(names: Iterable[str], dialect: Dialect, *, bare_extra: Iterable[str] = ()) -> str:
-    """One regex for ``names`` as the dialect lets them be written: bare (where a name can be) and quoted."""
-    names = list(dict.fromkeys(names))
+def _long_names(schema: Schema) -> list[str]:
+    names = [t.name for t in schema.tables] + schema.column_names()
     for name in names:
-        if len(name) > _QUOTED_MAX or "\x00" in name:
-            raise InputError(f"schema name {name!r} is longer than {_QUOTED_MAX} characters or holds a NUL byte; "
-                             "schema-bound grammars cannot offer it")
-    bare = [n for n in names if not dialect.needs_quotes(n) and len(n) <= MAX_IDENTIFIER_LENGTH]
-    bare += list(bare_extra)
-    quoted = [n.replace(dialect.quote_close, dialect.quote_close * 2) for n in names]
-    parts = []
-    if bare:
-        # Unquoted names match in any ASCII letter case (sqlite, duckdb; postgres folds them to lower case,
-        # and only all-lower-case catalog names can be written bare there).
-        parts.append(word_regex(bare, case_insensitive=True))
-    if quoted:
-        inner = word_regex(quoted, case_insensitive=dialect.case_insensitive)
-        parts.append(re.escape(dialect.quote_open) + inner + re.escape(dialect.quote_close))
-    return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
-
-
-def schema_terminal_regexes(schema: Schema, dialect: Dialect, *, double_quoted_strings: bool = False) -> dict[str, str]:
-    """Regexes of the name terminals that a schema-bound grammar redefines (whole regexes, no references)."""
-    if not schema.tables:
-        raise InputError("the schema has no tables; a schema-bound grammar needs at least one")
-    tables = [t.name for t in schema.tables]
-    columns = schema.column_names()
-    if not columns:
-        raise InputError("the schema's tables have no columns")
-    function_names = sorted({name for _, names in dialect.functions for name in names})
-    table_re = _names_regex(tables, dialect)
-    alias_re = table_alias_regex(dialect)
-    return {
-        "TABLE_NAME": table_re,
-        "COLUMN_NAME": _names_regex(columns, dialect),
-        "WORD": _names_regex(columns, dialect, bare_extra=function_names + list(_VALUE_WORDS)),
-        "TABLE_ALIAS": alias_re,
-        "QUALIFIER": f"(?:{alias_re}|{table_re})\\.",
-        "ALIAS_WS": f"{_WS}{{1,64}}{alias_re}",
-        **({"STRING": _LEGACY_STRING} if double_quoted_strings else {}),
-    }
-
-
-def table_alias_regex(dialect: Dialect) -> str:
-    """Table aliases of a schema-bound grammar: names that can never be keywords, so the regex stays small.
-
-    An alias holds a digit (``T1``, ``s2``, ``t_1``) or is one to three letters that are not a keyword
-    (``a``, ``s``, ``emp``). Column aliases (``AS total``) are not limited this way.
-    """
-    short_keywords = sorted(k for k in dialect.keywords if len(k) <= 3)
-    with_digit = "[A-Za-z_][A-Za-z0-9_]{0,30}[0-9][A-Za-z0-9_]{0,30}"
-    # the digit form comes first: lark takes the first alternative that matches, and "T12" must not stop at "T1"
-    return f"(?:{with_digit}|{identifier_regex(short_keywords, max_length=3)})"
+        if "\x00" in name:
+            raise InputError(f"schema name {name!r} holds a NUL character; no SQL engine can name it")
+    return [n for n in dict.fromkeys(names) if len(n) > QUOTED_NAME_MAX]
 
 
 @functools.lru_cache(maxsize=32)
-def _bound_grammar(dialect_name: str, schema: Schema, double_quoted_strings: bool) -> Grammar:
+def _bound_grammar(dialect_name: str, schema: Schema) -> Grammar:
     dialect = get_dialect(dialect_name)
-    header = (
-        f"// {dialect.name} read-only queries over the {len(schema.tables)} table(s) of one schema\n"
-        "// parser: lalr\n"
-    )
-    overrides = schema_terminal_regexes(schema, dialect, double_quoted_strings=double_quoted_strings)
     dialect_grammar = load_grammar(dialect.grammar_name)
+    long_names = _long_names(schema)
+    if not long_names:
+        return dialect_grammar
+    quoted = quoted_name_regex(dialect, long_names)
+    overrides = {"QUOTED_NAME": quoted, "QUOTED_QUALIFIER": quoted + "\\."}
+    header = (
+        f"// {dialect.name} read-only queries, with the {len(long_names)} name(s) of one schema longer than "
+        f"{QUOTED_NAME_MAX} characters\n// parser: lalr\n"
+    )
     text = header + _replace_terminals(dialect_grammar.text, overrides)
     return _SchemaBoundGrammar(
         text, name=f"{dialect.grammar_name}[schema]", parser="lalr",
@@ -276,23 +277,19 @@ def _with_terminals(base: lark.Lark, overrides: dict[str, str]) -> lark.Lark:
 
 
 # -- public entry point -----------------------------------------------------------------------------
-def grammar(dialect: str = "sqlite", schema: Schema | None = None, *, double_quoted_strings: bool = False) -> Grammar:
-    """The SQL grammar of ``dialect``; with ``schema``, only its tables and columns are identifiers.
+def grammar(dialect: str = "sqlite", schema: Schema | None = None) -> Grammar:
+    """The SQL grammar of ``dialect``; with ``schema``, one that can also spell every name of the schema.
 
-    Schema-bound grammars keep table aliases (``T1.name``), column aliases (``AS total``) and quoted
-    names, accept unquoted names in any ASCII letter case where the dialect folds case, and are cached
-    per (dialect, schema).
-
-    A double-quoted token is a name, never a string: SQLite's legacy fallback that reads an unknown
-    ``"x"`` as the string 'x' would let a misspelt column through as a constant. Queries written
-    for that fallback (Spider's gold SQL uses it in a third of its queries) need
-    ``double_quoted_strings=True`` (sqlite only), which admits ``"..."`` wherever a string may stand.
+    Every grammar takes any identifier where a name stands (aliases, CTEs and derived tables are names
+    a context-free grammar cannot tell from schema names); ``constrain.sql.validate`` refuses a name the
+    schema lacks or a query does not define, naming it. The schema-bound grammar is the dialect grammar
+    itself unless the schema holds names longer than ``QUOTED_NAME_MAX`` characters, which it adds.
     """
     info = get_dialect(dialect)
     if schema is None:
         return load_grammar(info.grammar_name)
     if not isinstance(schema, Schema):
         raise TypeError(f"schema must be a constrain.sql.Schema, got {type(schema).__name__}")
-    if double_quoted_strings and info.name != "sqlite":
-        raise InputError(f"double_quoted_strings is a SQLite legacy; {info.name} reads \"x\" as a name only")
-    return _bound_grammar(info.name, schema, double_quoted_strings)
+    if not schema.tables:
+        raise InputError("the schema has no tables; a schema-bound grammar needs at least one")
+    return _bound_grammar(info.name, schema)
