@@ -19,12 +19,8 @@ MIN_RATE = 0.99
 
 # Rejections we accept, each with the reason the query is outside the grammar on purpose.
 KNOWN_REJECTIONS: list[tuple[str, str]] = [
-    (r"\b(?:FROM|JOIN)\s+CAST\b",
-     "a table named CAST: a keyword used as a bare table name (sqlglot cannot read it either)"),
     (r"\bLIMIT\s+\d+\s+(?:UNION|INTERSECT|EXCEPT)\b",
      "LIMIT before a set operation: SQLite itself refuses it"),
-    (r"(?i)\bSELECT\s+DISTINCT\(",
-     "DISTINCT glued to a parenthesis (SELECT distinct(x)): DISTINCT takes a space before its select list"),
 ]
 
 
@@ -73,5 +69,6 @@ def test_other_dialects_accept_the_spider_queries_written_in_plain_sql(dialect: 
     gold = _gold()
     sample = [q for i, q in enumerate(sorted(gold)) if i % 10 == 0]
     g = load_grammar(f"sql/{dialect}")
-    rejected = [q for q in sample if not g.matches(q) and _explain(q) is None]
+    # CAST is a reserved word in PostgreSQL and DuckDB: a table of that name must be quoted there
+    rejected = [q for q in sample if not g.matches(q) and _explain(q) is None and not re.search(r"\b(?:FROM|JOIN)\s+CAST\b", q)]
     assert len(rejected) <= 0.01 * len(sample), rejected
