@@ -81,14 +81,17 @@ class _Checker:
     """The loop's validator: validate (and, with ``run``, execute) each output, so that a query that fails
     at run time (a misused aggregate, a type error) is fed back to the model like any other error."""
 
-    def __init__(self, plan: _Plan, dialect: str, policy: Policy | None, run: bool, max_rows: int | None) -> None:
+    def __init__(self, plan: _Plan, dialect: str, policy: Policy | None, run: bool, max_rows: int | None,
+                 double_quoted_strings: bool) -> None:
         if run and plan.path is None:
             raise InputError("run=True needs a database file (db=PATH), not a Schema")
         self.plan, self.dialect, self.policy, self.run, self.max_rows = plan, dialect, policy, run, max_rows
+        self.double_quoted_strings = double_quoted_strings
         self.rows: dict[str, Rows] = {}
 
     def __call__(self, text: str) -> SQLQuery:
-        query = validate(text, self.dialect, schema=self.plan.schema, policy=self.policy)
+        query = validate(text, self.dialect, schema=self.plan.schema, policy=self.policy,
+                         double_quoted_strings=self.double_quoted_strings)
         if self.run:
             assert self.plan.path is not None
             self.rows[text] = query.run(self.plan.path, max_rows=self.max_rows)
@@ -111,14 +114,16 @@ def ask(
     max_total_tokens: int | None = None,
     max_rows: int | None = DEFAULT_MAX_ROWS,
     on_delta: DeltaCallback | None = None,
+    double_quoted_strings: bool = True,
 ) -> Answer:
     """Answer ``question`` with one query over ``db`` (a SQLite path, a packaged name like ``"chinook"``, or
     a ``Schema``): the schema-bound grammar constrains the model, ``constrain.sql.validate`` checks the
     output (syntax, unknown names, the read-only policy) and re-asks on failure; ``run=True`` executes it
     read-only and returns typed rows (at most ``max_rows``; ``Rows.truncated`` says when it cut) — a
-    query SQLite refuses at run time is fed back to the model like any other error."""
+    query SQLite refuses at run time is fed back to the model like any other error.
+    ``double_quoted_strings`` is passed to ``validate`` (SQLite's ``"x"`` read as a string)."""
     plan = _plan(question, db, dialect)
-    checker = _Checker(plan, dialect, policy, run, max_rows)
+    checker = _Checker(plan, dialect, policy, run, max_rows, double_quoted_strings)
     result = generate(
         plan.messages,
         grammar=plan.grammar,
@@ -146,10 +151,11 @@ async def aask(
     max_total_tokens: int | None = None,
     max_rows: int | None = DEFAULT_MAX_ROWS,
     on_delta: DeltaCallback | None = None,
+    double_quoted_strings: bool = True,
 ) -> Answer:
     """The async twin of ``ask``."""
     plan = _plan(question, db, dialect)
-    checker = _Checker(plan, dialect, policy, run, max_rows)
+    checker = _Checker(plan, dialect, policy, run, max_rows, double_quoted_strings)
     result = await agenerate(
         plan.messages,
         grammar=plan.grammar,

@@ -142,20 +142,27 @@ def validate(
     dialect: str = "sqlite",
     schema: Schema | None = None,
     policy: Policy | None = DEFAULT_POLICY,
+    *,
+    double_quoted_strings: bool = True,
 ) -> SQLQuery:
     """Check ``text`` with every wall and return the ``SQLQuery``; raise on the first wall that refuses.
 
     ``ValidationError`` (grammar: engine ``lark``/``llguidance``; ``sqlglot``), ``PolicyError`` (with
     ``rule``), ``SchemaError`` (with ``name`` and ``suggestions``). ``policy=None`` skips the policy
     (one statement is still required).
+
+    SQLite (with a schema): a double-quoted word that names no column in scope is read as SQLite reads
+    it, a string, and rewritten to single quotes (the rewrite is recorded) — unless it is a near miss of
+    a column of the query's tables (``"Naem"`` beside ``Name``), which is a ``SchemaError`` naming the
+    probable column. ``double_quoted_strings=False`` makes every such word an unknown column.
     """
     try:
-        return _validate(text, dialect, schema, policy)
+        return _validate(text, dialect, schema, policy, double_quoted_strings)
     except RecursionError:  # sqlglot recurses per nesting level; the policy bounds nesting first
         raise too_deep(text) from None
 
 
-def _validate(text: str, dialect: str, schema: Schema | None, policy: Policy | None) -> SQLQuery:
+def _validate(text: str, dialect: str, schema: Schema | None, policy: Policy | None, double_quoted_strings: bool) -> SQLQuery:
     if not isinstance(text, str):
         raise TypeError(f"expected str, got {type(text).__name__}")
     info = get_dialect(dialect)
@@ -176,8 +183,8 @@ def _validate(text: str, dialect: str, schema: Schema | None, policy: Policy | N
 
     rewrites: list[str] = []
     if schema is not None:
-        if info.name == "sqlite":
-            rewrites += _double_quoted_strings(root, schema)
+        if info.name == "sqlite" and double_quoted_strings:
+            rewrites += _double_quoted_strings(root, schema, text)
         tables, columns = _bind(root, schema, info.sqlglot_name, text)
     else:
         tables, columns = _names_as_written(root)
@@ -294,7 +301,9 @@ def _scope_of(column: exp.Column, scope: Any) -> bool:
 @functools.lru_cache(maxsize=32)
 def _mapping_schema(schema: Schema, sqlglot_name: str) -> MappingSchema:
     """sqlglot's view of ``schema``, built once per schema (type parsing dominates otherwise)."""
-    return MappingSchema(schema.to_sqlglot_mapping(), dialect=sqlglot_name)
+    # where quoted names keep their case (postgres), the catalog's names are exact: not normalised
+    return MappingSchema(schema.to_sqlglot_mapping(), dialect=sqlglot_name,
+                         normalize=schema.sql_dialect.case_insensitive or not schema.sql_dialect.unquoted_fold)
 
 
 _COLUMN_MESSAGE = re.compile(r"Column '(?P<name>.+?)' could not be resolved(?: for table: '(?P<table>.+?)')?|Unknown column: (?P<bare>\S+)")
@@ -333,26 +342,67 @@ def _unknown_column(
     )
 
 
-def _double_quoted_strings(root: exp.Expression, schema: Schema) -> list[str]:
+def _double_quoted_strings(root: exp.Expression, schema: Schema, text: str) -> list[str]:
     """SQLite reads a double-quoted word that names no column in scope as a string (its "DQS" rule).
 
     Turn those into string literals so the checked expression, its transpilations and the SQL that runs
-    all say what SQLite would have done.
+    all say what SQLite would have done; a word that is a near miss of a column of the query's tables is
+    refused instead, since a misspelt column read as a constant would silently change the answer.
     """
-    known: set[str] = set()
+    columns: dict[str, str] = {}
     for node in _query_tables(root):
         table = schema.table(node.name)
         if table is not None:
-            known.update(c.lower() for c in table.column_names())
+            columns.update({c.lower(): c for c in table.column_names()})
+    known = set(columns)
     known.update(a.alias.lower() for a in root.find_all(exp.Alias))
     known.update(a.alias_or_name.lower() for a in root.find_all(exp.CTE))
     changes = []
     for column in list(root.find_all(exp.Column)):
         ident = column.this
         if isinstance(ident, exp.Identifier) and ident.quoted and not column.table and ident.name.lower() not in known:
+            near = [name for lower, name in columns.items() if _near_miss(ident.name.lower(), lower)]
+            if near:
+                raise SchemaError(
+                    f'"{ident.name}" names no column, and is too close to column {near[0]!r} to be read as a string; '
+                    f"write the column as {near[0]} or the string in single quotes",
+                    name=ident.name,
+                    suggestions=near,
+                    **_where(ident, text),
+                )
             column.replace(exp.Literal.string(ident.name))
             changes.append(f'double-quoted "{ident.name}" read as a string literal (names no column)')
     return changes
+
+
+def _near_miss(word: str, column: str) -> bool:
+    """Whether ``word`` is within a typo of ``column``: one edit (insert, delete, substitute, or swap of
+    neighbours) for names of 4 to 7 characters, two from 8 on; shorter names are left alone (too many
+    real values are one letter from a short column name). A value that is the column's name with a number
+    added (``"region0"``, ``"Division 1"``: Spider's gold SQL has both) is a value, not a typo."""
+    longer, shorter = (word, column) if len(word) >= len(column) else (column, word)
+    if longer.startswith(shorter) and longer[len(shorter):].strip(" _-").isdigit():
+        return False
+    shortest = min(len(word), len(column))
+    allowed = 2 if shortest >= 8 else 1 if shortest >= 4 else 0
+    return allowed > 0 and abs(len(word) - len(column)) <= allowed and _edit_distance(word, column, allowed) <= allowed
+
+
+def _edit_distance(a: str, b: str, bound: int) -> int:
+    """Optimal-string-alignment distance between ``a`` and ``b`` (anything above ``bound`` reads as bound + 1)."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        if min(current) > bound:
+            return bound + 1
+        previous2, previous = previous, current
+    return previous[-1]
 
 
 def _names_as_written(root: exp.Expression) -> tuple[tuple[str, ...], tuple[str, ...]]:
