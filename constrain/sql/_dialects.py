@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..errors import InputError
 
-_PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")  # the grammars' bare identifiers: at most 64 characters
 
 @dataclass(frozen=True)
 class Dialect:

@@ -24,7 +24,7 @@ import lark
 
 from ..errors import GrammarError, InputError
 from ..grammar import Grammar, load_grammar
-from ._dialects import GRAMMAR_KEYWORDS, Dialect, get_dialect
+from ._dialects import GRAMMAR_KEYWORDS, Dialect, _ascii_lower, get_dialect
 from .schema import Schema
 
 __all__ = ["grammar", "render_dialect_file", "render_dialect_terminals", "MAX_IDENTIFIER_LENGTH", "QUOTED_NAME_MAX"]
@@ -66,19 +66,25 @@ def _char_class(chars: Iterable[str]) -> str:
 def regex_char(ch: str) -> str:
     """``ch`` as a regex atom that lark-python and llguidance read the same way inside a Lark ``/.../``
     literal: ASCII letters and digits as themselves, ASCII punctuation and space backslash-escaped (lark
-    turns ``\\xNN`` into the raw character, so ``\\x5b`` would open a class), control characters and
-    the rest of the BMP as ``\\xNN`` / ``\\uNNNN`` (no line separator splits a grammar line), characters
-    beyond the BMP as themselves. (Measured on every ASCII punctuation character in both engines.)"""
+    turns ``\\xNN`` into the raw character, so ``\\x5b`` would open a class), control characters, line
+    breaks and spaces as ``\\xNN`` / ``\\uNNNN`` (no line separator splits a grammar line), every other
+    character as itself (llguidance misreads some ``\\uNNNN`` runs). Measured in both engines."""
     code = ord(ch)
     if ch.isascii() and ch.isalnum():
         return ch
+    if ch == "\\":  # as a class: llguidance reads "\\\\u1234" as a backslash-u escape, "\\\\x41" likewise
+        return "[\\\\]"
+    if ch in "<>":  # as a class: Rust's regex reads \\< and \\> as word-boundary assertions
+        return f"[{ch}]"
     if 0x20 <= code < 0x7F:
         return "\\" + ch
-    if code < 0x80:
-        return f"\\x{code:02x}"
-    if code <= 0xFFFF:
-        return f"\\u{code:04x}"
+    if code < 0xA0 or ch in _LINE_BREAKS or ch.isspace():
+        return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}"
     return ch
+
+
+# what str.splitlines() splits on beyond ASCII: never written raw into a grammar line
+_LINE_BREAKS = frozenset("\x85\u2028\u2029")
 
 
 def _case_class(ch: str, case_insensitive: bool) -> str:
@@ -91,7 +97,7 @@ def _trie(words: Iterable[str], case_insensitive: bool) -> dict:
     root: dict = {}
     for word in words:
         node = root
-        for ch in word.lower() if case_insensitive else word:
+        for ch in _ascii_lower(word) if case_insensitive else word:  # ASCII only: "İ".lower() is two characters
             node = node.setdefault(ch, {})
         node[""] = {}
     return root
@@ -154,15 +160,20 @@ def quoted_name_regex(dialect: Dialect, long_names: Iterable[str] = ()) -> str:
     doubled inside), plus ``long_names`` exactly as the dialect quotes them (ASCII case-insensitively where
     the dialect matches quoted names so)."""
     alternatives = []
+    long_names = sorted(set(long_names))
+    for open_quote, close_quote in dialect.name_quotes if long_names else ():
+        # first: the generic form would otherwise stop a long name at its first doubled quote
+        if open_quote == close_quote:
+            spelt = [n.replace(close_quote, close_quote * 2) for n in long_names]
+        else:
+            spelt = [n for n in long_names if close_quote not in n]
+        if spelt:
+            alternatives.append(regex_char(open_quote) + word_regex(spelt, case_insensitive=dialect.case_insensitive)
+                                + regex_char(close_quote))
     for open_quote, close_quote in dialect.name_quotes:
         o, c = regex_char(open_quote), regex_char(close_quote)
         inner = f"[^{c}\\x00]" if open_quote != close_quote else f"(?:[^{c}\\x00]|{c}{c})"
         alternatives.append(f"{o}{inner}{{1,{QUOTED_NAME_MAX}}}{c}")
-    long_names = sorted(set(long_names))
-    if long_names:
-        doubled = [n.replace(dialect.quote_close, dialect.quote_close * 2) for n in long_names]
-        alternatives.append(regex_char(dialect.quote_open) + word_regex(doubled, case_insensitive=dialect.case_insensitive)
-                            + regex_char(dialect.quote_close))
     return "(?:" + "|".join(alternatives) + ")"
 
 
