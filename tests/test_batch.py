@@ -177,6 +177,7 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(served: tuple[Fault
             break
     assert kills >= 2
     assert process.returncode == 1, stderr.decode()  # finished; 1 because some items failed
+    assert b"ETA" not in stderr  # no progress bar when stderr is not a terminal
     summary = json.loads(stdout.decode().splitlines()[-1])
     assert summary["total"] == n and summary["failed"] == 3 and summary["succeeded"] == n - 3 and summary["exactly_once"]
     results, failures = assert_exactly_once(out, set(prompts.values()))

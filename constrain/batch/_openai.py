@@ -279,7 +279,7 @@ def _judge(item: Item, pipeline: Pipeline, provider: OpenAI, entry: dict[str, An
     extra = {"batch_id": batch_id}
     if error:
         code = str(error.get("code") or "batch_error")
-        kind = "BatchExpired" if code == "batch_expired" else "BatchRequestError"
+        kind = {"batch_expired": "BatchExpired", "batch_cancelled": "BatchCancelled"}.get(code, "BatchRequestError")
         return "failed", _records.failure(item, {"type": kind, "code": code, "message": str(error.get("message") or code)}, **extra)
     if response is None:
         return "failed", _records.failure(item, {"type": "BatchRequestError", "message": "the batch line has neither response nor error"}, **extra)
