@@ -40,10 +40,17 @@ from .providers import (
     SGLang,
     VLLM,
 )
+from .batch import BatchError, BatchSummary, batch_status, collect_batch, run_batch, submit_batch
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BatchError",
+    "BatchSummary",
+    "batch_status",
+    "collect_batch",
+    "run_batch",
+    "submit_batch",
     "Attempt",
     "AzureOpenAI",
     "LlamaCppServer",

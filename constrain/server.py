@@ -6,6 +6,8 @@ llama.cpp's ``grammar`` and SGLang's ``ebnf`` GBNF fields; ``stream: true`` send
 events, with a usage chunk when ``stream_options.include_usage`` asks). A grammar llguidance refuses gets the
 400 error body a real server sends. Outputs come from a pluggable ``Backend``: ``RandomWalkBackend``
 walks the grammar at random (for tests and benchmarks); the embedded local model plugs in the same way.
+The Files and Batches endpoints of OpenAI's Batch API run each line through ``/v1/responses``
+(``constrain._batch_endpoints``).
 
 Run it with ``constrain serve`` or ``python -m constrain.server``; it listens on 127.0.0.1 only.
 """
@@ -262,7 +264,7 @@ class Server:
     """The grammar-enforcing OpenAI-compatible server. ``await start()``, or use ``ServerThread``."""
 
     def __init__(self, backend: Backend | None = None, *, host: str = "127.0.0.1", port: int = 0, model: str | None = None, api_key: str | None = None,
-                 hang_seconds: float = 5.0) -> None:
+                 hang_seconds: float = 5.0, batch_step_seconds: float = 0.0) -> None:
         self.backend: Backend = backend or RandomWalkBackend()
         self.hang_seconds = hang_seconds  # how long one token mask may take in the termination probe
         self.host = host
@@ -277,6 +279,10 @@ class Server:
             ("POST", "/v1/chat/completions"): self.chat_completions,
             ("GET", "/v1/models"): self.models,
         }
+        from ._batch_endpoints import BatchEndpoints
+
+        self.batch = BatchEndpoints(self, step_seconds=batch_step_seconds)
+        self.pattern_routes = self.batch.routes()  # /v1/files..., /v1/batches...: paths with ids
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(backend={self.backend.name!r}, url={self.base_url!r})"
@@ -341,10 +347,13 @@ class Server:
                 name, _, value = line.partition(":")
                 headers[name.strip().lower()] = value.strip()
         length = int(headers.get("content-length") or 0)
-        if length > MAX_BODY_BYTES or "chunked" in headers.get("transfer-encoding", ""):
-            raise HTTPError(413, f"request bodies must carry a content-length of at most {MAX_BODY_BYTES} bytes")
-        body = await reader.readexactly(length) if length else b""
         parts = urlsplit(target)
+        from ._batch_endpoints import MAX_UPLOAD_BYTES
+
+        limit = MAX_UPLOAD_BYTES if parts.path == "/v1/files" else MAX_BODY_BYTES
+        if length > limit or "chunked" in headers.get("transfer-encoding", ""):
+            raise HTTPError(413, f"request bodies must carry a content-length of at most {limit} bytes")
+        body = await reader.readexactly(length) if length else b""
         return Request(method.upper(), parts.path, parts.query, headers, body)
 
     async def handle(self, request: Request, responder: Responder) -> None:
@@ -354,7 +363,13 @@ class Server:
                 raise HTTPError(401, "Incorrect API key provided.", code="invalid_api_key")
             handler = self.routes.get((request.method, request.path))
             if handler is None:
-                known = any(path == request.path for _, path in self.routes)
+                for method, pattern, with_match in self.pattern_routes:
+                    match = pattern.fullmatch(request.path)
+                    if match is not None and method == request.method:
+                        await with_match(request, responder, match)
+                        return
+                known = any(path == request.path for _, path in self.routes) or any(
+                    p.fullmatch(request.path) for _, p, _ in self.pattern_routes)
                 raise HTTPError(405 if known else 404, f"no route for {request.method} {request.path}", code="not_found")
             await handler(request, responder)
         except HTTPError as exc:
@@ -524,6 +539,24 @@ class Server:
         truncated = job.truncated
         response = self._response_object(job, response_id, reasoning, self._output_item(job, call_id, text, truncated), len(pieces), truncated)
         await responder.send_json(200, response)
+
+    async def respond_line(self, body: Any) -> tuple[int, dict[str, Any], str]:
+        """One Batch API line's request body through ``/v1/responses``: (status code, response body, request id)."""
+        request_id = f"req_{next(self._ids):08x}"
+        try:
+            job = self.parse_responses(body)
+            job.stream = False
+            await self.check_terminates(job)
+            pieces = [piece async for piece in self.run_backend(job)]
+        except HTTPError as exc:
+            return exc.status, exc.body, request_id
+        except Exception as exc:  # a backend failure is that line's 500, not the batch's
+            return 500, HTTPError(500, f"server error: {type(exc).__name__}: {exc}", type="server_error").body, request_id
+        reasoning = {"id": self._new_id("rs"), "type": "reasoning", "summary": []}
+        item_id = self._new_id("ctc") if job.tool_name is not None else self._new_id("msg")
+        text = "".join(pieces)
+        item = self._output_item(job, item_id, text, job.truncated)
+        return 200, self._response_object(job, self._new_id("resp"), reasoning, item, len(pieces), job.truncated), request_id
 
     def _output_item(self, job: _Job, item_id: str, text: str, truncated: bool) -> dict[str, Any]:
         status = "incomplete" if truncated else "completed"

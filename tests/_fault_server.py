@@ -53,6 +53,9 @@ def output(text: str) -> Fault:
     return Fault("output", text=text)
 
 
+INVALID_OUTPUT = "\u00a7 not in any grammar \u00a7"
+
+
 @dataclass
 class Seen:
     path: str
@@ -67,8 +70,12 @@ class ScriptedBackend(RandomWalkBackend):
     def __init__(self) -> None:
         super().__init__(seed=1234)
         self.scripted: deque[str] = deque()
+        self.invalid_marker: str | None = None  # a conversation that mentions it always gets INVALID_OUTPUT
 
     def generate(self, request: GenerationRequest) -> Iterator[str]:
+        if self.invalid_marker is not None and any(self.invalid_marker in m.content for m in request.messages):
+            yield INVALID_OUTPUT
+            return
         if self.scripted:
             text = self.scripted.popleft()
             for i in range(0, len(text), 3):
@@ -83,11 +90,22 @@ class FaultServer(Server):
         super().__init__(self.scripted_backend, model="fault-test")
         self.faults: deque[Fault] = deque()
         self.seen: list[Seen] = []
+        self.latency = 0.0  # seconds added to every /v1/responses request
+        # Batch API faults for the next batches created: run only N lines then expire, or fail validation
+        self.batch_expiries: deque[int] = deque()
+        self.batch_failures: deque[list[dict[str, Any]]] = deque()
+        self.batch.expire_after = lambda batch: self.batch_expiries.popleft() if self.batch_expiries else None
+        self.batch.fail_with = lambda batch: self.batch_failures.popleft() if self.batch_failures else None
 
     def reset(self) -> None:
         self.faults.clear()
         self.seen.clear()
         self.scripted_backend.scripted.clear()
+        self.scripted_backend.invalid_marker = None
+        self.latency = 0.0
+        self.batch_expiries.clear()
+        self.batch_failures.clear()
+        self.batch.step_seconds = 0.0
 
     def inject(self, *faults: Fault) -> None:
         self.faults.extend(faults)
@@ -98,6 +116,8 @@ class FaultServer(Server):
         except ValueError:
             body = None
         self.seen.append(Seen(request.path, request.query, dict(request.headers), body))
+        if self.latency and request.path.endswith("/responses"):
+            await asyncio.sleep(self.latency)
         fault = self.faults.popleft() if self.faults else None
         if fault is None:
             await super().handle(request, responder)

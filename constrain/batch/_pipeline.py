@@ -1,0 +1,124 @@
+"""What every item goes through: the constraint sent, the messages built from its prompt, the local check.
+
+A ``Pipeline`` is data: the grammar, how a prompt becomes messages, the validator, and how a typed value
+becomes JSON. The online mode hands these to ``agenerate`` (the very loop ``generate`` and ``sql.ask``
+run); the Batch API mode sends the same request body and checks each output with ``check``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import InputError, TruncatedError
+from ..generate import DEFAULT_SYSTEM
+from ..grammar import Grammar, load_grammar
+from ..providers.base import Completion, Constraint, Message
+
+__all__ = ["Pipeline", "grammar_pipeline", "schema_pipeline", "sql_pipeline", "jsonable"]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One constraint and its local validation, shared by every item of a batch."""
+
+    kind: str  # "grammar" | "schema" | "sql"
+    source: str  # what the user named: a grammar name or path, a schema file, a database file
+    grammar: Grammar = field(repr=False)
+    system: str = DEFAULT_SYSTEM
+    validator: Callable[[str], Any] | None = field(default=None, repr=False)
+    to_json: Callable[[Any], Any] = field(default=lambda value: jsonable(value), repr=False)
+    tool_name: str = "emit"
+    fingerprint: str = ""  # a hash of what decides the requests (the grammar text and the system prompt)
+
+    @property
+    def constraint(self) -> Constraint:
+        return Constraint(self.grammar, name=self.tool_name)
+
+    def messages(self, prompt: str) -> list[Message]:
+        return [Message("system", self.system), Message("user", prompt)]
+
+    def check(self, completion: Completion) -> Any:
+        """The typed value of one output, exactly as the generate loop judges it (or its error)."""
+        if completion.finish_reason == "length":
+            raise TruncatedError("the output stopped at the token limit before the grammar was complete", partial=completion.text)
+        if self.validator is not None:
+            self.grammar.validate(completion.text)
+            return self.validator(completion.text)
+        return self.grammar.parse_typed(completion.text)
+
+    def describe(self) -> dict[str, str]:
+        return {"kind": self.kind, "source": self.source, "fingerprint": self.fingerprint}
+
+
+def _fingerprint(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def grammar_pipeline(spec: str) -> Pipeline:
+    """``--grammar G``: a packaged grammar name or a ``.lark`` path; the value is ``parse_typed``'s."""
+    g = load_grammar(spec)
+    return Pipeline("grammar", spec, g, fingerprint=_fingerprint(g.text, DEFAULT_SYSTEM))
+
+
+def schema_pipeline(spec: str) -> Pipeline:
+    """``--schema S.json``: a JSON Schema compiled to a grammar; the value is the checked JSON value."""
+    from .. import json_schema
+
+    schema = json_schema.load_schema(spec)
+    g = json_schema.grammar(schema)
+    return Pipeline("schema", spec, g, fingerprint=_fingerprint(g.text, DEFAULT_SYSTEM))
+
+
+def sql_pipeline(db: str) -> Pipeline:
+    """``--sql-db FILE.sqlite``: the schema-bound SQLite grammar, ``sql.validate`` and ``sql.ask``'s prompt."""
+    from ..sql import Schema, validate
+    from ..sql.ask import SYSTEM_PROMPT
+    from ..sql.grammar import grammar as sql_grammar
+
+    if not Path(db).is_file():
+        raise InputError("no such SQLite database file", source=db)
+    schema = Schema.from_sqlite(db)
+    system = SYSTEM_PROMPT.format(dialect="sqlite", schema=schema.describe())
+    g = sql_grammar("sqlite", schema=schema)
+
+    def check(text: str) -> Any:
+        return validate(text, "sqlite", schema)
+
+    def to_json(query: Any) -> dict[str, Any]:
+        return {"sql": query.text, "dialect": query.dialect, "tables": list(query.tables),
+                "columns": list(query.columns), "rewritten": query.rewritten}
+
+    return Pipeline("sql", db, g, system=system, validator=check, to_json=to_json, tool_name="sql_query",
+                    fingerprint=_fingerprint(g.text, system))
+
+
+def jsonable(value: Any) -> Any:
+    """A typed value as plain JSON data: pydantic models dumped, dataclasses as objects, Lark trees as
+    ``{"rule", "children"}`` and tokens as their text; anything else unknown as its ``str``."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    import lark
+
+    if isinstance(value, lark.Token):
+        return str(value)
+    if isinstance(value, lark.Tree):
+        return {"rule": str(value.data), "children": [jsonable(c) for c in value.children]}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
+    try:
+        json.dumps(value)
+        return value
+    except TypeError:
+        return str(value)
