@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "constrain.cli._sql_cmds",
     "constrain.cli._generate_cmds",
     "constrain.cli._json_cmds",
+    "constrain.cli._playground_cmds",
 )
 
 
