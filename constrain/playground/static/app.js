@@ -145,10 +145,21 @@ class Editor {
         if (!old || SEVERITY_RANK[mark.severity] < SEVERITY_RANK[old.severity]) spans.set(start, { ...mark, length, titles: [] });
         spans.get(start).titles.push(mark.title);
       }
-      let out = "", at = 0;
-      for (const start of [...spans.keys()].sort((a, b) => a - b)) {
-        if (start < at) continue;
+      // a mark inside an earlier one adds its message to that one (the text shows one mark per character)
+      const ordered = [...spans.keys()].sort((a, b) => a - b);
+      let outer = null;
+      for (const start of ordered) {
         const span = spans.get(start);
+        if (outer && start < outer.start + outer.length) {
+          outer.titles.push(...span.titles);
+          if (SEVERITY_RANK[span.severity] < SEVERITY_RANK[outer.severity]) outer.severity = span.severity;
+          span.inside = true;
+        } else { span.start = start; outer = span; }
+      }
+      let out = "", at = 0;
+      for (const start of ordered) {
+        const span = spans.get(start);
+        if (span.inside) continue;
         out += escapeHtml(chars.slice(at, start).join(""));
         const attrs = `class="${span.severity}${start >= chars.length ? " at-end" : ""}" data-line="${index + 1}" ` +
           `data-column="${start + 1}" title="${escapeHtml(span.titles.join("\n"))}"`;
@@ -210,7 +221,8 @@ const checkRunner = runner(async () => {
     el("span", { class: "sev", text: d.severity }),
     d.message + " ",
     el("span", { class: "code", text: `(${d.code}, ${d.engine})${d.text ? " [" + d.text + "]" : ""}` }))));
-  grammarEditor.setMarks(diagnostics.map((d) => ({
+  // notes about the whole grammar (info at 1:1 with no text) are listed, not marked
+  grammarEditor.setMarks(diagnostics.filter((d) => d.severity !== "info" || d.text).map((d) => ({
     line: d.line, column: d.column, severity: d.severity, text: d.text,
     title: `${d.severity}: ${d.message} (${d.code}, ${d.engine})`,
   })));
