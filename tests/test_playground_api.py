@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import socket
 import sqlite3
 import time
@@ -222,3 +223,12 @@ def test_a_hostile_grammar_cannot_pin_the_server(client: httpx.Client) -> None:
 def test_cli_rejects_a_port_in_use(server: Playground, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["playground", "--port", str(server.port)]) == 2
     assert f"cannot listen on 127.0.0.1:{server.port}" in capsys.readouterr().err
+
+
+def test_readme_documents_every_endpoint() -> None:
+    from constrain.playground._api import OPERATIONS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Playground"):readme.index("\n## ", readme.index("## Playground") + 1)]
+    assert {f"`POST /api/{op}`" for op in OPERATIONS} <= {m for m in re.findall(r"`POST /api/[a-z-]+`", section)}
+    assert "docs/playground.png" in section and (Path(__file__).resolve().parents[1] / "docs" / "playground.png").is_file()
