@@ -232,3 +232,36 @@ def test_readme_documents_every_endpoint() -> None:
     section = readme[readme.index("## Playground"):readme.index("\n## ", readme.index("## Playground") + 1)]
     assert {f"`POST /api/{op}`" for op in OPERATIONS} <= {m for m in re.findall(r"`POST /api/[a-z-]+`", section)}
     assert "docs/playground.png" in section and (Path(__file__).resolve().parents[1] / "docs" / "playground.png").is_file()
+
+
+def test_cli_prints_the_url_serves_and_stops_with_its_workers() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "constrain", "playground", "--port", "0", "--grammar", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.match(r"constrain playground: (http://127\.0\.0\.1:\d+/) ", line)
+        assert match, line
+        info = httpx.get(match.group(1) + "api/grammars", timeout=30).json()
+        assert info["initial"]["name"] == "json"
+        children = [p.parent.name for p in Path("/proc").glob("[0-9]*/stat") if _ppid(p) == proc.pid]
+        assert len(children) == 3  # the worker processes
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        for pid in children:
+            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _ppid(stat: Path) -> int | None:
+    try:
+        return int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None

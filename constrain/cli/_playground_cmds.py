@@ -28,6 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def cmd_playground(args: argparse.Namespace, out: Output) -> int:
     from ..playground import Playground
 
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the server like Ctrl-C: the workers are killed with it
+
+    signal.signal(signal.SIGTERM, stop)
     playground = Playground(port=args.port, grammar=args.grammar, workers=args.workers)
     out.line(f"constrain playground: {playground.url}  (Ctrl-C stops it)")
     out.json({"event": "listening", "url": playground.url})
