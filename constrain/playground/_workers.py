@@ -48,6 +48,7 @@ class _Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "constrain.playground._workers"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+            cwd=package_root,  # `-m` puts the working directory first on sys.path: make it this package's root
             start_new_session=True,  # its own process group: killing it also kills the hang probe's child
         )
 
