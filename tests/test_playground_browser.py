@@ -142,6 +142,7 @@ def page(browser: Browser) -> Iterator[Browser]:
         yield browser
 
 
+SHOWN = "document.getElementById('verdicts').dataset.text === document.getElementById('text-input').value"
 IDLE = ("return document.getElementById('status').classList.contains('idle') && "
         "document.getElementById('grammar-input').value === arguments[0]")
 
@@ -175,15 +176,14 @@ def test_typing_an_input_shows_both_engines_verdicts(page: Browser) -> None:
     page.wait("a clean check", IDLE + " && document.getElementById('check-summary').className === 'summary ok'", grammar)
 
     page.type_into("#text-input", "hello Ada")
-    page.wait("accepting verdicts", "return document.querySelector('#verdict-llguidance .badge')?.textContent === 'accepted' "
-              "&& document.getElementById('text-input').value === 'hello Ada'")
+    page.wait("accepting verdicts", "return document.getElementById('text-input').value === 'hello Ada' && " + SHOWN)
     assert verdicts(page)() == {"verdict-lark": "accepted", "verdict-llguidance": "accepted", "verdict-typed": "none"}
     assert page.js("return document.getElementById('tree').textContent").startswith("start")
     assert page.js("return document.querySelectorAll('#text-editor .backdrop mark').length") == 0
 
     page.type_into("#text-input", "hello ada")
-    page.wait("refusing verdicts", "return document.querySelector('#verdict-llguidance .badge')?.textContent === 'refused' "
-              "&& document.querySelector('#verdict-lark .badge')?.textContent === 'refused'")
+    page.wait("refusing verdicts", "return document.getElementById('text-input').value === 'hello ada' && " + SHOWN)
+    assert verdicts(page)() == {"verdict-lark": "refused", "verdict-llguidance": "refused", "verdict-typed": "none"}
     mark = page.js("const m = document.querySelector('#text-editor .backdrop mark.error'); "
                    "return [m.dataset.line, m.dataset.column, m.textContent, m.title]")
     assert mark[:3] == ["1", "7", "a"] and "llguidance" in mark[3]
@@ -199,6 +199,21 @@ def test_typing_an_input_shows_both_engines_verdicts(page: Browser) -> None:
     assert json.loads(page.js("return document.getElementById('request-body').textContent"))["structured_outputs"] == {"grammar": grammar}
 
 
+def test_json_schema_compiles_into_the_grammar_editor(page: Browser) -> None:
+    page.js("const s = document.getElementById('grammar-select'); s.value = ':json-schema'; "
+            "s.dispatchEvent(new Event('change'));")
+    page.type_into("#schema-input", '{"type": "array", "items": {"type": "integer"}, "uniqueItems": true}')
+    page.click("#schema-widen")
+    page.click("#schema-compile")
+    page.wait("the compiled grammar", "return document.getElementById('grammar-input').value.startsWith('// JSON conforming')")
+    assert "uniqueItems at #/uniqueItems" in page.js("return document.getElementById('schema-result').textContent")
+    page.type_into("#text-input", "[1,1]")
+    page.wait("the typed verdict", "return document.getElementById('text-input').value === '[1,1]' && " + SHOWN)
+    assert verdicts(page)() == {"verdict-lark": "accepted", "verdict-llguidance": "accepted", "verdict-typed": "refused"}
+    page.js("const s = document.getElementById('grammar-select'); s.value = 'dsl/cron'; s.dispatchEvent(new Event('change'));")
+    assert page.js("return document.getElementById('schema-panel').classList.contains('hidden')")
+
+
 def test_screenshot(page: Browser) -> None:
     """A packaged grammar with the vLLM target and a refused input: what the README shows."""
     page.js("const s = document.getElementById('grammar-select'); s.value = 'dsl/cron'; "
@@ -206,8 +221,8 @@ def test_screenshot(page: Browser) -> None:
     page.wait("the cron grammar", "return document.getElementById('grammar-input').value.startsWith('// Cron')")
     page.click("#target-vllm")
     page.type_into("#text-input", "*/5 9-17 * * MON-FRY")
-    page.wait("the cron verdicts and findings", "return document.querySelector('#verdict-llguidance .badge')?.textContent === 'refused' "
-              "&& document.querySelector('#grammar-editor .backdrop mark.warning') && "
+    page.wait("the cron verdicts and findings", "return document.getElementById('text-input').value === '*/5 9-17 * * MON-FRY' "
+              "&& " + SHOWN + " && document.querySelector('#grammar-editor .backdrop mark.warning') && "
               "document.getElementById('status').classList.contains('idle') && "
               "document.querySelectorAll('#samples li').length > 0")
     marks = page.js("return [...document.querySelectorAll('#text-editor .backdrop mark.error')]"

@@ -241,6 +241,7 @@ const explainRunner = runner(async () => {
   const { status, data } = await api("/api/explain", grammarBody({ text }));
   if (grammar !== grammarEditor.value || text !== textEditor.value) return;
   const body = $("verdicts").querySelector("tbody"), note = $("explain-note"), tree = $("tree");
+  $("verdicts").dataset.text = text;  // which input the table shows (the tests wait on it)
   if (status !== 200) {
     body.replaceChildren(el("tr", {}, el("td", { colspan: "4", class: "note bad", text: `${data.error.type}: ${data.error.message}` })));
     note.textContent = ""; tree.textContent = "";
