@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "constrain.cli._generate_cmds",
     "constrain.cli._json_cmds",
     "constrain.cli._batch_cmds",
+    "constrain.cli._playground_cmds",
 )
 
 

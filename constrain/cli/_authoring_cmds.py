@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import random
-from dataclasses import dataclass
 from typing import Any
 
-import lark
-
 from ..errors import InputError, ValidationError
-from ..grammar import Grammar, load_grammar
+from ..explain import Verdict, explain, lark_verdict
+from ..grammar import load_grammar
 from ._output import Output, add_json_flag, read_output_file
 
 
@@ -55,7 +53,7 @@ def cmd_sample(args: argparse.Namespace, out: Output) -> int:
     multiline = any("\n" in s for s in samples)
     refused = 0
     for index, text in enumerate(samples, start=1):
-        verdict = _verdict_lark(grammar, text)
+        verdict = lark_verdict(grammar, text)
         refused += not verdict.ok
         out.json({"index": index, "text": text, "lark_ok": verdict.ok, "error": _error_dict(verdict.error)})
         if multiline:
@@ -79,54 +77,8 @@ def cmd_sample(args: argparse.Namespace, out: Output) -> int:
 # -- explain -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Verdict:
-    engine: str
-    ok: bool
-    error: ValidationError | None = None
-
-
-def _verdict_lark(grammar: Grammar, text: str) -> _Verdict:
-    label = f"lark/{grammar.parser}"
-    try:
-        grammar.parse(text)
-    except ValidationError as exc:
-        return _Verdict(label, False, exc)
-    return _Verdict(label, True)
-
-
-def _verdict_llguidance(grammar: Grammar, text: str) -> _Verdict:
-    error = grammar.llg_error(text)
-    return _Verdict("llguidance", error is None, error)
-
-
-def _verdict_typed(grammar: Grammar, text: str) -> _Verdict:
-    try:
-        grammar.parse_typed(text)
-    except ValidationError as exc:
-        return _Verdict("typed", False, exc)
-    return _Verdict("typed", True)
-
-
 def _error_dict(error: ValidationError | None) -> dict[str, Any] | None:
     return None if error is None else error.to_dict()
-
-
-def _lark_terminal_labels(grammar: Grammar) -> dict[str, str]:
-    """Terminal name -> what to show: the literal for string terminals (``"("`` beats ``LPAR``)."""
-    labels = {"$END": "<end>"}
-    for terminal in grammar._lark_parser().terminals:
-        if isinstance(terminal.pattern, lark.lexer.PatternStr):
-            labels[terminal.name] = '"' + terminal.pattern.value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return labels
-
-
-def _expected(verdict: _Verdict, labels: dict[str, str]) -> list[str]:
-    if verdict.error is None:
-        return []
-    if verdict.engine.startswith("lark"):
-        return sorted({labels.get(name, name) for name in verdict.error.expected})
-    return list(verdict.error.expected)
 
 
 def cmd_explain(args: argparse.Namespace, out: Output) -> int:
@@ -134,22 +86,9 @@ def cmd_explain(args: argparse.Namespace, out: Output) -> int:
         raise InputError("explain needs the text either as an argument or with --file (not both)")
     text = args.text if args.text is not None else read_output_file(args.file)
     grammar = load_grammar(args.grammar)
-    verdicts = [_verdict_lark(grammar, text), _verdict_llguidance(grammar, text)]
-    agree = verdicts[0].ok == verdicts[1].ok
-    if all(v.ok for v in verdicts) and grammar._typer is not None:
-        verdicts.append(_verdict_typed(grammar, text))
-    ok = all(v.ok for v in verdicts)
-    labels = _lark_terminal_labels(grammar)
-
-    out.json({
-        "grammar": grammar.name,
-        "ok": ok,
-        "agree": agree,
-        "engines": [
-            {"engine": v.engine, "ok": v.ok, "expected": _expected(v, labels), "error": _error_dict(v.error)}
-            for v in verdicts
-        ],
-    })
+    explanation = explain(grammar, text)
+    verdicts, ok, agree = list(explanation.verdicts), explanation.ok, explanation.agree
+    out.json(explanation.to_dict())
     if out.json_mode:
         return 0 if ok else 1
 
@@ -161,7 +100,7 @@ def cmd_explain(args: argparse.Namespace, out: Output) -> int:
         assert v.error is not None
         err = v.error
         out.line(f"{v.engine:<{width}}  refuses at {err.line}:{err.column} (byte {err.offset}): {err.reason}")
-        expected = _expected(v, labels)
+        expected = v.expected
         if expected:
             shown = ", ".join(expected[:16]) + (f", ... ({len(expected) - 16} more)" if len(expected) > 16 else "")
             out.line(f"{'':<{width}}  expected: {shown}")
@@ -178,7 +117,7 @@ def cmd_explain(args: argparse.Namespace, out: Output) -> int:
     return 0 if ok else 1
 
 
-def _carets(text: str, failures: list[_Verdict]) -> list[str]:
+def _carets(text: str, failures: list[Verdict]) -> list[str]:
     """Each failing source line once, with a caret line per distinct position naming the engines."""
     lines = text.split("\n")
     by_line: dict[int, dict[int, list[str]]] = {}
