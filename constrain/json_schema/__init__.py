@@ -41,10 +41,11 @@ import llguidance
 from ..errors import InputError, JSONSchemaError
 from ..grammar import Grammar
 from ..engines import llg_engine
+from ._grammar import SchemaGrammar
 from ._compiler import Limits, compile_schema
-from ._validate import model_typer, schema_typer
+from ._validate import SchemaViolation, model_typer, schema_typer
 
-__all__ = ["grammar", "schema_of", "load_schema", "widenings", "Limits"]
+__all__ = ["grammar", "schema_of", "load_schema", "widenings", "Limits", "SchemaGrammar", "SchemaViolation"]
 
 _LLG_LIMITS = dict(max_lexer_states=50_000, initial_lexer_fuel=2_000_000, max_grammar_size=400_000)
 
@@ -91,7 +92,7 @@ def grammar(
     text = header + text
     _check_llguidance(text)
     typer = model_typer(model_or_schema, label) if _is_model(model_or_schema) or not isinstance(model_or_schema, (dict, bool)) else schema_typer(schema, label)
-    result = Grammar(text, name=label, parser="earley" if needs_earley else "auto", description=f"JSON conforming to {label}")
+    result = SchemaGrammar(text, name=label, parser="earley" if needs_earley else "auto", description=f"JSON conforming to {label}")
     typed = result._with_typer(typer)
     typed.widenings = tuple(widened)  # type: ignore[attr-defined]
     return typed
