@@ -85,6 +85,7 @@ def grammar(
     validator (see module docs) instead of raising ``JSONSchemaError``.
     """
     schema = schema_of(model_or_schema)
+    _check_metaschema(schema)
     limits = limits or Limits()
     label = name or _label(model_or_schema, schema)
     text, widened, needs_earley = compile_schema(schema, compact=compact, widen=widen, limits=limits)
@@ -96,6 +97,19 @@ def grammar(
     typed = result._with_typer(typer)
     typed.widenings = tuple(widened)  # type: ignore[attr-defined]
     return typed
+
+
+def _check_metaschema(schema: Any) -> None:
+    """A ``$schema`` naming a metaschema other than the drafts' own (custom vocabularies) is refused:
+    its keywords could mean something else than the validator assumes."""
+    declared = schema.get("$schema") if isinstance(schema, dict) else None
+    if declared is None:
+        return
+    import jsonschema.validators
+
+    known = {uri.rstrip("#") for uri in jsonschema.validators._META_SCHEMAS}  # type: ignore[attr-defined]
+    if not isinstance(declared, str) or (declared.rstrip("#") not in known and "//json-schema.org/" not in declared):
+        raise JSONSchemaError(f"unknown metaschema {declared!r}: only the drafts' own are supported", keyword="$schema", pointer="#/$schema")
 
 
 def widenings(g: Grammar) -> list[tuple[str, str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from typing import Any, Callable
 from urllib.parse import quote
 
@@ -32,8 +33,62 @@ def asserted_formats() -> frozenset[str]:
     return frozenset(format_checker().checkers)
 
 
+@functools.lru_cache(maxsize=4096)
+def _ecma_pattern(pattern: str) -> Callable[[str], bool]:
+    """Search with ECMA-262 semantics (``\\d`` is ASCII, ``$`` is the very end, ``\\p{L}``...): the
+    pattern as the grammar translates it; Python's ``re`` only for what the translator refuses
+    (lookaround, backreferences), where the two agree. Raises ``re.error`` if neither reads it."""
+    from ._regex import PatternError
+    from ._compiler import _compiled_pattern
+
+    try:
+        matcher = _compiled_pattern(pattern)
+    except PatternError:
+        python = re.compile(pattern)
+        return lambda s: python.search(s) is not None
+    return lambda s: matcher.search(s) is not None
+
+
+def _pattern(validator: Any, patrn: str, instance: Any, schema: Any) -> Any:
+    if validator.is_type(instance, "string") and not _ecma_pattern(patrn)(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {patrn!r}")
+
+
+def _pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any, schema: Any) -> Any:
+    if not validator.is_type(instance, "object"):
+        return
+    for patrn, subschema in patterns.items():
+        search = _ecma_pattern(patrn)
+        for k, v in instance.items():
+            if search(k):
+                yield from validator.descend(v, subschema, path=k, schema_path=patrn)
+
+
+def _additional_properties(validator: Any, ap: Any, instance: Any, schema: Any) -> Any:
+    if not validator.is_type(instance, "object"):
+        return
+    props = schema.get("properties", {})
+    searches = [_ecma_pattern(p) for p in schema.get("patternProperties", {})]
+    extras = [k for k in instance if k not in props and not any(search(k) for search in searches)]
+    if validator.is_type(ap, "object"):
+        for extra in extras:
+            yield from validator.descend(instance[extra], ap, path=extra)
+    elif ap is False and extras:
+        yield jsonschema.ValidationError(f"Additional properties are not allowed ({', '.join(map(repr, sorted(extras)))} unexpected)")
+
+
+_ECMA_KEYWORDS = {"pattern": _pattern, "patternProperties": _pattern_properties, "additionalProperties": _additional_properties}
+
+
+@functools.lru_cache(maxsize=16)
+def _ecma_class(cls: type[Validator]) -> type[Validator]:
+    """The draft's validator with ECMA-262 pattern semantics."""
+    return jsonschema.validators.extend(cls, _ECMA_KEYWORDS)  # type: ignore[no-any-return]
+
+
 def _validator_class(schema: Any) -> type[Validator]:
-    return jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)  # type: ignore[no-any-return]
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    return _ecma_class(cls)
 
 
 def schema_validator(schema: Any) -> Validator:
