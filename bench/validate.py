@@ -1,7 +1,7 @@
 """Per-call validation latency of the packaged JSON grammar vs ``json.loads`` + pydantic.
 
 Documents of about 1 KB, 10 KB and 100 KB are generated deterministically (a list of order records).
-For each size: Lark parse, llguidance match, the full two-engine ``Grammar.validate``, the typed
+For each size: the plain-Lark baseline (Lark's own JSON example grammar, LALR, basic lexer), Lark parse, llguidance match, the full two-engine ``Grammar.validate``, the typed
 ``Grammar.parse_json(text, Model)``, and the baselines ``json.loads`` and ``json.loads`` + pydantic.
 
     python bench/validate.py [--json]
@@ -16,7 +16,29 @@ from _common import bench_parser, emit, fmt_seconds, print_table, time_calls
 
 import pydantic
 
+import lark
+
 import constrain
+
+# Lark's own JSON example (examples/json_parser.py): the plain-Lark baseline, measured in the same run
+LARK_EXAMPLE_GRAMMAR = r"""
+    ?start: value
+    ?value: object
+          | array
+          | string
+          | SIGNED_NUMBER      -> number
+          | "true"             -> true
+          | "false"            -> false
+          | "null"             -> null
+    array  : "[" [value ("," value)*] "]"
+    object : "{" [pair ("," pair)*] "}"
+    pair   : string ":" value
+    string : ESCAPED_STRING
+    %import common.ESCAPED_STRING
+    %import common.SIGNED_NUMBER
+    %import common.WS
+    %ignore WS
+"""
 
 
 class Line(pydantic.BaseModel):
@@ -63,6 +85,7 @@ def main() -> None:
     args = bench_parser(__doc__.splitlines()[0]).parse_args()
     grammar = constrain.load_grammar("json")
     grammar.validate("[]")  # build both engines outside the timings
+    plain = lark.Lark(LARK_EXAMPLE_GRAMMAR, parser="lalr", lexer="basic")
     figures: dict[str, float | int] = {}
     rows = []
     for label, size in SIZES.items():
@@ -71,6 +94,7 @@ def main() -> None:
         timings = {
             "json_loads": time_calls(lambda: json.loads(text)),
             "json_loads_pydantic": time_calls(lambda: ORDERS.validate_python(json.loads(text))),
+            "plain_lark_parse": time_calls(lambda: plain.parse(text)),
             "lark_parse": time_calls(lambda: grammar.parse(text)),
             "llguidance_match": time_calls(lambda: grammar.matches(text)),
             "validate": time_calls(lambda: grammar.validate(text)),
@@ -79,16 +103,19 @@ def main() -> None:
         medians = {name: t.median for name, t in timings.items()}
         ratio = medians["validate"] / medians["json_loads_pydantic"]
         typed_ratio = medians["parse_json_model"] / medians["json_loads_pydantic"]
+        plain_ratio = medians["validate"] / medians["plain_lark_parse"]
         rows.append(
             [
                 f"{label} ({len(text.encode()):,} B)",
                 fmt_seconds(medians["json_loads"]),
                 fmt_seconds(medians["json_loads_pydantic"]),
+                fmt_seconds(medians["plain_lark_parse"]),
                 fmt_seconds(medians["lark_parse"]),
                 fmt_seconds(medians["llguidance_match"]),
                 fmt_seconds(medians["validate"]),
                 fmt_seconds(medians["parse_json_model"]),
                 f"{ratio:,.0f}x",
+                f"{plain_ratio:.2f}x",
             ]
         )
         key = label.lower()
@@ -96,17 +123,20 @@ def main() -> None:
         figures.update({f"{key}_{name}_s": value for name, value in medians.items()})
         figures[f"{key}_validate_vs_json_pydantic_ratio"] = ratio
         figures[f"{key}_parse_json_model_vs_json_pydantic_ratio"] = typed_ratio
+        figures[f"{key}_validate_vs_plain_lark_ratio"] = plain_ratio
         figures[f"{key}_llguidance_bytes_per_s"] = len(text.encode()) / medians["llguidance_match"]
     print_table(
         [
             "document",
             "json.loads",
             "json.loads + pydantic",
+            "plain Lark (example grammar)",
             "Lark LALR parse",
             "llguidance match",
             "validate (both)",
             "parse_json(text, Model)",
             "validate / (loads+pydantic)",
+            "validate / plain Lark",
         ],
         rows,
     )

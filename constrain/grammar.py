@@ -205,7 +205,7 @@ class Grammar:
         return self._with_typer(lambda text, tree: run_transformer(fn, text, tree, self.name))
 
     def _with_typer(self, typer: Typer) -> Grammar:
-        clone = Grammar(
+        clone = type(self)(
             self._text,
             name=self.name,
             parser=self.parser_choice,

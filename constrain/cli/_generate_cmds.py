@@ -11,9 +11,18 @@ from ._output import Output, add_json_flag
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("generate", help="generate an output that matches a grammar (validated locally)")
+    p = sub.add_parser(
+        "generate",
+        help="generate an output that matches a grammar or a JSON Schema (validated locally)",
+        description="Generate with a grammar (--grammar), or a JSON config conforming to a JSON Schema "
+        "(--schema) or a pydantic model (--model-class); the validated output is printed.",
+    )
     p.add_argument("prompt", help="what to ask the model")
-    p.add_argument("--grammar", "-g", required=True, help="packaged grammar name or .lark path")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--grammar", "-g", help="packaged grammar name or .lark path")
+    target.add_argument("--schema", metavar="SCHEMA.json", help="a JSON Schema file ('-' for stdin): print conforming JSON")
+    target.add_argument("--model-class", metavar="MODULE:MODEL", help="a pydantic model: print JSON that validates as it")
+    p.add_argument("--widen", action="store_true", help="with --schema/--model-class: leave keywords a grammar cannot state to the validator")
     p.add_argument("--system", help="a system message (default: answer with the grammar's tool only)")
     _add_generation_arguments(p)
     p.set_defaults(handler=cmd_generate)
@@ -84,11 +93,26 @@ def _note_attempts(result: Any, out: Output) -> None:
         print(f"constrain: attempt {a.number} rejected: {str(a.error).splitlines()[0]}", file=out.stderr, flush=True)
 
 
-def cmd_generate(args: argparse.Namespace, out: Output) -> int:
-    from ..generate import generate
+def _target_grammar(args: argparse.Namespace) -> Any:
+    """The grammar for ``--grammar``, or the schema grammar (validator attached) for ``--schema`` / ``--model-class``."""
     from ..grammar import load_grammar
 
-    grammar = load_grammar(args.grammar)
+    if args.grammar:
+        return load_grammar(args.grammar)
+    from ..json_schema import grammar as schema_grammar, load_schema
+
+    spec = args.schema or args.model_class
+    if args.model_class and ":" not in args.model_class:
+        from ..errors import InputError
+
+        raise InputError("expected module:Model", source=args.model_class)
+    return schema_grammar(load_schema(spec), widen=args.widen)
+
+
+def cmd_generate(args: argparse.Namespace, out: Output) -> int:
+    from ..generate import generate
+
+    grammar = _target_grammar(args)
     try:
         result = generate(
             args.prompt,
@@ -107,7 +131,13 @@ def cmd_generate(args: argparse.Namespace, out: Output) -> int:
     _note_attempts(result, out)
     if not args.stream:
         out.line(result.raw)
-    out.json({"ok": True, "output": result.raw, **result.to_dict()})
+    extra: dict[str, Any] = {}
+    if not args.grammar:  # the validated value, as JSON
+        import json
+
+        value = result.value.model_dump(mode="json") if hasattr(result.value, "model_dump") else result.value
+        extra["value"] = value
+    out.json({"ok": True, "output": result.raw, **result.to_dict(), **extra})
     return 0
 
 

@@ -106,9 +106,13 @@ class Matcher:
 
     def match(self, data: bytes) -> MatchResult:
         tokens = list(data)
+        # the common (valid) path: one call checks every byte and then the end of input (EOS), without
+        # committing the matcher's state; only a refused text is walked again to locate the failure
+        if self.fresh().validate_tokens(tokens + [EOS]) == len(tokens) + 1:
+            return MatchResult(True, len(tokens), True, (), "")
         m = self.fresh()
-        if m.consume_tokens(tokens):  # one pass on the common (valid) path
-            if m.is_accepting():
+        if m.consume_tokens(tokens):
+            if m.is_accepting():  # pragma: no cover - the fast path above accepted it already
                 return MatchResult(True, len(tokens), True, (), "")
             return MatchResult(False, len(tokens), True, allowed_bytes(m), "unexpected end of input")
         m = self.fresh()  # refused somewhere: find the first refused byte and what was allowed there

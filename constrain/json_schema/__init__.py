@@ -41,10 +41,11 @@ import llguidance
 from ..errors import InputError, JSONSchemaError
 from ..grammar import Grammar
 from ..engines import llg_engine
+from ._grammar import SchemaGrammar
 from ._compiler import Limits, compile_schema
-from ._validate import model_typer, schema_typer
+from ._validate import SchemaViolation, model_typer, schema_typer
 
-__all__ = ["grammar", "schema_of", "load_schema", "widenings", "Limits"]
+__all__ = ["grammar", "schema_of", "load_schema", "widenings", "Limits", "SchemaGrammar", "SchemaViolation"]
 
 _LLG_LIMITS = dict(max_lexer_states=50_000, initial_lexer_fuel=2_000_000, max_grammar_size=400_000)
 
@@ -84,6 +85,7 @@ def grammar(
     validator (see module docs) instead of raising ``JSONSchemaError``.
     """
     schema = schema_of(model_or_schema)
+    _check_metaschema(schema)
     limits = limits or Limits()
     label = name or _label(model_or_schema, schema)
     text, widened, needs_earley = compile_schema(schema, compact=compact, widen=widen, limits=limits)
@@ -91,10 +93,23 @@ def grammar(
     text = header + text
     _check_llguidance(text)
     typer = model_typer(model_or_schema, label) if _is_model(model_or_schema) or not isinstance(model_or_schema, (dict, bool)) else schema_typer(schema, label)
-    result = Grammar(text, name=label, parser="earley" if needs_earley else "auto", description=f"JSON conforming to {label}")
+    result = SchemaGrammar(text, name=label, parser="earley" if needs_earley else "auto", description=f"JSON conforming to {label}")
     typed = result._with_typer(typer)
     typed.widenings = tuple(widened)  # type: ignore[attr-defined]
     return typed
+
+
+def _check_metaschema(schema: Any) -> None:
+    """A ``$schema`` naming a metaschema other than the drafts' own (custom vocabularies) is refused:
+    its keywords could mean something else than the validator assumes."""
+    declared = schema.get("$schema") if isinstance(schema, dict) else None
+    if declared is None:
+        return
+    import jsonschema.validators
+
+    known = {uri.rstrip("#") for uri in jsonschema.validators._META_SCHEMAS}  # type: ignore[attr-defined]
+    if not isinstance(declared, str) or (declared.rstrip("#") not in known and "//json-schema.org/" not in declared):
+        raise JSONSchemaError(f"unknown metaschema {declared!r}: only the drafts' own are supported", keyword="$schema", pointer="#/$schema")
 
 
 def widenings(g: Grammar) -> list[tuple[str, str]]:

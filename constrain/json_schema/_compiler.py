@@ -946,6 +946,8 @@ class _Compiler:
         if required_set & forbidden:
             return None
         patterns = schema.get("patternProperties") or {}
+        for p in patterns:
+            _checkable_pattern(p, pointer_join(ptr, "patternProperties", p))
         additional = schema.get("additionalProperties", True)
         names = schema.get("propertyNames")
         if names is not None and names is not True and names != {}:
@@ -1251,6 +1253,16 @@ def _py_search(pattern: str, name: str, ptr: str = "") -> bool:
         raise JSONSchemaError(
             f"pattern {pattern!r} cannot be used", keyword="patternProperties", pointer="#" + pointer_join(ptr, "patternProperties")
         ) from None
+
+
+def _checkable_pattern(pattern: str, ptr: str) -> None:
+    """Refuse (in either mode) a pattern the validator could not check: nothing would enforce it."""
+    from ._validate import _ecma_pattern
+
+    try:
+        _ecma_pattern(pattern)
+    except (re.error, OverflowError, RecursionError):
+        raise JSONSchemaError(f"pattern {pattern!r} can be checked neither by the grammar nor by the validator", keyword="patternProperties", pointer="#" + ptr) from None
 
 
 def _python_compiles(pattern: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from typing import Any, Callable
 from urllib.parse import quote
 
@@ -20,8 +21,8 @@ _ROOT_URI = "urn:constrain:schema"
 @functools.lru_cache(maxsize=1)
 def format_checker() -> jsonschema.FormatChecker:
     """jsonschema's format checks plus ours for the formats the grammar compiles (the same regexes)."""
-    checker = jsonschema.FormatChecker()
-    for name in _formats.FORMATS:  # ours replace jsonschema's (draft 3's "time", say) so both sides agree
+    checker = jsonschema.FormatChecker(formats=())
+    for name in _formats.CHECKS:  # ours replace jsonschema's (draft 3's "time", say) so both sides agree
         checker.checks(name)(_formats.checker(name))
     return checker
 
@@ -32,8 +33,62 @@ def asserted_formats() -> frozenset[str]:
     return frozenset(format_checker().checkers)
 
 
+@functools.lru_cache(maxsize=4096)
+def _ecma_pattern(pattern: str) -> Callable[[str], bool]:
+    """Search with ECMA-262 semantics (``\\d`` is ASCII, ``$`` is the very end, ``\\p{L}``...): the
+    pattern as the grammar translates it; Python's ``re`` only for what the translator refuses
+    (lookaround, backreferences), where the two agree. Raises ``re.error`` if neither reads it."""
+    from ._regex import PatternError
+    from ._compiler import _compiled_pattern
+
+    try:
+        matcher = _compiled_pattern(pattern)
+    except PatternError:
+        python = re.compile(pattern)
+        return lambda s: python.search(s) is not None
+    return lambda s: matcher.search(s) is not None
+
+
+def _pattern(validator: Any, patrn: str, instance: Any, schema: Any) -> Any:
+    if validator.is_type(instance, "string") and not _ecma_pattern(patrn)(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {patrn!r}")
+
+
+def _pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any, schema: Any) -> Any:
+    if not validator.is_type(instance, "object"):
+        return
+    for patrn, subschema in patterns.items():
+        search = _ecma_pattern(patrn)
+        for k, v in instance.items():
+            if search(k):
+                yield from validator.descend(v, subschema, path=k, schema_path=patrn)
+
+
+def _additional_properties(validator: Any, ap: Any, instance: Any, schema: Any) -> Any:
+    if not validator.is_type(instance, "object"):
+        return
+    props = schema.get("properties", {})
+    searches = [_ecma_pattern(p) for p in schema.get("patternProperties", {})]
+    extras = [k for k in instance if k not in props and not any(search(k) for search in searches)]
+    if validator.is_type(ap, "object"):
+        for extra in extras:
+            yield from validator.descend(instance[extra], ap, path=extra)
+    elif ap is False and extras:
+        yield jsonschema.ValidationError(f"Additional properties are not allowed ({', '.join(map(repr, sorted(extras)))} unexpected)")
+
+
+_ECMA_KEYWORDS = {"pattern": _pattern, "patternProperties": _pattern_properties, "additionalProperties": _additional_properties}
+
+
+@functools.lru_cache(maxsize=16)
+def _ecma_class(cls: type[Validator]) -> type[Validator]:
+    """The draft's validator with ECMA-262 pattern semantics."""
+    return jsonschema.validators.extend(cls, _ECMA_KEYWORDS)  # type: ignore[no-any-return]
+
+
 def _validator_class(schema: Any) -> type[Validator]:
-    return jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)  # type: ignore[no-any-return]
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    return _ecma_class(cls)
 
 
 def schema_validator(schema: Any) -> Validator:
@@ -64,10 +119,60 @@ def validator_for_pointers(root: Any, pointers: list[str]) -> Validator:
     return cls(conj, registry=registry, format_checker=format_checker())
 
 
-def _raise(text: str, message: str, path: str, engine: str, grammar: str) -> None:
+class SchemaViolation(ValidationError):
+    """A well-formed JSON text whose value breaks the schema; ``pointer`` (RFC 6901) names the failing
+    value, and ``line`` / ``column`` / ``offset`` locate it in the text when it could be found."""
+
+    def __init__(self, message: str, *, pointer: str, text: str, engine: str, grammar: str, tree: lark.Tree | None = None) -> None:
+        self.pointer = pointer
+        where = _locate(text, tree, pointer) if tree is not None else None
+        line, column, offset = where if where is not None else (None, None, None)
+        super().__init__(message, text=text, offset=offset, line=line, column=column, engine=engine, grammar=grammar)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "pointer": self.pointer}
+
+
+def json_pointer(path: Any) -> str:
+    """RFC 6901 pointer for a sequence of keys and indices ("" is the whole document)."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def _locate(text: str, tree: lark.Tree, pointer: str) -> tuple[int, int, int] | None:
+    """(line, column, byte offset) of the value at ``pointer`` in a tree of the packaged JSON grammar."""
+    node: Any = tree.children[0] if tree.data == "start" and tree.children else tree
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]] if pointer else []
+    for part in parts:
+        if isinstance(node, lark.Tree) and node.data == "object":
+            found = None
+            for member in node.children:
+                if isinstance(member, lark.Tree) and member.data == "member" and json.loads(member.children[0]) == part:
+                    found = member.children[1]  # the last one wins, as in json.loads
+            node = found
+        elif isinstance(node, lark.Tree) and node.data == "array" and part.isdigit() and int(part) < len(node.children):
+            node = node.children[int(part)]
+        else:
+            return None
+        if node is None:
+            return None
+    if isinstance(node, lark.Token):
+        pos, line, column = node.start_pos, node.line, node.column
+    elif isinstance(node, lark.Tree) and not node.meta.empty:
+        pos, line, column = node.meta.start_pos, node.meta.line, node.meta.column
+    else:
+        return None
+    if pos is None or line is None or column is None:
+        return None
+    return line, column, len(text[:pos].encode("utf-8"))
+
+
+def _raise(text: str, message: str, path: str, engine: str, grammar: str, tree: lark.Tree | None = None) -> None:
     if len(message) > 300:
         message = message[:297] + "..."
-    raise ValidationError(f"schema violation at {path or '/'}: {message}", text=text, engine=engine, grammar=grammar)
+    raise SchemaViolation(
+        f"schema violation at {path or '/'}: {message}", pointer=path if path != "/" else "", text=text,
+        engine=engine, grammar=grammar, tree=tree,
+    )
 
 
 class _DuplicateKey(ValueError):
@@ -103,8 +208,8 @@ def schema_typer(schema: Any, grammar_name: str) -> Callable[[str, lark.Tree], A
             # never return a value the validator could not check
             _raise(text, f"the validator could not check this value ({type(exc).__name__}: {exc})", "/", "jsonschema", grammar_name)
         if error is not None:
-            path = "/" + "/".join(str(p) for p in error.absolute_path)
-            _raise(text, error.message, path if error.absolute_path else "/", "jsonschema", grammar_name)
+            path = json_pointer(error.absolute_path)
+            _raise(text, error.message, path or "/", "jsonschema", grammar_name, tree)
         return value
 
     return typed
@@ -122,8 +227,8 @@ def model_typer(model: Any, grammar_name: str) -> Callable[[str, lark.Tree], Any
             return adapter.validate_json(text)
         except pydantic.ValidationError as exc:
             first = exc.errors()[0]
-            path = "/" + "/".join(str(p) for p in first.get("loc", ()))
-            _raise(text, f"{first.get('msg')} ({exc.error_count()} error(s))", path, "pydantic", grammar_name)
+            path = json_pointer(first.get("loc", ()))
+            _raise(text, f"{first.get('msg')} ({exc.error_count()} error(s))", path or "/", "pydantic", grammar_name, tree)
             raise AssertionError from None
 
     return typed
