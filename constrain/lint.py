@@ -764,6 +764,11 @@ TYPED_WALKS = 100
 """How many random walks ``check()`` runs through a grammar's typed checks."""
 
 
+def _shorten(text: str, limit: int = 60) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 4] + "...'"
+
+
 def typed_refusals(grammar: Grammar, *, walks: int = TYPED_WALKS, seed: int = 0) -> list[Diagnostic]:
     """A ``typed-refusals`` warning when the grammar's typed checks refuse some of its random walks.
 
@@ -780,7 +785,7 @@ def typed_refusals(grammar: Grammar, *, walks: int = TYPED_WALKS, seed: int = 0)
     share = f"{len(refused)} of {len(verdicts)} random walks ({100 * len(refused) / len(verdicts):.0f}%)"
     return [Diagnostic(
         "warning", "typed-refusals",
-        f"{share} pass both engines but the grammar's typed checks refuse them, e.g. {example.text!r}: "
+        f"{share} pass both engines but the grammar's typed checks refuse them, e.g. {_shorten(example.text)}: "
         f"{str(example.typed_error).splitlines()[0]}. A model constrained by this grammar can write them, and "
         "each costs a round trip: state the check in the grammar where a rule can (`constrain sample --all` "
         "shows them)",
