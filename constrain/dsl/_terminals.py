@@ -16,7 +16,7 @@ import itertools
 import re
 import sys
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 from .cron import FIELDS, MONTH_DAYS, FieldSpec
 

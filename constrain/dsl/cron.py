@@ -215,12 +215,6 @@ def never_fires(day_of_month: CronField, month: CronField, day_of_week: CronFiel
     return f"day of month {day_of_month} never occurs in month {month}, so the schedule never fires"
 
 
-# terminal name (without any include prefix) -> the field whose items it spells
-_FIELD_OF_TERMINAL = {
-    "MINUTE": "minute", "HOUR": "hour", "DAY_LOW": "day_of_month", "DAY_30": "day_of_month",
-    "DAY_31": "day_of_month", "MONTH_FEB": "month", "MONTH_SHORT": "month", "MONTH_LONG": "month",
-    "WEEKDAY_STAR": "day_of_week", "WEEKDAY": "day_of_week",
-}
 _ITEM = re.compile(r"(?:(?P<star>\*)|(?P<start>[0-9A-Za-z]+)(?:-(?P<end>[0-9A-Za-z]+))?)(?:/(?P<step>[0-9]+))?")
 
 
@@ -237,7 +231,8 @@ def item_of(spec: FieldSpec, text: str) -> CronItem:
 
 class CronTransformer(lark.Transformer):
     """Turns a ``dsl/cron`` tree into a ``Cron``. The grammar has already refused every invalid schedule;
-    the checks of ``Span``, ``CronField`` and ``Cron`` run again and would be reported where they fail."""
+    the checks of ``CronField`` and ``Cron`` run again for values built in Python. Reusable for grammars
+    that embed cron (``merge_transformers(base, cron=CronTransformer())``)."""
 
     def start(self, children: list[CronField]) -> Cron:
         problem = never_fires(*children[2:])
@@ -245,21 +240,11 @@ class CronTransformer(lark.Transformer):
             raise ValueError(problem)
         return Cron(*children)
 
-    def __default_token__(self, token: lark.Token) -> Any:
-        name = _FIELD_OF_TERMINAL.get(token.type.rsplit("__", 1)[-1])
-        if name is None:
-            return token
-        spec = FIELDS[name]
-        item = item_of(spec, str(token))
-        if isinstance(item, Span) and item.end is not None and item.start > item.end:
-            raise ValueError(
-                f"{spec.name.replace('_', ' ')} range {token} runs backwards (start {item.start} is after end {item.end})"
-            )
-        return item
-
     def _field(name: str) -> Any:  # type: ignore[misc]
-        def method(self: CronTransformer, children: list[CronItem]) -> CronField:
-            return CronField(name, tuple(children))
+        # items are read here rather than in terminal callbacks, which `merge_transformers` cannot prefix
+        def method(self: CronTransformer, children: list[lark.Token]) -> CronField:
+            spec = FIELDS[name]
+            return CronField(name, tuple(item_of(spec, str(token)) for token in children))
 
         return method
 
