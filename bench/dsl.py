@@ -9,6 +9,8 @@ and token-mask time, Lark parse time, and the share of random walks that today's
 grammar token by token, with a synthetic 32,000-token vocabulary (256 bytes plus seeded printable
 strings of 2-8 bytes, the size of a small model's vocabulary; no model download needed): it counts how
 the lexer's regexes scale with a vocabulary, not a particular model's tokenizer.
+A "before" grammar's `// include:` lines resolve to today's packaged grammars: the "before" dsl/chart
+embeds the tightened dsl/filter, so only its own aggregate rule differs.
 """
 
 from __future__ import annotations
