@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Literal
 import lark
 
 from .engines import lark_engine, llg_engine
-from .errors import ConstrainError, Diagnostic, GrammarError
+from .errors import ConstrainError, Diagnostic, GrammarError, ValidationError
 
 if TYPE_CHECKING:
     from .grammar import Grammar
@@ -24,7 +24,10 @@ __all__ = [
     "COMMON_IMPORTS",
     "RULES",
     "TARGETS",
+    "SampleVerdict",
     "check_grammar",
+    "judge_sample",
+    "typed_refusals",
     "lark_build_diagnostic",
     "lint_text",
     "llguidance_diagnostics",
@@ -720,13 +723,86 @@ def _target_diagnostics(grammar: Grammar, base: list[Diagnostic], target_name: s
     return out
 
 
+# -------------------------------------------------------------------------------------------------
+# Typed checks: how much of the language the grammar's own typed value refuses.
+# -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SampleVerdict:
+    """The full validation of one random walk: ``lark_error`` when Lark refuses what llguidance wrote
+    (the engines disagree: a grammar bug), else ``typed_error`` when the typed checks refuse it."""
+
+    text: str
+    lark_error: ValidationError | None = None
+    typed_error: ValidationError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether ``constrain validate --grammar`` (both engines, then the typed value) accepts the text."""
+        return self.lark_error is None and self.typed_error is None
+
+
+def judge_sample(grammar: Grammar, text: str) -> SampleVerdict:
+    """Validate a string llguidance drew from ``grammar`` the way ``constrain validate --grammar`` does."""
+    try:
+        grammar.parse(text)
+    except ValidationError as exc:
+        return SampleVerdict(text, lark_error=exc)
+    try:
+        grammar.parse_typed(text)
+    except GrammarError:
+        raise
+    except ValidationError as exc:
+        return SampleVerdict(text, typed_error=exc)
+    except ConstrainError as exc:  # a typed model refusing its value: still the typed check's verdict
+        return SampleVerdict(text, typed_error=ValidationError(str(exc), text=text, engine="typed", grammar=grammar.name))
+    return SampleVerdict(text)
+
+
+TYPED_WALKS = 100
+"""How many random walks ``check()`` runs through a grammar's typed checks."""
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 4] + "...'"
+
+
+def typed_refusals(grammar: Grammar, *, walks: int = TYPED_WALKS, seed: int = 0) -> list[Diagnostic]:
+    """A ``typed-refusals`` warning when the grammar's typed checks refuse some of its random walks.
+
+    Each such walk is a text a constrained model can write and the loop must re-ask: a check the grammar
+    could state as a rule. Nothing for a grammar without a typed value, or when every walk passes."""
+    if grammar._typer is None:
+        return []
+    verdicts = [judge_sample(grammar, text) for text in grammar.sample(walks, seed=seed)]
+    refused = [v for v in verdicts if v.lark_error is None and v.typed_error is not None]
+    if not refused:
+        return []
+    example = refused[0]
+    assert example.typed_error is not None
+    share = f"{len(refused)} of {len(verdicts)} random walks ({100 * len(refused) / len(verdicts):.0f}%)"
+    return [Diagnostic(
+        "warning", "typed-refusals",
+        f"{share} pass both engines but the grammar's typed checks refuse them, e.g. {_shorten(example.text)}: "
+        f"{str(example.typed_error).splitlines()[0]}. A model constrained by this grammar can write them, and "
+        "each costs a round trip: state the check in the grammar where a rule can (`constrain sample --all` "
+        "shows them)",
+        1, 1, engine="typed",
+    )]
+
+
 def check_grammar(grammar: Grammar, *, targets: tuple[str, ...] = ()) -> list[Diagnostic]:
-    """Every finding about ``grammar``: lark-python, llguidance, the lint, and each named target."""
+    """Every finding about ``grammar``: lark-python, llguidance, the lint, the share of random walks its
+    typed checks refuse (grammars with a typed value), and each named target."""
     for name in targets:
         if name not in TARGETS:
             raise GrammarError(f"unknown target {name!r}; known targets: {', '.join(sorted(TARGETS))}")
     base = _lark_diagnostics(grammar) + llguidance_diagnostics(grammar.text) + lint_text(grammar.text)
     diagnostics = list(base)
+    if not any(d.severity == "error" and d.engine in ("lark", "llguidance") for d in base):
+        diagnostics += typed_refusals(grammar)
     for name in targets:
         diagnostics += _target_diagnostics(grammar, base, name)
     unique = list(dict.fromkeys(diagnostics))

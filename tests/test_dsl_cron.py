@@ -1,5 +1,6 @@
-"""dsl/cron: field ranges in the grammar (both engines), names, located range errors, round trip,
-and schedule semantics against croniter as an independent implementation."""
+"""dsl/cron: field ranges, forward ranges, steps and never-firing schedules in the grammar (both engines,
+item by item against the Python checks), names, round trip, and schedule semantics against croniter as
+an independent implementation."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import constrain
-from constrain.dsl.cron import FIELDS, Cron, CronField, Every, Span
+from constrain.dsl.cron import FIELDS, MONTH_DAYS, Cron, CronField, CronItem, Every, Span, item_of, never_fires
 
 GRAMMAR = constrain.load_grammar("dsl/cron")
 ORDER = list(FIELDS)
@@ -33,6 +34,20 @@ def accepted(text: str) -> bool:
         lark_ok = False
     assert llg == lark_ok, f"engines disagree on {text!r}: llguidance {llg}, lark {lark_ok}"
     return llg
+
+
+def lark_refuses(text: str) -> bool:
+    """Whether Lark refuses ``text`` (cheap when it does: the parse stops at the first bad byte)."""
+    try:
+        GRAMMAR.parse(text)
+    except constrain.ValidationError:
+        return True
+    return False
+
+
+def field_of(name: str, text: str) -> CronField:
+    spec = FIELDS[name]
+    return CronField(name, tuple(item_of(spec, part) for part in text.split(",")))
 
 
 @pytest.mark.parametrize("name", ORDER)
@@ -88,18 +103,76 @@ def test_malformed(text: str) -> None:
     assert not accepted(text)
 
 
-@pytest.mark.parametrize(
-    ("text", "bad"),
-    [("0 0 * 5,DEC-FEB *", "DEC-FEB"), ("30-10 * * * *", "30-10"), ("0\t0\t* * fri-mon/2", "fri-mon/2")],
-)
-def test_backwards_range_is_located(text: str, bad: str) -> None:
-    assert accepted(text)
+def item_spellings(name: str) -> list[tuple[str, CronItem]]:
+    """Every item of a field in one numeric spelling, with the value Python builds for it (or None)."""
+    spec = FIELDS[name]
+    out: list[tuple[str, CronItem]] = [("*", Every())]
+    out += [(f"*/{s}", Every(s)) for s in range(0, spec.high + 2)]
+    values = range(spec.low - 1, spec.high + 2)
+    out += [(f"{a}", Span(a)) for a in values]
+    out += [(f"{a}-{b}", Span(a, b)) for a in values for b in values]
+    steps = (0, 1, 2, 7, spec.high, spec.high + 1)
+    out += [(f"{a}-{b}/{s}", Span(a, b, s)) for a in values for b in values for s in steps if (a + b + s) % 11 == 0]
+    return out
+
+
+@pytest.mark.parametrize("name", ORDER)
+def test_grammar_admits_an_item_exactly_when_python_accepts_it(name: str) -> None:
+    """Ranges run forward, steps stay in 1..max, values in range: the grammar and CronField agree."""
+    for text, item in item_spellings(name):
+        try:
+            CronField(name, (item,))
+            python_ok = True
+        except constrain.InputError:
+            python_ok = False
+        text = with_field(name, text)
+        assert GRAMMAR.matches(text) == python_ok, text
+    for text, item in item_spellings(name)[::37]:  # Lark (Earley, ~4 ms a parse) on a spread of them
+        accepted(with_field(name, text))
+
+
+@pytest.mark.parametrize(("text", "bad"), [("0 0 * 5,DEC-FEB *", 8), ("30-10 * * * *", 0), ("0\t0\t* * fri-mon/2", 8)])
+def test_backwards_range_is_refused_by_both_engines_where_it_starts(text: str, bad: int) -> None:
+    assert not accepted(text)
     with pytest.raises(constrain.ValidationError) as info:
-        GRAMMAR.parse_typed(text)
-    position = text.index(bad)
-    assert info.value.engine == "semantic"
-    assert (info.value.offset, info.value.line, info.value.column) == (position, 1, position + 1)
-    assert "backwards" in str(info.value)
+        GRAMMAR.parse(text)
+    assert info.value.offset >= bad  # the refusal is inside the backwards item, not before it
+    with pytest.raises(constrain.InputError, match="after its end"):
+        CronField("month", (Span(12, 2),))
+
+
+def day_month_cases() -> list[tuple[str, str, str]]:
+    doms = ["29", "30", "31", "30,31", "31,30", "31-31", "30-31/2", "1,31", "*/30", "*", "31,*", "28-31"]
+    months = ["2", "FEB", "4", "4,6,9,11", "2-6/2", "2-4/2", "9-11/2", "1", "2,7", "*", "*/2", "2-3/2", "1-12/11"]
+    return [(d, m, w) for d in doms for m in months for w in ("*", "*/2", "MON", "1-5,*")]
+
+
+DATES = [datetime.date(2000, 1, 1) + datetime.timedelta(days=d) for d in range(366 * 28)]  # every weekday of every day
+
+
+def test_schedules_that_never_fire_are_not_in_the_language() -> None:
+    """Independently of the grammar's classes: a schedule is in the language iff it fires on some date."""
+    never = 0
+    for dom, month, dow in day_month_cases():
+        days, months = field_of("day_of_month", dom), field_of("month", month)
+        weekdays = field_of("day_of_week", dow)
+        d_values, m_values, w_values = days.values(), months.values(), weekdays.values()
+        both = days.is_star or weekdays.is_star  # Vixie cron: AND the day fields if either starts with *
+
+        def on(date: datetime.date) -> bool:
+            day_ok, weekday_ok = date.day in d_values, (date.weekday() + 1) % 7 in w_values
+            return date.month in m_values and (day_ok and weekday_ok if both else day_ok or weekday_ok)
+
+        fires = any(on(date) for date in DATES)
+        text = f"0 0 {dom} {month} {dow}"
+        assert GRAMMAR.matches(text) == fires and lark_refuses(text) != fires, text
+        assert (never_fires(days, months, weekdays) is None) == fires, text
+        never += not fires
+    assert 0 < never < len(day_month_cases())
+    with pytest.raises(constrain.InputError, match="never fires"):
+        Cron(CronField("minute", (Span(0),)), CronField("hour", (Span(0),)), CronField("day_of_month", (Span(30),)),
+             CronField("month", (Span(2),)), CronField("day_of_week", (Every(),)))
+    assert MONTH_DAYS[1] == 29 and accepted("0 0 29 2 *")
 
 
 def items(name: str, *, star_first_only: bool = False) -> st.SearchStrategy[CronField]:
@@ -118,7 +191,12 @@ def items(name: str, *, star_first_only: bool = False) -> st.SearchStrategy[Cron
     return st.one_of(st.just(CronField(name, (Every(),))), field) if star_first_only else field
 
 
-crons = st.builds(Cron, *(items(name) for name in ORDER))
+def schedules(*fields: st.SearchStrategy[CronField]) -> st.SearchStrategy[Cron]:
+    """Crons from field strategies, without the schedules that never fire (not in the language)."""
+    return st.tuples(*fields).filter(lambda f: never_fires(*f[2:]) is None).map(lambda f: Cron(*f))
+
+
+crons = schedules(*(items(name) for name in ORDER))
 
 
 @settings(max_examples=150, deadline=None)
@@ -131,8 +209,8 @@ def test_round_trip(cron: Cron) -> None:
 
 # Day fields either exactly `*` or without `*` items: there croniter and Vixie cron agree on how the
 # two day fields combine (croniter treats `*/n` as restricted; Vixie cron, and this module, as `*`).
-comparable_crons = st.builds(
-    Cron, items("minute"), items("hour"), items("day_of_month", star_first_only=True), items("month"),
+comparable_crons = schedules(
+    items("minute"), items("hour"), items("day_of_month", star_first_only=True), items("month"),
     items("day_of_week", star_first_only=True),
 )
 

@@ -50,7 +50,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_the_section_has_its_steps() -> None:
     argv = [a for a, _ in commands()]
     assert [a[1] for a in argv] == ["check", "sample", "explain", "serve"]
-    assert len(blocks("python")) == 3 and len(blocks("lark")) == 1
+    assert len(blocks("python")) == 4 and len(blocks("lark")) == 1
 
 
 @pytest.mark.parametrize("index", range(3))

@@ -7,22 +7,26 @@ import random
 from typing import Any
 
 from ..errors import InputError, ValidationError
-from ..explain import Verdict, explain, lark_verdict
+from ..explain import Verdict, explain
 from ..grammar import load_grammar
+from ..lint import judge_sample
 from ._output import Output, add_json_flag, read_output_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "sample",
-        help="draw random strings the grammar admits (llguidance walk over bytes)",
-        description="Draw N random strings from GRAMMAR with llguidance (a byte-level random walk), "
-        "re-parse each with lark-python, and flag any the engines disagree on (exit 1).",
+        help="draw random strings the grammar admits and the full validation accepts",
+        description="Draw N random strings from GRAMMAR with llguidance (a byte-level random walk, what a "
+        "constrained model can write) and validate each as `constrain validate --grammar` does: lark-python, "
+        "then the grammar's typed checks. Prints the accepted strings (--all: the refused ones too, marked). "
+        "Exit 1 if the engines disagree on a string.",
     )
     p.add_argument("grammar", help="a packaged grammar name or a .lark path")
     p.add_argument("-n", type=int, default=10, metavar="N", help="how many strings (default 10)")
     p.add_argument("--seed", type=int, default=None, help="random seed; the same seed draws the same strings")
     p.add_argument("--max-bytes", type=int, default=400, help="drop walks longer than this (default 400)")
+    p.add_argument("--all", action="store_true", help="also print the strings the validation refuses, marked")
     add_json_flag(p)
     p.set_defaults(handler=cmd_sample)
 
@@ -42,6 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 # -- sample ------------------------------------------------------------------------------------------
 
 
+REFUSED_MARK = "[refused] "
+"""Prefix of a refused string in ``sample --all`` output (one-line languages)."""
+
+
 def cmd_sample(args: argparse.Namespace, out: Output) -> int:
     if args.n < 1:
         raise InputError(f"-n must be at least 1, got {args.n}")
@@ -50,28 +58,40 @@ def cmd_sample(args: argparse.Namespace, out: Output) -> int:
     grammar = load_grammar(args.grammar)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     samples = grammar.sample(args.n, seed=seed, max_bytes=args.max_bytes)
+    verdicts = [judge_sample(grammar, text) for text in samples]
     multiline = any("\n" in s for s in samples)
-    refused = 0
-    for index, text in enumerate(samples, start=1):
-        verdict = lark_verdict(grammar, text)
-        refused += not verdict.ok
-        out.json({"index": index, "text": text, "lark_ok": verdict.ok, "error": _error_dict(verdict.error)})
+    for index, verdict in enumerate(verdicts, start=1):
+        error = verdict.lark_error or verdict.typed_error
+        out.json({"index": index, "text": verdict.text, "ok": verdict.ok, "lark_ok": verdict.lark_error is None,
+                  "error": _error_dict(error)})
+        if verdict.lark_error is not None:
+            out.error(f"sample {index} is refused by lark-python, the engines disagree: {verdict.lark_error.reason}")
+        if not (verdict.ok or args.all):
+            continue
+        reason = "" if error is None else f" (refused: {str(error).splitlines()[0]})"
+        text = verdict.text.removesuffix("\n") if multiline else verdict.text
         if multiline:
-            out.line(f"--- sample {index} ---")
-        out.line(text.removesuffix("\n") if multiline else text)
-        if not verdict.ok and verdict.error is not None:
-            out.error(f"sample {index} is refused by lark-python, the engines disagree: {verdict.error.reason}")
+            out.line(f"--- sample {index}{reason} ---")
+            out.line(text)
+        else:
+            out.line(text if verdict.ok else f"{REFUSED_MARK}{text}")
+            if reason:
+                out.error(f"sample {index}{reason}")
+    lark_refused = sum(v.lark_error is not None for v in verdicts)
+    typed_refused = sum(v.lark_error is None and v.typed_error is not None for v in verdicts)
+    accepted = len(verdicts) - lark_refused - typed_refused
     note = "" if len(samples) == args.n else f" (walks longer than --max-bytes {args.max_bytes} were dropped)"
-    summary = {"summary": True, "grammar": grammar.name, "seed": seed, "requested": args.n, "drawn": len(samples),
-               "lark_refused": refused}
-    out.json(summary)
+    out.json({"summary": True, "grammar": grammar.name, "seed": seed, "requested": args.n, "drawn": len(samples),
+              "accepted": accepted, "typed_refused": typed_refused, "lark_refused": lark_refused})
     if not out.json_mode:
-        print(f"{grammar.name}: {len(samples)} of {args.n} drawn with --seed {seed}{note}; "
-              f"lark refused {refused}", file=out.stderr, flush=True)
+        shown = "" if args.all or not typed_refused else " (--all shows them)"
+        print(f"{grammar.name}: {len(samples)} of {args.n} drawn with --seed {seed}{note}; {accepted} accepted, "
+              f"{typed_refused} refused by the typed checks{shown}, {lark_refused} refused by lark",
+              file=out.stderr, flush=True)
     if not samples:
         out.error(f"no walk of {grammar.name} ended within {args.max_bytes} bytes; raise --max-bytes")
         return 1
-    return 1 if refused else 0
+    return 1 if lark_refused else 0
 
 
 # -- explain -----------------------------------------------------------------------------------------

@@ -11,7 +11,9 @@
 come in this order. ``filter`` is a ``dsl/filter`` expression, embedded in the grammar by
 ``// include: dsl/filter as filter``. ``Chart.to_vega_lite()`` gives a Vega-Lite spec (hand it to
 Altair's ``alt.Chart.from_dict`` with your data). Aggregates must fit the field type (``sum`` needs
-``quantitative``); that check runs after parsing and reports where the encoding is.
+``quantitative``, ``AGGREGATE_TYPES``); the grammar says so, and ``Encoding`` checks it for values built
+in Python. The embedded filter's values are bounded in the grammar too (see ``dsl.filter``). Checks left
+to Python only: none.
 """
 
 from __future__ import annotations

@@ -2,14 +2,20 @@
 
     */15 9-17 * * MON-FRI      every 15 minutes from 9:00 to 17:45, Monday to Friday
 
-Field ranges live in the grammar (minute 0-59, hour 0-23, day 1-31, month 1-12 or JAN-DEC, weekday 0-7
-or SUN-SAT, 0 and 7 both Sunday); a range whose start is after its end is refused after parsing, with
-its location. Month and weekday names become numbers; ``str(cron)`` renders the numeric form.
+Every rule of the language is in the grammar, so a model constrained by it writes only valid
+schedules: field ranges (minute 0-59, hour 0-23, day 1-31, month 1-12 or JAN-DEC, weekday 0-7 or
+SUN-SAT, 0 and 7 both Sunday), ranges whose start is not after their end, steps from 1 to the field's
+maximum, and no schedule that can never fire (``0 0 30 2 *``, ``0 0 31 4,6 *``: the least day of the
+month exceeds every listed month's length while the weekday field starts with ``*``). The grammar's
+terminals are generated from ``FIELDS`` by ``constrain.dsl._terminals``; the same rules are checked
+here (``CronField``, ``Cron``, ``never_fires``) for values built in Python. Checks left to Python only:
+none. Month and weekday names become numbers; ``str(cron)`` renders the numeric form.
 """
 
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -18,12 +24,13 @@ import lark
 from .._typed import run_transformer
 from ..errors import InputError
 
-__all__ = ["Cron", "CronField", "Every", "Span", "CronItem", "FIELDS", "GRAMMAR", "from_tree"]
+__all__ = ["Cron", "CronField", "Every", "Span", "CronItem", "FIELDS", "GRAMMAR", "from_tree", "never_fires"]
 
 GRAMMAR = "dsl/cron"
 
 MONTH_NAMES = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 WEEKDAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # the most days each month has
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,16 @@ class FieldSpec:
     high: int
     names: tuple[str, ...] = ()
     first: int = 0
+
+    @property
+    def named(self) -> dict[int, str]:
+        """Value -> its name (``{1: "JAN", ...}``)."""
+        return {self.first + i: name for i, name in enumerate(self.names)}
+
+    @property
+    def steps(self) -> range:
+        """The steps an item may take (``*/n``, ``a-b/n``): 1 to the field's maximum."""
+        return range(1, self.high + 1)
 
     def number(self, token: str) -> int:
         upper = token.upper()
@@ -159,6 +176,9 @@ class Cron:
             value = getattr(self, name)
             if not isinstance(value, CronField) or value.name != name:
                 raise InputError(f"Cron.{name} must be CronField({name!r}, ...)")
+        problem = never_fires(self.day_of_month, self.month, self.day_of_week)
+        if problem:
+            raise InputError(problem)
 
     def to_text(self) -> str:
         return " ".join(getattr(self, name).to_text() for name in FIELDS)
@@ -182,50 +202,58 @@ class Cron:
         return day_ok or weekday_ok
 
 
-# terminal name (without any include prefix) -> the field whose values it spells
-_FIELD_OF_TERMINAL = {"MINUTE": "minute", "HOUR": "hour", "DAY": "day_of_month", "MONTH": "month", "WEEKDAY": "day_of_week"}
+def never_fires(day_of_month: CronField, month: CronField, day_of_week: CronField) -> str | None:
+    """Why a schedule with these day fields can never fire, or None when it can.
+
+    Only when the weekday field starts with ``*`` (cron then ANDs the day fields) and the day field does
+    not: then some listed day must exist in some listed month (February has 29 days at most)."""
+    if not day_of_week.is_star or day_of_month.is_star:
+        return None
+    least = min(day_of_month.values())
+    if any(least <= MONTH_DAYS[m - 1] for m in month.values()):
+        return None
+    return f"day of month {day_of_month} never occurs in month {month}, so the schedule never fires"
 
 
-def _spec_of(token: lark.Token) -> FieldSpec:
-    return FIELDS[_FIELD_OF_TERMINAL[token.type.rsplit("__", 1)[-1]]]
+_ITEM = re.compile(r"(?:(?P<star>\*)|(?P<start>[0-9A-Za-z]+)(?:-(?P<end>[0-9A-Za-z]+))?)(?:/(?P<step>[0-9]+))?")
+
+
+def item_of(spec: FieldSpec, text: str) -> CronItem:
+    """The item a grammar terminal spells (``*/5``, ``MON-FRI``, ``1-31/2``); checked by ``CronField``."""
+    m = _ITEM.fullmatch(text)
+    if m is None:
+        raise ValueError(f"not a cron {spec.name} item: {text!r}")
+    step = int(m["step"]) if m["step"] else None
+    if m["star"]:
+        return Every(step)
+    return Span(spec.number(m["start"]), spec.number(m["end"]) if m["end"] else None, step)
 
 
 class CronTransformer(lark.Transformer):
-    """Turns a ``dsl/cron`` tree into a ``Cron``; a range that runs backwards is a located error."""
+    """Turns a ``dsl/cron`` tree into a ``Cron``. The grammar has already refused every invalid schedule;
+    the checks of ``CronField`` and ``Cron`` run again for values built in Python. Reusable for grammars
+    that embed cron (``merge_transformers(base, cron=CronTransformer())``)."""
 
     def start(self, children: list[CronField]) -> Cron:
+        problem = never_fires(*children[2:])
+        if problem:
+            raise ValueError(problem)
         return Cron(*children)
 
-    def every(self, children: list[lark.Token]) -> Every:
-        return Every(int(children[0]) if children else None)
+    def _field(name: str) -> Any:  # type: ignore[misc]
+        # items are read here rather than in terminal callbacks, which `merge_transformers` cannot prefix
+        def method(self: CronTransformer, children: list[lark.Token]) -> CronField:
+            spec = FIELDS[name]
+            return CronField(name, tuple(item_of(spec, str(token)) for token in children))
 
-    def single(self, children: list[lark.Token]) -> Span:
-        return Span(_spec_of(children[0]).number(children[0]))
+        return method
 
-    def span(self, children: list[lark.Token]) -> Span:
-        spec = _spec_of(children[0])
-        start, end = spec.number(children[0]), spec.number(children[1])
-        if start > end:
-            raise ValueError(
-                f"{spec.name.replace('_', ' ')} range {children[0]}-{children[1]} runs backwards "
-                f"(start {start} is after end {end})"
-            )
-        return Span(start, end, int(children[2]) if len(children) > 2 else None)
-
-    def minute(self, children: list[CronItem]) -> CronField:
-        return CronField("minute", tuple(children))
-
-    def hour(self, children: list[CronItem]) -> CronField:
-        return CronField("hour", tuple(children))
-
-    def day_of_month(self, children: list[CronItem]) -> CronField:
-        return CronField("day_of_month", tuple(children))
-
-    def month(self, children: list[CronItem]) -> CronField:
-        return CronField("month", tuple(children))
-
-    def day_of_week(self, children: list[CronItem]) -> CronField:
-        return CronField("day_of_week", tuple(children))
+    minute = _field("minute")
+    hour = _field("hour")
+    dom_low = dom_30 = dom_31 = _field("day_of_month")
+    month = month_feb = month_not_feb = month_short = month_not_short = _field("month")
+    day_of_week = dow_restricted = _field("day_of_week")
+    del _field
 
 
 def from_tree(text: str, tree: lark.Tree) -> Cron:
