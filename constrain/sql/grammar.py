@@ -118,22 +118,31 @@ def word_regex(words: Iterable[str], *, case_insensitive: bool) -> str:
     return render(_trie(words, case_insensitive))
 
 
-def identifier_regex(reserved: Iterable[str], max_length: int = MAX_IDENTIFIER_LENGTH) -> str:
+def identifier_regex(reserved: Iterable[str], max_length: int = MAX_IDENTIFIER_LENGTH,
+                     reserved_prefixes: Iterable[str] = ()) -> str:
     """Bare identifiers ``[A-Za-z_][A-Za-z0-9_]*`` of at most ``max_length`` characters, except ``reserved``
-    (compared ASCII case-insensitively). Written without lookaround so that llguidance reads it too."""
+    and every word starting with one of ``reserved_prefixes`` (compared ASCII case-insensitively). Written
+    without lookaround so that llguidance reads it too."""
     trie = _trie(reserved, True)
+    for prefix in reserved_prefixes:
+        node = trie
+        for ch in _ascii_lower(prefix):
+            node = node.setdefault(ch, {})
+        node[_PREFIX_MARK] = {}
 
     def tail(depth: int) -> str:
         room = max_length - depth
         return f"[A-Za-z0-9_]{{0,{room}}}" if room > 0 else ""
 
     def render(node: dict, depth: int) -> str | None:
+        if _PREFIX_MARK in node:
+            return None
         alts: list[str] = []
         if depth < max_length:
             allowed = _IDENT_FIRST if depth == 0 else _IDENT_REST
             used: set[str] = set()
             for ch, child in sorted(node.items()):
-                if not ch:
+                if not ch or ch == _PREFIX_MARK:
                     continue
                 used.update({ch.lower(), ch.upper()})
                 below = render(child, depth + 1)
@@ -153,6 +162,13 @@ def identifier_regex(reserved: Iterable[str], max_length: int = MAX_IDENTIFIER_L
     regex = render(trie, 0)
     assert regex is not None
     return regex
+
+
+_PREFIX_MARK = "*"  # a trie key no identifier character equals
+
+# An alias written without AS after a select-list expression must not begin with a keyword that ends a
+# terminal able to follow an expression: lark's LALR lexer would read "x description" as "x DESC ription".
+IMPLICIT_ALIAS_RESERVED_PREFIXES = ("asc", "desc", "isnull", "notnull", "end", "preceding", "following")
 
 
 def quoted_name_regex(dialect: Dialect, long_names: Iterable[str] = ()) -> str:
@@ -188,6 +204,8 @@ def render_dialect_terminals(dialect: Dialect) -> str:
         'QUOTED_QUALIFIER: QUOTED_NAME "."',
         'QUALIFIER: IDENT "."',
         "ALIAS_WS: SP IDENT",
+        "SELECT_ALIAS_WS: /[ \\t\\r\\n]{1,2}"
+        f"{identifier_regex(sorted(reserved), reserved_prefixes=IMPLICIT_ALIAS_RESERVED_PREFIXES)}/",
         "STRING: /'(?:[^'\\x00]|''){0,256}'/",
         f"TYPE_NAME: /{word_regex(dialect.type_names, case_insensitive=True)}/",
         f"alias_name: {alias_forms}",
