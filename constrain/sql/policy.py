@@ -181,6 +181,11 @@ _WRITE_NODES: tuple[type[exp.Expression], ...] = (
 )
 _READ_ROOTS: tuple[type[exp.Expression], ...] = (exp.Select, exp.SetOperation, exp.Subquery)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029\ufeff]")
+def _refuse_control(control: re.Match[str], text: str) -> None:
+    name = unicodedata.name(control.group(), f"U+{ord(control.group()):04X}")
+    _refuse("control_character", f"control character {name} at offset {control.start()}", text, control.start())
+
+
 _QUOTED_TOKENS = frozenset({TokenType.STRING, TokenType.IDENTIFIER, TokenType.NATIONAL_STRING, TokenType.RAW_STRING})
 
 
@@ -211,24 +216,33 @@ class Policy:
         object.__setattr__(self, "extra_denied_functions", frozenset(f.lower() for f in self.extra_denied_functions))
 
     # -- the checks ---------------------------------------------------------------------------------
-    def check_text(self, text: str, dialect: str = "sqlite") -> list[Token]:
-        """Checks on the raw text and its tokens; returns the tokens for the parser."""
+    def check_text(self, text: str, dialect: str = "sqlite", known_names: Iterable[str] = ()) -> list[Token]:
+        """Checks on the raw text and its tokens; returns the tokens for the parser.
+
+        ``known_names`` (a schema's tables and columns) may be written quoted whatever they hold: a control
+        character or a length over ``max_literal_length`` inside a quoted name the catalog has is not
+        hidden text but that name."""
         data_length = len(text.encode("utf-8"))
         if data_length > self.max_length:
             _refuse("length", f"query is {data_length:,} bytes, over the policy limit of {self.max_length:,}", text)
-        control = _CONTROL.search(text)
-        if control:
-            name = unicodedata.name(control.group(), f"U+{ord(control.group()):04X}")
-            _refuse("control_character", f"control character {name} at offset {control.start()}", text, control.start())
         try:
             tokens = sqlglot.tokenize(text, read=get_dialect(dialect).sqlglot_name)
         except TokenError as exc:
+            control = _CONTROL.search(text)
+            if control:
+                _refuse_control(control, text)
             raise ValidationError(f"sqlglot cannot tokenize the query: {exc}", text=text, engine="sqlglot") from None
+        known = {name.lower() for name in known_names}
+        catalog_spans = [(t.start, t.end) for t in tokens
+                         if t.token_type == TokenType.IDENTIFIER and t.text.lower() in known]
+        for control in _CONTROL.finditer(text):
+            if not any(start <= control.start() <= end for start, end in catalog_spans):
+                _refuse_control(control, text)
         for token in tokens:
             if token.comments:
                 _refuse("comment", f"comment near {token.text!r} (comments can hide a second statement)", text, token.start)
             if token.token_type in _QUOTED_TOKENS:
-                if len(token.text) > self.max_literal_length:
+                if len(token.text) > self.max_literal_length and (token.start, token.end) not in catalog_spans:
                     _refuse(
                         "literal_size",
                         f"literal of {len(token.text):,} characters, over the policy limit of {self.max_literal_length:,}",

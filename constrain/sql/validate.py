@@ -168,7 +168,8 @@ def _validate(text: str, dialect: str, schema: Schema | None, policy: Policy | N
     info = get_dialect(dialect)
     sql_grammar(info.name, schema=schema).validate(text)
     reader = sqlglot.Dialect.get_or_raise(info.sqlglot_name)
-    tokens = policy.check_text(text, info.name) if policy is not None else None
+    known_names = [t.name for t in schema.tables] + schema.column_names() if schema is not None else []
+    tokens = policy.check_text(text, info.name, known_names) if policy is not None else None
     try:
         statements = reader.parser().parse(tokens if tokens is not None else reader.tokenize(text), text)
     except ParseError as exc:
@@ -301,9 +302,10 @@ def _scope_of(column: exp.Column, scope: Any) -> bool:
 @functools.lru_cache(maxsize=32)
 def _mapping_schema(schema: Schema, sqlglot_name: str) -> MappingSchema:
     """sqlglot's view of ``schema``, built once per schema (type parsing dominates otherwise)."""
-    # where quoted names keep their case (postgres), the catalog's names are exact: not normalised
-    return MappingSchema(schema.to_sqlglot_mapping(), dialect=sqlglot_name,
-                         normalize=schema.sql_dialect.case_insensitive or not schema.sql_dialect.unquoted_fold)
+    # sqlglot reads the keys as SQL: quoted, every name stays itself (" a", "0 ", "Qty" in postgres)
+    mapping = {_sqlite_quote(table): {_sqlite_quote(column): kind for column, kind in columns.items()}
+               for table, columns in schema.to_sqlglot_mapping().items()}
+    return MappingSchema(mapping, dialect=sqlglot_name)
 
 
 _COLUMN_MESSAGE = re.compile(r"Column '(?P<name>.+?)' could not be resolved(?: for table: '(?P<table>.+?)')?|Unknown column: (?P<bare>\S+)")
