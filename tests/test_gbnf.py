@@ -275,12 +275,7 @@ def assert_same_language(
     return text
 
 
-# Known open bug (found when the postgres family gained expr::type): llguidance's reading of the GBNF
-# text refuses whitespace after a type name ("CAST(a AS int )" too, before that change); the walks of
-# the postgres-family grammars hit it often. Left to the GBNF owner; see the issue note.
-_GBNF_TYPE_NAME_BUG = pytest.mark.xfail(reason="GBNF reading refuses whitespace after a type name", strict=False)
-PACKAGED = [pytest.param(info.name, marks=_GBNF_TYPE_NAME_BUG) if info.name in ("sql/duckdb", "sql/postgres")
-            else info.name for info in available_grammars()]
+PACKAGED = [info.name for info in available_grammars()]
 
 
 @pytest.mark.parametrize("name", PACKAGED)
