@@ -223,8 +223,7 @@ def render_dialect_file(dialect: Dialect) -> str:
 
 
 # -- schema-bound grammars -------------------------------------------------------------------------
-def _long_names(schema: Schema) -> list[str]:
-    names = [t.name for t in schema.tables] + schema.column_names()
+def _long_names(names: list[str]) -> list[str]:
     for name in names:
         if "\x00" in name:
             raise InputError(f"schema name {name!r} holds a NUL character; no SQL engine can name it")
@@ -235,11 +234,13 @@ def _long_names(schema: Schema) -> list[str]:
 def _bound_grammar(dialect_name: str, schema: Schema) -> Grammar:
     dialect = get_dialect(dialect_name)
     dialect_grammar = load_grammar(dialect.grammar_name)
-    long_names = _long_names(schema)
+    tables = [t.name for t in schema.tables]
+    long_names = _long_names(tables + schema.column_names())
     if not long_names:
         return dialect_grammar
-    quoted = quoted_name_regex(dialect, long_names)
-    overrides = {"QUOTED_NAME": quoted, "QUOTED_QUALIFIER": quoted + "\\."}
+    # only a table's name can qualify a column: long column names stay out of QUOTED_QUALIFIER
+    overrides = {"QUOTED_NAME": quoted_name_regex(dialect, long_names),
+                 "QUOTED_QUALIFIER": quoted_name_regex(dialect, _long_names(tables)) + "\\."}
     header = (
         f"// {dialect.name} read-only queries, with the {len(long_names)} name(s) of one schema longer than "
         f"{QUOTED_NAME_MAX} characters\n// parser: lalr\n"
