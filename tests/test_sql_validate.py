@@ -61,9 +61,14 @@ def test_unknown_column_names_it_and_suggests(chinook: Schema) -> None:
     assert "InvoiceId" in error.suggestions
     assert error.line == 1 and error.column == 11 and error.engine == "schema"  # at InvoiceLineId
     assert "unknown column 'InvoiceLineId' of Invoice" in str(error)
+    assert "InvoiceLine has it (join it in)" in str(error) and "InvoiceLine.InvoiceLineId" in error.suggestions
     with pytest.raises(SchemaError) as info:
         validate("SELECT Title FROM Artist", schema=chinook)
     assert info.value.name == "Title"
+    # the model's mistake in the README's quickstart: a column of a table it did not join
+    with pytest.raises(SchemaError) as info:
+        validate("SELECT FirstName, SUM(Total) AS TotalSpent FROM Customer GROUP BY FirstName", schema=chinook)
+    assert "Invoice has it (join it in)" in str(info.value) and info.value.suggestions[0] == "Invoice.Total"
 
 
 def test_ambiguous_column_is_named_with_its_tables(tmp_path: Path) -> None:

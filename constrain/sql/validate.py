@@ -336,10 +336,16 @@ def _unknown_column(
         )
     candidates = [c for t in in_scope for c in schema.table(t).column_names()]  # type: ignore[union-attr]
     where = f" of {aliases[qualifier]}" if qualifier in aliases else (f" in {', '.join(in_scope)}" if in_scope else " (no table is in scope)")
+    # the column a model wanted often lives in a table the query did not join: say which
+    elsewhere = [t.name for t in schema.tables if t.name not in in_scope
+                 and any(c.lower() == name.lower() for c in t.column_names())]
+    hint = f"; {', '.join(elsewhere[:3])} {'has' if len(elsewhere) == 1 else 'have'} it (join it in)" if elsewhere else ""
+    joined = [f"{t}.{name}" for t in elsewhere[:3]]
     return SchemaError(
-        f"unknown column {name!r}{where}",
+        f"unknown column {name!r}{where}{hint}",
         name=name,
-        suggestions=_closest(name, candidates),
+        # unqualified: the other table first; qualified, the writer chose the table: its close names first
+        suggestions=(_closest(name, candidates) + joined) if qualifier else (joined + _closest(name, candidates)),
         **_where(node.this if node is not None else None, text),
     )
 
