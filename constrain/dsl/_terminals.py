@@ -271,7 +271,9 @@ def rewrite(text: str, terminals: dict[str, str]) -> str:
 
 
 def grammar_path(name: str) -> Path:
-    return Path(__file__).resolve().parents[2] / "grammars" / f"{name}.lark"
+    from .._resources import grammars_dir  # the checkout's grammars/, or the wheel's constrain/grammars
+
+    return grammars_dir() / f"{name}.lark"
 
 
 def main() -> int:
