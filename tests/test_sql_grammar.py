@@ -56,6 +56,7 @@ FEATURES = [
     "SELECT sub.total FROM (SELECT a, count(*) AS total FROM t GROUP BY a) AS sub ORDER BY sub.total",
     'SELECT a AS "Total Spent" FROM t ORDER BY "Total Spent"',
     "SELECT customers.name FROM customers AS customers JOIN orders AS purchases ON purchases.id = customers.id",
+    "WITH revenue AS (SELECT 1 AS x) SELECT x FROM revenue",  # a CTE name that begins like RECURSIVE
     "WITH RECURSIVE c (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 5) SELECT n FROM c",
     "SELECT count(*) FILTER (WHERE a > 1), sum(b) OVER (PARTITION BY c ORDER BY d "
     "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM t",
