@@ -90,7 +90,7 @@ class Candidate:
 class Vote:
     """How the answer was chosen: ``groups`` maps each result signature to its candidates' numbers
     (largest group first); ``winner`` is a candidate number; ``rule`` says which rule decided
-    (``majority``, ``tie: non-empty``, ``tie: most likely``, ``only one``, ``repaired``)."""
+    (``unanimous``, ``only one ran``, ``majority``, ``tie: non-empty``, ``tie: most likely``, ``repaired``)."""
 
     groups: tuple[tuple[str, tuple[int, ...]], ...]
     winner: int | None
@@ -248,7 +248,7 @@ def vote(candidates: Sequence[Candidate]) -> tuple[Vote, tuple[Candidate, ...]]:
     ranked = sorted(groups.values(), key=key, reverse=True)
     best = ranked[0]
     if len(ranked) == 1:
-        rule = "only one" if len(best) == 1 and len(candidates) == 1 else "majority"
+        rule = "unanimous" if len(best) > 1 else "only one ran"
     elif len(ranked[1]) < len(best):
         rule = "majority"
     elif key(ranked[1])[1] != key(best)[1]:
