@@ -123,6 +123,7 @@ class LocalModel:
         self._ctx = context
         self._batch = llama_cpp.llama_batch_init(MAX_SEQUENCES, 0, 1)
         self._batch_threads_now = self.batch_threads
+        self.prompt_tokens_evaluated = 0  # every prompt token ever evaluated (after reusing cached prefixes)
         self._vocab = llama_cpp.llama_model_get_vocab(self._llama._model.model)
         self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
         self.metadata: dict[str, str] = dict(self._llama.metadata)
@@ -256,6 +257,7 @@ class LocalModel:
             else:
                 del self._cached[common:]
         self._eval(tokens[common:])
+        self.prompt_tokens_evaluated += len(tokens) - common
         return common
 
     def _logits(self, index: int = -1) -> np.ndarray:
