@@ -139,6 +139,8 @@ class Provider(abc.ABC):
 
         def one(sampling: Sampling) -> Candidate:
             try:
+                if not self.supports_sampling:
+                    return self.complete(messages, constraint, max_tokens=max_tokens)
                 return self.complete(messages, constraint, max_tokens=max_tokens, sampling=sampling)  # type: ignore[call-arg]
             except ConstrainError as exc:  # kept as this candidate's verdict
                 return exc
@@ -161,6 +163,8 @@ class Provider(abc.ABC):
 
         async def one(sampling: Sampling) -> Candidate:
             try:
+                if not self.supports_sampling:
+                    return await self.acomplete(messages, constraint, max_tokens=max_tokens)
                 return await self.acomplete(messages, constraint, max_tokens=max_tokens, sampling=sampling)  # type: ignore[call-arg]
             except ConstrainError as exc:
                 return exc
