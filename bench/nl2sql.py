@@ -220,7 +220,7 @@ def main() -> None:
                 speed[mode][0] += answer.result.usage.output_tokens
                 speed[mode][1] += elapsed
         note = f"  [{answer.vote.rule}, {answer.vote.groups and len(answer.vote.groups[0][1])}/{k}]" if answer and answer.vote else ""
-        score(mode, db, sql, gold, line, note)
+        score(mode, db, sql, gold, line, note + ("" if provider.replaying else f"  ({elapsed:.1f} s)"))
         return answer
 
     started = time.perf_counter()
@@ -265,7 +265,7 @@ def main() -> None:
                             tally[name]["errors"] += 1
                             line.append(f"  {name}: error {type(exc).__name__}: {str(exc).splitlines()[0]}")
                         latency[name].append(time.perf_counter() - t0)
-                        score(name, db, sql, gold, line)
+                        score(name, db, sql, gold, line, f"  ({latency[name][-1]:.1f} s)")
                         continue
                     k = 1 if mode == "ask1" else K
                     ask_mode(name, q, db, gold, line, k, True, detail)
