@@ -329,8 +329,9 @@ class LocalModel:
                 while not seq.done:
                     _check_deadline(started, timeout, seq.stats.completion_tokens)
                     token = seq.pick(self._logits())
+                    counted = seq.stats.completion_tokens
                     piece = seq.accept(token)
-                    if piece:
+                    if piece or seq.stats.completion_tokens > counted:  # one piece per token ("" mid-UTF-8)
                         yield piece
                     if not seq.done:
                         self._eval([token])
