@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--max-rows", type=int, default=1000, help="at most this many rows (default 1000; truncation is reported)")
     p.add_argument("--candidates", "-k", type=int, default=None, metavar="K",
                    help="draft K queries, run each, answer with the largest group of equal results "
-                        "(default: the provider's, 5 for local, 1 for remote providers)")
+                        "(default: the provider's, 3 for local, 1 for remote providers)")
     _add_generation_arguments(p)
     p.set_defaults(handler=cmd_sql)
 
