@@ -1,16 +1,31 @@
-"""Natural-language-to-SQL quality: execution accuracy with and without the grammar.
+"""Natural-language-to-SQL quality: execution accuracy free, under the grammar, and through ``sql.ask``.
 
 Runs a provider (the embedded local model by default) over Spider dev questions
 (``../shared/corpora/spider/dev_shared.json``; databases in ``../shared/corpora/spider/database``).
-For every question the model answers twice from the same prompt (schema + question): once free, once
-under the schema-bound SQLite grammar. Both answers and the gold query run on the database; an answer
-is correct when its result rows equal the gold rows as a multiset (columns may come in another order). Free answers get Markdown code
-fences stripped (the usual courtesy); nothing else is repaired. Reports execution accuracy (EX), the
-share of answers that execute, and decoding tokens/s of each mode.
+Every mode uses ``sql.ask``'s own prompt (the schema with its primary/foreign keys and a few sample
+values per column), so the modes differ only in how the answer is produced:
 
-``--limit N`` takes N questions shared evenly among all the databases, evenly spaced within each.
+- ``free``: unconstrained decoding (Markdown code fences stripped, nothing else repaired);
+- ``grammar``: one greedy answer under the schema-bound SQLite grammar;
+- ``ask k=1``: ``sql.ask(candidates=1)``: grammar, ``validate()``, up to 3 attempts with the error fed back;
+- ``ask k=K``: ``sql.ask(candidates=K)``: K candidates (greedy + samples), validated, run, voted by result.
 
-    python bench/nl2sql.py [--limit N] [--provider local] [--model NAME|PATH] [--json]
+The ``ask`` modes are scored twice: with ``double_quoted_strings=True`` (the default: SQLite's ``"x"``
+naming no column is read as the string ``'x'``) and ``False`` (every such word is an unknown column).
+The second pass replays the first pass's model outputs (same prompts, deterministic decoding), so it
+costs no decoding and has no latency of its own. ``--plain`` also runs both ``ask`` modes with the old
+prompt (no keys, no sample values). ``--sweep N`` draws N candidates once per question and reports the
+EX of voting over the first k of them for every k <= N (the candidate sets of smaller K are its
+prefixes), to choose the default K.
+
+An answer is correct when its result rows equal the gold rows as a multiset (columns may come in
+another order). Reports EX, the share of answers that execute, p50/p95 seconds per question and
+decoding tokens/s (latencies are per question with the database's schema prompt already evaluated,
+as for a second question about the same database; the local model evaluates it once per database
+before the clocks start). ``--limit N`` takes N questions shared evenly among all the databases, evenly
+spaced within each.
+
+    python bench/nl2sql.py [--limit N] [--candidates K] [--sweep N] [--plain] [--model NAME|PATH] [--json]
 """
 
 from __future__ import annotations
@@ -18,26 +33,21 @@ from __future__ import annotations
 import collections
 import itertools
 import json
+import os
 import re
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from _common import ROOT, bench_parser, emit, print_table
+from _common import ROOT, bench_parser, emit, percentile, print_table
 
 from constrain import providers
 from constrain.errors import ConstrainError
-from constrain.providers.base import Constraint, Message, Provider
+from constrain.providers.base import Candidate, Completion, Constraint, DeltaCallback, Message, Provider, Sampling
 
-CORPUS = ROOT.parent / "shared" / "corpora" / "spider"
+CORPUS = Path(os.environ.get("CONSTRAIN_CORPORA", ROOT.parent / "shared" / "corpora")) / "spider"
 QUERY_SECONDS = 10.0
-
-SYSTEM = (
-    "You are an expert SQLite developer. Write one SQLite query that answers the user's question "
-    "about the database below. Use only the tables and columns in the schema. Reply with the SQL only.\n\n"
-    "Database schema:\n{schema}"
-)
 
 
 def spread(questions: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any]]:
@@ -98,97 +108,241 @@ def strip_fences(text: str) -> str:
     return (match.group(1) if match else text).strip()
 
 
+class Replay(Provider):
+    """Records the inner provider's outputs by request and answers the same request again from the
+    record (decoding is deterministic: greedy, or seeded samples): a second scoring pass costs nothing."""
+
+    def __init__(self, inner: Provider) -> None:
+        self.inner, self.name, self.model = inner, inner.name, inner.model
+        self.supports_sampling = inner.supports_sampling  # type: ignore[misc]
+        self.default_candidates = inner.default_candidates  # type: ignore[misc]
+        self.record: dict[Any, Any] = {}
+        self.replaying = False
+
+    @staticmethod
+    def _key(messages: Sequence[Message], constraint: Constraint | None, *rest: Any) -> Any:
+        return (tuple(messages), constraint.grammar.text if constraint is not None else None, *rest)
+
+    def _lookup(self, key: Any, compute: Any) -> Any:
+        if key not in self.record:  # a replayed pass that takes another path (a re-ask) decodes afresh
+            try:
+                self.record[key] = compute()
+            except ConstrainError as exc:
+                self.record[key] = exc
+        value = self.record[key]
+        if isinstance(value, ConstrainError):
+            raise value
+        return value
+
+    def complete(self, messages: Sequence[Message], constraint: Constraint, *, max_tokens: int | None = None,
+                 on_delta: DeltaCallback | None = None, sampling: Sampling | None = None) -> Completion:
+        return self._lookup(self._key(messages, constraint, max_tokens, sampling),  # type: ignore[no-any-return]
+                            lambda: self.inner.complete(messages, constraint, max_tokens=max_tokens, sampling=sampling))  # type: ignore[call-arg]
+
+    async def acomplete(self, *args: Any, **kwargs: Any) -> Completion:
+        return self.complete(*args, **kwargs)
+
+    def complete_candidates(self, messages: Sequence[Message], constraint: Constraint, samplings: Sequence[Sampling], *,
+                            max_tokens: int | None = None) -> list[Candidate]:
+        return self._lookup(self._key(messages, constraint, max_tokens, tuple(samplings)),  # type: ignore[no-any-return]
+                            lambda: self.inner.complete_candidates(messages, constraint, samplings, max_tokens=max_tokens))
+
+
+LABELS = {
+    "free": "free decoding",
+    "grammar": "schema-bound grammar, greedy",
+    "ask1": "sql.ask k=1 (validate + re-ask)",
+    "askK": "sql.ask k={K} (candidates voted by result)",
+}
+
+
 def main() -> None:
     parser = bench_parser(__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="number of questions (spread over all databases)")
     parser.add_argument("--provider", default="local", help="provider name (default: the embedded local model)")
     parser.add_argument("--model", default=None, help="model name or GGUF path for the provider")
     parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--candidates", type=int, default=None, help="K of the ask k=K mode (default: the provider's default)")
+    parser.add_argument("--sweep", type=int, default=0, metavar="N", help="also draw N candidates and report EX for k=1..N")
+    parser.add_argument("--plain", action="store_true", help="also run the ask modes with the plain schema prompt")
+    parser.add_argument("--modes", default="free,grammar,ask1,askK", help="comma-separated subset of free,grammar,ask1,askK")
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="the Spider corpus folder")
-    parser.add_argument("--show", action="store_true", help="print every question with both answers")
-    parser.add_argument("--ask", action="store_true", help="also run constrain.sql.ask (grammar + validation + "
-                        "up to 3 attempts with the error fed back), the product's own path")
+    parser.add_argument("--show", action="store_true", help="print every question with its answers")
     args = parser.parse_args()
 
-    from constrain.sql import Schema, grammar
     from constrain.sql import ask as sql_ask
+    from constrain.sql.ask import _plan, vote
 
     questions = spread(json.loads((args.corpus / "dev_shared.json").read_text()), args.limit)
     options: dict[str, Any] = {"model": args.model}
     if args.provider == "local":
         options["max_tokens"] = args.max_tokens
-    provider: Provider = providers.get(args.provider, **options)
+    inner: Provider = providers.get(args.provider, **options)
+    provider = Replay(inner)
+    K = args.candidates or inner.default_candidates
+    modes = [m for m in args.modes.split(",") if m]
+    scored: list[str] = []  # every figure's mode name, in order
+    for mode in modes:
+        scored.append(mode)
+        if mode.startswith("ask"):
+            scored.append(f"{mode}_dqs_off")
+    if args.plain:
+        scored += [f"{m}_plain" for m in modes if m.startswith("ask")]
+    tally = {m: collections.Counter() for m in scored}
+    latency: dict[str, list[float]] = {m: [] for m in scored}
+    speed = {m: [0, 0.0] for m in scored}
+    sweep = collections.Counter()
+    ks = list(range(1, args.sweep + 1))
 
-    modes = ("free", "grammar", "ask") if args.ask else ("free", "grammar")
-    tally = {mode: collections.Counter() for mode in modes}
-    speed = {mode: [0, 0.0] for mode in modes}
-    schemas: dict[str, tuple[Constraint, str]] = {}
+    def score(mode: str, db: Path, sql: str, gold: Any, line: list[str], note: str = "") -> None:
+        rows = run_query(db, sql) if sql else None
+        correct = rows is not None and gold is not None and same_rows(rows, gold)
+        tally[mode]["total"] += 1
+        tally[mode]["executes"] += rows is not None
+        tally[mode]["correct"] += correct
+        line.append(f"  {mode:14} {'ok ' if correct else 'BAD' if rows is not None else 'ERR'} {sql}{note}")
+
+    def ask_mode(mode: str, q: dict[str, Any], db: Path, gold: Any, line: list[str], k: int, dqs: bool,
+                 detail: dict[str, Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            answer = sql_ask(q["question"], db=db, provider=provider, run=True, max_attempts=3, max_tokens=args.max_tokens,
+                             candidates=k, double_quoted_strings=dqs, **detail)
+            sql = answer.sql
+        except ConstrainError as exc:
+            answer, sql = None, ""
+            tally[mode]["errors"] += 1
+            line.append(f"  {mode}: error {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        elapsed = time.perf_counter() - started
+        if not provider.replaying:
+            latency[mode].append(elapsed)
+            if answer is not None:
+                speed[mode][0] += answer.result.usage.output_tokens
+                speed[mode][1] += elapsed
+        note = f"  [{answer.vote.rule}, {answer.vote.groups and len(answer.vote.groups[0][1])}/{k}]" if answer and answer.vote else ""
+        score(mode, db, sql, gold, line, note + ("" if provider.replaying else f"  ({elapsed:.1f} s)"))
+        return answer
+
     started = time.perf_counter()
-    for n, q in enumerate(questions, start=1):
-        db = args.corpus / "database" / q["db_id"] / f"{q['db_id']}.sqlite"
-        if q["db_id"] not in schemas:
-            schema = Schema.from_sqlite(db)
-            schemas[q["db_id"]] = (Constraint(grammar("sqlite", schema=schema)), SYSTEM.format(schema=schema.describe()))
-        constraint, system = schemas[q["db_id"]]
-        messages = [Message("system", system), Message("user", q["question"])]
-        gold = run_query(db, q["query"])
-        line = [f"[{n}/{len(questions)}] {q['db_id']}: {q['question']}"]
-        for mode, con in (("free", None), ("grammar", constraint), ("ask", constraint))[: len(modes)]:
-            try:
-                if mode == "ask":  # the product path: its own prompt, validation, re-ask with the error
-                    sql = sql_ask(q["question"], db=db, provider=provider, policy=None, max_attempts=3,
-                                  max_tokens=args.max_tokens).sql
-                    raw = None
+    by_db: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    for q in questions:
+        by_db[q["db_id"]].append(q)
+    n_done = 0
+    for db_id, items in by_db.items():
+        db = args.corpus / "database" / db_id / f"{db_id}.sqlite"
+        rich = _plan("?", db, "sqlite", 3, True)
+        constraint = Constraint(rich.grammar, name="sql_query")
+        passes: list[tuple[str, dict[str, Any]]] = [("", {})]
+        if args.plain:
+            passes.append(("_plain", {"sample_values": 0, "keys": False}))
+        for suffix, detail in passes:  # one prompt per pass: the prompt cache holds it for the database
+            if args.provider == "local":  # evaluate the schema prompt before the clocks start
+                system = rich.messages[0] if not suffix else _plan("?", db, "sqlite", 0, False).messages[0]
+                try:
+                    inner.complete([system, Message("user", "?")], constraint, max_tokens=1)
+                except ConstrainError:
+                    pass
+            for q in items:
+                gold = run_query(db, q["query"])
+                line = [f"{db_id}{suffix}: {q['question']}"]
+                messages = [rich.messages[0], Message("user", q["question"])]
+                for mode in modes:
+                    if suffix and not mode.startswith("ask"):
+                        continue
+                    name = mode + suffix
+                    if mode in ("free", "grammar"):
+                        con = constraint if mode == "grammar" else None
+                        t0 = time.perf_counter()
+                        try:
+                            completion = inner.complete(messages, con, max_tokens=args.max_tokens)  # type: ignore[arg-type]
+                            sql = strip_fences(completion.text) if con is None else completion.text
+                            raw = completion.raw
+                            if raw is not None and hasattr(raw, "decode_seconds"):
+                                speed[name][0] += raw.completion_tokens
+                                speed[name][1] += raw.decode_seconds
+                        except ConstrainError as exc:
+                            sql = ""
+                            tally[name]["errors"] += 1
+                            line.append(f"  {name}: error {type(exc).__name__}: {str(exc).splitlines()[0]}")
+                        latency[name].append(time.perf_counter() - t0)
+                        score(name, db, sql, gold, line, f"  ({latency[name][-1]:.1f} s)")
+                        continue
+                    k = 1 if mode == "ask1" else K
+                    ask_mode(name, q, db, gold, line, k, True, detail)
+                    if not suffix:  # the same model outputs, read with double_quoted_strings=False
+                        provider.replaying = True
+                        ask_mode(f"{mode}_dqs_off", q, db, gold, line, k, False, detail)
+                        provider.replaying = False
+                if ks and not suffix:  # the sweep: N candidates once, votes over every prefix
+                    try:  # max_attempts=1: no repair, so a draw where nothing survives counts as wrong
+                        drawn: tuple[Any, ...] = sql_ask(q["question"], db=db, provider=provider, run=True,
+                                                         candidates=args.sweep, max_tokens=args.max_tokens,
+                                                         max_attempts=1).candidates
+                    except ConstrainError:
+                        drawn = ()
+                    for k in ks:
+                        chosen, sized = vote(drawn[:k]) if drawn else (None, ())
+                        winner = next((c for c in sized if chosen and c.number == chosen.winner), None)
+                        sql = winner.query.text if winner is not None and winner.query is not None else ""
+                        rows = run_query(db, sql) if sql else None
+                        sweep[k] += rows is not None and gold is not None and same_rows(rows, gold)
+                n_done += 1 if not suffix else 0
+                line.append(f"  {'gold':14}     {q['query']}")
+                if args.show:
+                    print("\n".join(line), flush=True)
                 else:
-                    completion = provider.complete(messages, con, max_tokens=args.max_tokens)
-                    sql = strip_fences(completion.text) if con is None else completion.text
-                    raw = completion.raw
-                if raw is not None and hasattr(raw, "decode_seconds"):
-                    speed[mode][0] += raw.completion_tokens
-                    speed[mode][1] += raw.decode_seconds
-            except ConstrainError as exc:
-                sql, tally[mode]["errors"] = "", tally[mode]["errors"] + 1
-                line.append(f"  {mode}: error {type(exc).__name__}: {exc}")
-            rows = run_query(db, sql) if sql else None
-            tally[mode]["total"] += 1
-            tally[mode]["executes"] += rows is not None
-            correct = rows is not None and gold is not None and same_rows(rows, gold)
-            tally[mode]["correct"] += correct
-            line.append(f"  {mode:7} {'ok ' if correct else 'BAD' if rows is not None else 'ERR'} {sql}")
-        if args.show:
-            print("\n".join(line + [f"  gold    {q['query']}"]), flush=True)
+                    print(f"[{n_done}/{len(questions)}] {time.perf_counter() - started:.0f} s", flush=True)
     elapsed = time.perf_counter() - started
 
     n = len(questions)
     figures: dict[str, Any] = {
         "provider": args.provider,
-        "model": getattr(provider, "model", None),
+        "model": getattr(inner, "model", None),
         "questions": n,
-        "databases": len({q["db_id"] for q in questions}),
+        "databases": len(by_db),
+        "candidates": K,
         "seconds": elapsed,
     }
-    for mode in modes:
+    rows_out = []
+    for mode in scored:
         t = tally[mode]
-        figures[f"{mode}_execution_accuracy"] = t["correct"] / n if n else 0.0
-        figures[f"{mode}_executes"] = t["executes"] / n if n else 0.0
+        if not t["total"]:
+            continue
+        base = mode.split("_")[0]
+        figures[f"{mode}_execution_accuracy"] = t["correct"] / n
+        figures[f"{mode}_executes"] = t["executes"] / n
         figures[f"{mode}_correct"] = t["correct"]
         figures[f"{mode}_errors"] = t["errors"]
+        lat = latency[mode]
+        figures[f"{mode}_p50_seconds"] = percentile(lat, 50) if lat else None
+        figures[f"{mode}_p95_seconds"] = percentile(lat, 95) if lat else None
         tokens, seconds = speed[mode]
         figures[f"{mode}_tokens_per_second"] = tokens / seconds if seconds else None
+        label = LABELS[base].format(K=K)
+        if "_dqs_off" in mode:
+            label += ", double_quoted_strings=False"
+        if mode.endswith("_plain"):
+            label += ", plain schema prompt"
+        rows_out.append([
+            label,
+            f"{t['correct']}/{n} = {t['correct'] / n:.1%}",
+            f"{t['executes'] / n:.1%}",
+            f"{figures[f'{mode}_p50_seconds']:.1f} / {figures[f'{mode}_p95_seconds']:.1f}" if lat else "(replayed)",
+            f"{figures[f'{mode}_tokens_per_second']:.1f}" if figures[f"{mode}_tokens_per_second"] else "-",
+        ])
+    for k in ks:
+        figures[f"sweep_k{k}_execution_accuracy"] = sweep[k] / n
+    if "askK" in scored and "free" in scored:
+        figures["askK_minus_free_points"] = 100 * (figures["askK_execution_accuracy"] - figures["free_execution_accuracy"])
+    if "askK" in scored and "ask1" in scored and figures.get("ask1_p50_seconds"):
+        figures["askK_over_ask1_p50"] = figures["askK_p50_seconds"] / figures["ask1_p50_seconds"]
     print(f"{n} Spider dev questions over {figures['databases']} databases, provider {args.provider} "
           f"({figures['model']}), {elapsed:.0f} s")
-    print_table(
-        ["decoding", "EX (execution accuracy)", "executes", "tokens/s"],
-        [
-            [
-                {"free": "free", "grammar": "schema-bound grammar", "ask": "grammar + validation, 3 attempts (sql.ask)"}[mode],
-                f"{figures[f'{mode}_correct']}/{n} = {figures[f'{mode}_execution_accuracy']:.1%}",
-                f"{figures[f'{mode}_executes']:.1%}",
-                f"{figures[f'{mode}_tokens_per_second']:.1f}" if figures[f"{mode}_tokens_per_second"] else "-",
-            ]
-            for mode in modes
-        ],
-    )
+    print_table(["decoding", "EX (execution accuracy)", "executes", "p50 / p95 s per question", "tokens/s"], rows_out)
+    if ks:
+        print()
+        print_table(["candidates k (votes over the first k of one draw)", *map(str, ks)],
+                    [["EX", *(f"{sweep[k] / n:.1%}" for k in ks)]])
     emit(figures, as_json=args.json)
 
 

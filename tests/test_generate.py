@@ -220,7 +220,8 @@ def test_sql_ask_validates_runs_and_reasks(served) -> None:
     first = answer.result.attempts[0]
     assert isinstance(first.error, ValidationError) and answer.result.attempts[1].ok
     sent = server.requests_to("/responses")
-    assert sql.Schema.from_sqlite(_chinook()).describe() in sent[0].body["input"][0]["content"]
+    described = sql.Schema.from_sqlite(_chinook(), samples=3).describe(keys=True, samples=True)
+    assert described in sent[0].body["input"][0]["content"]
     assert sent[0].body["tools"][0]["name"] == "sql_query"
     assert sent[0].body["tools"][0]["format"]["definition"] == sql.grammar("sqlite", sql.Schema.from_sqlite(_chinook())).text
     assert sent[1].body["input"][-2]["content"] == "SELECT count(*) FROM NoSuchTable"

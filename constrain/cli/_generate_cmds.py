@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--dialect", default="sqlite", help="SQL dialect of the query (default: sqlite)")
     p.add_argument("--run", action="store_true", help="run the validated query (read-only) and print the rows")
     p.add_argument("--max-rows", type=int, default=1000, help="at most this many rows (default 1000; truncation is reported)")
+    p.add_argument("--candidates", "-k", type=int, default=None, metavar="K",
+                   help="draft K queries, run each, answer with the largest group of equal results "
+                        "(default: the provider's, 3 for local, 1 for remote providers)")
     _add_generation_arguments(p)
     p.set_defaults(handler=cmd_sql)
 
@@ -156,18 +159,28 @@ def cmd_sql(args: argparse.Namespace, out: Output) -> int:
             max_total_tokens=args.max_total_tokens,
             max_rows=args.max_rows,
             on_delta=_streamer(args, out),
+            candidates=args.candidates,
         )
     except GenerationError as exc:
         _end_stream(args, out)
         return _report_failure(exc, out)
     _end_stream(args, out)
     _note_attempts(answer.result, out)
-    if not args.stream or answer.query.rewritten:
+    if answer.vote is not None:
+        _note_vote(answer, out)
+    if not args.stream or answer.query.rewritten or answer.vote is not None:  # candidates do not stream
         out.line(answer.sql)
     if answer.rows is not None:
         _print_rows(answer.rows, out)
     out.json({"ok": True, **answer.to_dict()})
     return 0
+
+
+def _note_vote(answer: Any, out: Output) -> None:
+    vote = answer.vote
+    sizes = "+".join(str(len(members)) for _, members in vote.groups) or "none"
+    print(f"constrain: {len(answer.candidates)} candidates, results grouped {sizes}; "
+          f"candidate {vote.winner} chosen ({vote.rule})", file=out.stderr, flush=True)
 
 
 def _print_rows(rows: Any, out: Output) -> None:

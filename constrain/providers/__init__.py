@@ -13,7 +13,7 @@ import os
 from typing import Any, Mapping
 
 from ..errors import InputError
-from .base import Completion, Constraint, Message, Provider, Usage
+from .base import Completion, Constraint, Message, Provider, Sampling, Usage
 from ._http import HTTPProvider, RetryPolicy
 from .chat import OpenAIChat
 from .llamacpp import LlamaCppServer
@@ -34,6 +34,7 @@ __all__ = [
     "Provider",
     "RetryPolicy",
     "SGLang",
+    "Sampling",
     "Usage",
     "VLLM",
     "from_env",

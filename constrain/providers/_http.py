@@ -39,7 +39,7 @@ from ..errors import (
     ServerError,
     ValidationError,
 )
-from .base import Completion, Constraint, DeltaCallback, Message, Provider
+from .base import Completion, Constraint, DeltaCallback, Message, Provider, Sampling
 
 __all__ = ["CheckedStream", "HTTPProvider", "RetryPolicy", "StreamReader", "error_from_response"]
 
@@ -285,6 +285,8 @@ class HTTPProvider(Provider):
     default_query: ClassVar[Mapping[str, str]] = {}
     default_model: ClassVar[str | None] = None
     supports_streaming: ClassVar[bool] = False
+    supports_sampling: ClassVar[bool] = True
+    seed_field: ClassVar[str | None] = "seed"  # the body field of a sampling seed (None: the API has none)
 
     def __init__(
         self,
@@ -351,12 +353,27 @@ class HTTPProvider(Provider):
             headers[self.auth_header] = f"{self.auth_prefix}{self._key.value}"
         return headers
 
+    def sampling_fields(self, sampling: Sampling) -> dict[str, Any]:
+        """The body fields that draw one candidate: its temperature, and its seed where the API takes one."""
+        fields: dict[str, Any] = {"temperature": sampling.temperature}
+        if sampling.seed is not None and self.seed_field is not None:
+            fields[self.seed_field] = sampling.seed
+        return fields
+
     def _request(
-        self, messages: Sequence[Message], constraint: Constraint, max_tokens: int | None, on_delta: DeltaCallback | None
+        self,
+        messages: Sequence[Message],
+        constraint: Constraint,
+        max_tokens: int | None,
+        on_delta: DeltaCallback | None,
+        sampling: Sampling | None = None,
     ) -> HTTPRequest:
         if not messages:
             raise ConstrainError("no messages to send")
-        return self.build(messages, constraint, max_tokens=max_tokens, stream=bool(on_delta) and self.supports_streaming)
+        request = self.build(messages, constraint, max_tokens=max_tokens, stream=bool(on_delta) and self.supports_streaming)
+        if sampling is not None and isinstance(request.body, dict):
+            request.body.update(self.sampling_fields(sampling))
+        return request
 
     def _url(self, request: HTTPRequest) -> str:
         return f"{self.base_url}{request.path}"
@@ -425,8 +442,10 @@ class HTTPProvider(Provider):
         *,
         max_tokens: int | None = None,
         on_delta: DeltaCallback | None = None,
+        sampling: Sampling | None = None,
     ) -> Completion:
-        request = self._request(messages, constraint, max_tokens, on_delta)
+        """Send one request (``sampling``: its temperature and seed; None: the server's defaults)."""
+        request = self._request(messages, constraint, max_tokens, on_delta, sampling)
         retry_number = 0
         while True:
             reader = self.stream_reader(constraint, on_delta) if request.stream else None
@@ -487,8 +506,10 @@ class HTTPProvider(Provider):
         *,
         max_tokens: int | None = None,
         on_delta: DeltaCallback | None = None,
+        sampling: Sampling | None = None,
     ) -> Completion:
-        request = self._request(messages, constraint, max_tokens, on_delta)
+        """Send one request (``sampling``: its temperature and seed; None: the server's defaults)."""
+        request = self._request(messages, constraint, max_tokens, on_delta, sampling)
         retry_number = 0
         while True:
             reader = self.stream_reader(constraint, on_delta) if request.stream else None

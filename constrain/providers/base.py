@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import abc
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, ClassVar, Literal, Sequence
 
+from ..errors import ConstrainError
 from ..grammar import Grammar
 
 
@@ -68,6 +71,18 @@ class Completion:
     model: str | None = None
     elapsed: float = 0.0
     raw: Any = field(default=None, repr=False, compare=False)
+    logprob: float | None = None  # the model's log-probability of ``text``, when the provider knows it
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How one candidate is drawn: ``temperature`` 0 is greedy; ``seed`` makes a sample reproducible."""
+
+    temperature: float = 0.0
+    seed: int | None = None
+
+
+Candidate = Completion | ConstrainError  # one candidate of ``Provider.complete_candidates``: its completion or its failure
 
 
 DeltaCallback = Callable[[str], None]
@@ -83,6 +98,8 @@ class Provider(abc.ABC):
 
     name: str = "provider"
     model: str | None = None
+    supports_sampling: ClassVar[bool] = False  # ``complete(..., sampling=)`` draws with a temperature and seed
+    default_candidates: ClassVar[int] = 1  # what ``constrain.sql.ask`` draws when ``candidates`` is not given
 
     @abc.abstractmethod
     def complete(
@@ -103,3 +120,58 @@ class Provider(abc.ABC):
         max_tokens: int | None = None,
         on_delta: DeltaCallback | None = None,
     ) -> Completion: ...
+
+    # -- several candidates for one prompt --------------------------------------------------------------
+    def complete_candidates(
+        self,
+        messages: Sequence[Message],
+        constraint: Constraint,
+        samplings: Sequence[Sampling],
+        *,
+        max_tokens: int | None = None,
+    ) -> list[Candidate]:
+        """One candidate per ``samplings`` entry, in that order; a failed request is its exception.
+
+        The default sends the requests concurrently (one thread each) with ``complete(..., sampling=)``;
+        a provider that cannot sample (``supports_sampling`` False) answers only the first one.
+        """
+        wanted = self._samplings(samplings)
+
+        def one(sampling: Sampling) -> Candidate:
+            try:
+                if not self.supports_sampling:
+                    return self.complete(messages, constraint, max_tokens=max_tokens)
+                return self.complete(messages, constraint, max_tokens=max_tokens, sampling=sampling)  # type: ignore[call-arg]
+            except ConstrainError as exc:  # kept as this candidate's verdict
+                return exc
+
+        if len(wanted) == 1:
+            return [one(wanted[0])]
+        with ThreadPoolExecutor(max_workers=len(wanted), thread_name_prefix="candidate") as pool:
+            return list(pool.map(one, wanted))
+
+    async def acomplete_candidates(
+        self,
+        messages: Sequence[Message],
+        constraint: Constraint,
+        samplings: Sequence[Sampling],
+        *,
+        max_tokens: int | None = None,
+    ) -> list[Candidate]:
+        """The async twin of ``complete_candidates`` (requests in flight together)."""
+        wanted = self._samplings(samplings)
+
+        async def one(sampling: Sampling) -> Candidate:
+            try:
+                if not self.supports_sampling:
+                    return await self.acomplete(messages, constraint, max_tokens=max_tokens)
+                return await self.acomplete(messages, constraint, max_tokens=max_tokens, sampling=sampling)  # type: ignore[call-arg]
+            except ConstrainError as exc:
+                return exc
+
+        return list(await asyncio.gather(*(one(s) for s in wanted)))
+
+    def _samplings(self, samplings: Sequence[Sampling]) -> list[Sampling]:
+        if not samplings:
+            raise ValueError("complete_candidates needs at least one Sampling")
+        return list(samplings) if self.supports_sampling else [samplings[0]]

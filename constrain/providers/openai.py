@@ -58,6 +58,7 @@ class OpenAI(HTTPProvider):
     default_model: ClassVar[str | None] = "gpt-5-mini"
     supports_streaming: ClassVar[bool] = True
     path: ClassVar[str] = "/responses"
+    seed_field: ClassVar[str | None] = None  # the Responses API takes a temperature but no seed
 
     def __init__(self, model: str | None = None, *, reasoning_effort: Effort | None = None, store: bool = False, **options: Any) -> None:
         super().__init__(model, **options)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from .grammar import grammar
-from .schema import Column, Schema, Table
+from .schema import Column, ForeignKey, Schema, Table
 from .policy import Policy
 from .validate import Rows, SQLQuery, validate
 
-__all__ = ["Column", "Schema", "Table", "grammar"]
+__all__ = ["Column", "ForeignKey", "Schema", "Table", "grammar"]
 __all__ += ["Policy", "Rows", "SQLQuery", "validate"]
 
-from .ask import Answer, aask, ask  # noqa: E402  (needs the modules above)
+from .ask import Answer, Candidate, Vote, aask, ask  # noqa: E402  (needs the modules above)
 
-__all__ += ["Answer", "aask", "ask"]
+__all__ += ["Answer", "Candidate", "Vote", "aask", "ask"]

@@ -1,22 +1,34 @@
-"""``constrain.sql.ask``: a question about a database in, a validated query and its typed rows out."""
+"""``constrain.sql.ask``: a question about a database in, a validated query and its typed rows out.
+
+With ``candidates=K`` > 1 the model drafts K queries under the schema-bound grammar (the greedy one and
+K-1 samples at ``temperature``, distinct seeds); each goes through ``validate()`` (grammar, sqlglot,
+policy, scope, SQLite's compiler) and each valid one runs read-only (row cap, time limit). Candidates
+whose results are equal form a group (rows as a multiset; in order when the query has ``ORDER BY``)
+and the largest group wins; a tie goes to a non-empty result, then to the candidate the model found
+most likely (its log-probability when the provider reports one, else the greedy candidate first).
+Only when no candidate survives is the most likely failure repaired by the re-ask loop.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from ..errors import InputError
-from ..generate import Result, agenerate, generate
+from ..errors import ConstrainError, GenerationError, InputError, TruncatedError
+from ..generate import Attempt, Result, _feedback, _resolve_provider, agenerate, generate
 from ..grammar import Grammar
-from ..providers.base import DeltaCallback, Message, Provider
+from ..providers.base import Candidate as _Drawn
+from ..providers.base import Constraint, DeltaCallback, Message, Provider, Sampling, Usage
 from .grammar import grammar as sql_grammar
 from .policy import Policy
 from .schema import Schema
 from .validate import DEFAULT_MAX_ROWS, DEFAULT_POLICY, Rows, SQLQuery, validate
 
-__all__ = ["Answer", "ask", "aask", "DEFAULT_MAX_ROWS"]
+__all__ = ["Answer", "Candidate", "Vote", "ask", "aask", "DEFAULT_MAX_ROWS", "DEFAULT_TEMPERATURE"]
 
 SYSTEM_PROMPT = """You translate questions into one read-only {dialect} SQL query for this database:
 
@@ -24,15 +36,82 @@ SYSTEM_PROMPT = """You translate questions into one read-only {dialect} SQL quer
 
 Use only the tables and columns above. Answer by calling the tool; its input is the query alone."""
 
+DEFAULT_TEMPERATURE = 0.7  # the samples after the greedy candidate
+DEFAULT_QUERY_SECONDS = 5.0  # each candidate's run is interrupted after this long
+SAMPLE_VALUES = 3  # distinct values per column shown in the prompt
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One drafted query and its verdict: ``error`` is None when it validated and ran; ``signature``
+    identifies its result (equal results, equal signatures); ``votes`` is the size of its group."""
+
+    number: int
+    raw: str
+    temperature: float
+    seed: int | None
+    error: ConstrainError | None
+    query: SQLQuery | None = field(default=None, repr=False)
+    rows: Rows | None = field(default=None, repr=False)
+    signature: str | None = None
+    logprob: float | None = None
+    usage: Usage = field(default_factory=Usage)
+    elapsed: float = 0.0
+    votes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def attempt(self) -> Attempt:
+        return Attempt(self.number, self.raw, self.error, self.usage, self.elapsed,
+                       finish_reason=None if self.error is not None else "stop")
+
+    def to_dict(self) -> dict[str, Any]:
+        error = None
+        if self.error is not None:
+            error = {"type": type(self.error).__name__, "message": str(self.error).splitlines()[0]}
+        return {
+            "number": self.number,
+            "sql": self.query.text if self.query is not None else self.raw,
+            "raw": self.raw,
+            "temperature": self.temperature,
+            "seed": self.seed,
+            "ok": self.ok,
+            "error": error,
+            "signature": self.signature,
+            "rows": len(self.rows.rows) if self.rows is not None else None,
+            "logprob": self.logprob,
+            "votes": self.votes,
+        }
+
+
+@dataclass(frozen=True)
+class Vote:
+    """How the answer was chosen: ``groups`` maps each result signature to its candidates' numbers
+    (largest group first); ``winner`` is a candidate number; ``rule`` says which rule decided
+    (``unanimous``, ``only one ran``, ``majority``, ``tie: non-empty``, ``tie: most likely``, ``repaired``)."""
+
+    groups: tuple[tuple[str, tuple[int, ...]], ...]
+    winner: int | None
+    rule: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"groups": [{"signature": s, "candidates": list(n)} for s, n in self.groups],
+                "winner": self.winner, "rule": self.rule}
+
 
 @dataclass(frozen=True)
 class Answer:
-    """The validated ``query`` (``SQLQuery``), its ``rows`` when run, and the generation ``result`` (attempts, usage)."""
+    """The validated ``query`` (``SQLQuery``), its ``rows`` when run, and the generation ``result`` (attempts,
+    usage); with several candidates, every ``candidates`` entry and the ``vote`` that chose."""
 
     question: str
     query: SQLQuery
     rows: Rows | None
     result: Result[SQLQuery]
+    candidates: tuple[Candidate, ...] = ()
+    vote: Vote | None = None
 
     @property
     def sql(self) -> str:
@@ -52,6 +131,9 @@ class Answer:
             record["rows"] = {"columns": list(self.rows.columns), "rows": [list(r) for r in self.rows.rows],
                               "truncated": self.rows.truncated}
         record.update({k: v for k, v in self.result.to_dict().items() if k in ("provider", "model", "usage", "attempts", "elapsed")})
+        if self.candidates:
+            record["candidates"] = [c.to_dict() for c in self.candidates]
+            record["vote"] = self.vote.to_dict() if self.vote is not None else None
         return record
 
 
@@ -63,17 +145,20 @@ class _Plan:
     messages: list[Message]
 
 
-def _plan(question: str, db: str | os.PathLike[str] | Schema, dialect: str) -> _Plan:
+def _plan(question: str, db: str | os.PathLike[str] | Schema, dialect: str, sample_values: int, keys: bool) -> _Plan:
     if not isinstance(question, str) or not question.strip():
         raise InputError("the question is empty")
+    if sample_values < 0:
+        raise InputError(f"sample_values must be >= 0, got {sample_values}")
     if isinstance(db, Schema):
         schema, path = db, None
     else:
         from .._databases import resolve_database
 
         path = resolve_database(db)
-        schema = Schema.from_sqlite(path)
-    system = SYSTEM_PROMPT.format(dialect=dialect, schema=schema.describe())
+        schema = Schema.from_sqlite(path, samples=sample_values)
+    described = schema.describe(keys=keys, samples=sample_values > 0)
+    system = SYSTEM_PROMPT.format(dialect=dialect, schema=described)
     return _Plan(schema, path, sql_grammar(dialect, schema=schema), [Message("system", system), Message("user", question)])
 
 
@@ -82,11 +167,12 @@ class _Checker:
     at run time (a misused aggregate, a type error) is fed back to the model like any other error."""
 
     def __init__(self, plan: _Plan, dialect: str, policy: Policy | None, run: bool, max_rows: int | None,
-                 double_quoted_strings: bool) -> None:
+                 double_quoted_strings: bool, query_seconds: float | None = DEFAULT_QUERY_SECONDS) -> None:
         if run and plan.path is None:
             raise InputError("run=True needs a database file (db=PATH), not a Schema")
         self.plan, self.dialect, self.policy, self.run, self.max_rows = plan, dialect, policy, run, max_rows
         self.double_quoted_strings = double_quoted_strings
+        self.query_seconds = query_seconds
         self.rows: dict[str, Rows] = {}
 
     def __call__(self, text: str) -> SQLQuery:
@@ -94,11 +180,149 @@ class _Checker:
                          double_quoted_strings=self.double_quoted_strings)
         if self.run:
             assert self.plan.path is not None
-            self.rows[text] = query.run(self.plan.path, max_rows=self.max_rows)
+            self.rows[text] = query.run(self.plan.path, max_rows=self.max_rows, timeout=self.query_seconds)
         return query
 
     def answer(self, question: str, result: Result[SQLQuery]) -> Answer:
         return Answer(question, result.value, self.rows.get(result.raw) if self.run else None, result)
+
+    def judge(self, number: int, sampling: Sampling, drawn: _Drawn) -> Candidate:
+        """One candidate's verdict: the grammar, ``validate()``, then a read-only run; nothing runs that
+        ``validate()`` refused."""
+        if isinstance(drawn, ConstrainError):
+            raw = getattr(drawn, "partial", "") or getattr(drawn, "text", "") or ""
+            return Candidate(number, raw, sampling.temperature, sampling.seed, drawn)
+        error: ConstrainError | None = None
+        query = rows = None
+        if drawn.finish_reason == "length":
+            error = TruncatedError("the candidate stopped at the token limit before the grammar was complete",
+                                   partial=drawn.text)
+        else:
+            try:
+                self.plan.grammar.validate(drawn.text)
+                query = self(drawn.text)
+                rows = self.rows.get(drawn.text)
+            except ConstrainError as exc:
+                error = exc
+        return Candidate(
+            number, drawn.text, sampling.temperature, sampling.seed, error, query if error is None else None,
+            rows if error is None else None,
+            _signature(query, rows) if error is None and query is not None and rows is not None else None,
+            drawn.logprob, drawn.usage, drawn.elapsed,
+        )
+
+
+def _signature(query: SQLQuery, rows: Rows) -> str:
+    """Equal results, equal signatures: the rows as a multiset (in order when the query has ORDER BY)."""
+    ordered = query.expression.args.get("order") is not None
+    values = [tuple(round(v, 6) if isinstance(v, float) else v for v in row) for row in rows.rows]
+    shown = [repr(r) for r in values] if ordered else sorted(repr(r) for r in values)
+    payload = repr((len(rows.columns), ordered, rows.truncated, shown)).encode("utf-8", "replace")
+    return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def _likelihood(candidate: Candidate) -> tuple[float, int]:
+    """Larger is more likely: the log-probability when known; the earlier (greedy-first) candidate wins ties."""
+    return (candidate.logprob if candidate.logprob is not None else 0.0, -candidate.number)
+
+
+def vote(candidates: Sequence[Candidate]) -> tuple[Vote, tuple[Candidate, ...]]:
+    """Group the candidates that ran by result signature; the largest group wins, then a non-empty
+    result, then the group holding the most likely candidate. Returns the vote and the candidates with
+    their group sizes filled in."""
+    groups: dict[str, list[Candidate]] = {}
+    for c in candidates:
+        if c.ok and c.signature is not None:
+            groups.setdefault(c.signature, []).append(c)
+    sized = tuple(
+        replace(c, votes=len(groups[c.signature]) if c.ok and c.signature in groups else 0)
+        for c in candidates
+    )
+    if not groups:
+        return Vote((), None, "no candidate ran"), sized
+
+    def key(members: list[Candidate]) -> tuple[int, bool, tuple[float, int]]:
+        nonempty = members[0].rows is not None and len(members[0].rows.rows) > 0
+        return (len(members), nonempty, max(_likelihood(m) for m in members))
+
+    ranked = sorted(groups.values(), key=key, reverse=True)
+    best = ranked[0]
+    if len(ranked) == 1:
+        rule = "unanimous" if len(best) > 1 else "only one ran"
+    elif len(ranked[1]) < len(best):
+        rule = "majority"
+    elif key(ranked[1])[1] != key(best)[1]:
+        rule = "tie: non-empty"
+    else:
+        rule = "tie: most likely"
+    winner = max(best, key=_likelihood)
+    listed = tuple((g[0].signature or "", tuple(m.number for m in g)) for g in ranked)
+    return Vote(listed, winner.number, rule), sized
+
+
+class _Ask:
+    """What ``ask`` and ``aask`` share: the plan, the provider, the candidates' samplings, the verdicts."""
+
+    def __init__(self, question: str, db: str | os.PathLike[str] | Schema, provider: Provider | str | None,
+                 dialect: str, policy: Policy | None, run: bool, max_rows: int | None, double_quoted_strings: bool,
+                 candidates: int | None, temperature: float, seed: int, sample_values: int, keys: bool,
+                 query_seconds: float | None) -> None:
+        self.question = question
+        self.plan = _plan(question, db, dialect, sample_values, keys)
+        self.provider = _resolve_provider(provider)
+        if candidates is None:
+            candidates = self.provider.default_candidates if self.plan.path is not None else 1
+        if candidates < 1:
+            raise InputError(f"candidates must be at least 1, got {candidates}")
+        if candidates > 1 and self.plan.path is None:
+            raise InputError("candidates > 1 compare the candidates' results, so they need a database file (db=PATH), not a Schema")
+        if temperature < 0:
+            raise InputError(f"temperature must be >= 0, got {temperature}")
+        self.k = candidates if self.provider.supports_sampling else 1
+        self.run = run
+        self.samplings = [Sampling(0.0, None)] + [Sampling(temperature, seed + i) for i in range(1, self.k)]
+        self.checker = _Checker(self.plan, dialect, policy, run or self.k > 1, max_rows, double_quoted_strings, query_seconds)
+        self.constraint = Constraint(self.plan.grammar, name="sql_query")
+        self.started = time.perf_counter()
+
+    def decide(self, drawn: Sequence[_Drawn]) -> tuple[tuple[Candidate, ...], Vote]:
+        judged = [self.checker.judge(i + 1, s, d) for i, (s, d) in enumerate(zip(self.samplings, drawn))]
+        chosen, sized = vote(judged)
+        return sized, chosen
+
+    def answer(self, candidates: tuple[Candidate, ...], chosen: Vote) -> Answer:
+        winner = next(c for c in candidates if c.number == chosen.winner)
+        assert winner.query is not None
+        result: Result[SQLQuery] = Result(
+            value=winner.query, raw=winner.raw, attempts=tuple(c.attempt() for c in candidates),
+            grammar=self.plan.grammar, provider=getattr(self.provider, "name", type(self.provider).__name__),
+            model=self.provider.model, elapsed=time.perf_counter() - self.started,
+        )
+        return Answer(self.question, winner.query, winner.rows if self.run else None, result, candidates, chosen)
+
+    def repair_messages(self, candidates: tuple[Candidate, ...]) -> list[Message]:
+        """The conversation for the re-ask loop: the most likely failed candidate and what was wrong."""
+        worst = max(candidates, key=_likelihood)
+        assert worst.error is not None
+        return self.plan.messages + _feedback(worst.raw, worst.error)
+
+    def repaired(self, result: Result[SQLQuery], candidates: tuple[Candidate, ...]) -> Answer:
+        attempts = tuple(c.attempt() for c in candidates) + tuple(
+            Attempt(len(candidates) + a.number, a.raw, a.error, a.usage, a.elapsed, a.validation_time,
+                    a.request_id, a.finish_reason) for a in result.attempts)
+        merged = Result(result.value, result.raw, attempts, result.grammar, result.provider, result.model,
+                        time.perf_counter() - self.started)
+        rows = self.checker.rows.get(result.raw) if self.run else None
+        return Answer(self.question, result.value, rows, merged, candidates, Vote((), None, "repaired"))
+
+    def failed(self, exc: GenerationError | None, candidates: tuple[Candidate, ...]) -> GenerationError:
+        attempts = [c.attempt() for c in candidates] + list(exc.attempts if exc is not None else ())
+        last = str(attempts[-1].error).splitlines()[0] if attempts and attempts[-1].error else "none"
+        return GenerationError(
+            f"no valid query: none of {len(candidates)} candidates validated and ran"
+            + (", nor did the repairs" if exc is not None else "") + f"; last error: {last}",
+            attempts=attempts,
+        )
 
 
 def ask(
@@ -115,27 +339,47 @@ def ask(
     max_rows: int | None = DEFAULT_MAX_ROWS,
     on_delta: DeltaCallback | None = None,
     double_quoted_strings: bool = True,
+    candidates: int | None = None,
+    temperature: float = DEFAULT_TEMPERATURE,
+    seed: int = 0,
+    sample_values: int = SAMPLE_VALUES,
+    keys: bool = True,
+    query_seconds: float | None = DEFAULT_QUERY_SECONDS,
 ) -> Answer:
     """Answer ``question`` with one query over ``db`` (a SQLite path, a packaged name like ``"chinook"``, or
     a ``Schema``): the schema-bound grammar constrains the model, ``constrain.sql.validate`` checks the
     output (syntax, unknown names, the read-only policy) and re-asks on failure; ``run=True`` executes it
     read-only and returns typed rows (at most ``max_rows``; ``Rows.truncated`` says when it cut) — a
     query SQLite refuses at run time is fed back to the model like any other error.
-    ``double_quoted_strings`` is passed to ``validate`` (SQLite's ``"x"`` read as a string)."""
-    plan = _plan(question, db, dialect)
-    checker = _Checker(plan, dialect, policy, run, max_rows, double_quoted_strings)
-    result = generate(
-        plan.messages,
-        grammar=plan.grammar,
-        provider=provider,
-        validator=checker,
-        max_attempts=max_attempts,
-        max_tokens=max_tokens,
-        max_total_tokens=max_total_tokens,
-        on_delta=on_delta,
-        tool_name="sql_query",
-    )
-    return checker.answer(question, result)
+    ``double_quoted_strings`` is passed to ``validate`` (SQLite's ``"x"`` read as a string).
+
+    ``candidates`` (default: the provider's ``default_candidates``, 1 for a ``Schema``) drafts that many
+    queries, the greedy one and samples at ``temperature`` (seeds ``seed+1``...), validates and runs each
+    (``query_seconds`` each) and answers with the largest group of equal results (see the module doc);
+    the re-ask loop (``max_attempts`` - 1 more requests) runs only when no candidate survives. ``on_delta``
+    streams only with one candidate. The prompt describes the schema with its keys (``keys``) and
+    ``sample_values`` distinct values per column."""
+    job = _Ask(question, db, provider, dialect, policy, run, max_rows, double_quoted_strings, candidates,
+               temperature, seed, sample_values, keys, query_seconds)
+    if job.k == 1:
+        checker = _Checker(job.plan, dialect, policy, run, max_rows, double_quoted_strings, query_seconds)
+        result = generate(job.plan.messages, grammar=job.plan.grammar, provider=job.provider, validator=checker,
+                          max_attempts=max_attempts, max_tokens=max_tokens, max_total_tokens=max_total_tokens,
+                          on_delta=on_delta, tool_name="sql_query")
+        return checker.answer(question, result)
+    drawn = job.provider.complete_candidates(job.plan.messages, job.constraint, job.samplings, max_tokens=max_tokens)
+    judged, chosen = job.decide(drawn)
+    if chosen.winner is not None:
+        return job.answer(judged, chosen)
+    if max_attempts < 2:
+        raise job.failed(None, judged)
+    try:
+        result = generate(job.repair_messages(judged), grammar=job.plan.grammar, provider=job.provider,
+                          validator=job.checker, max_attempts=max_attempts - 1, max_tokens=max_tokens,
+                          max_total_tokens=max_total_tokens, tool_name="sql_query")
+    except GenerationError as exc:
+        raise job.failed(exc, judged) from None
+    return job.repaired(result, judged)
 
 
 async def aask(
@@ -152,19 +396,32 @@ async def aask(
     max_rows: int | None = DEFAULT_MAX_ROWS,
     on_delta: DeltaCallback | None = None,
     double_quoted_strings: bool = True,
+    candidates: int | None = None,
+    temperature: float = DEFAULT_TEMPERATURE,
+    seed: int = 0,
+    sample_values: int = SAMPLE_VALUES,
+    keys: bool = True,
+    query_seconds: float | None = DEFAULT_QUERY_SECONDS,
 ) -> Answer:
-    """The async twin of ``ask``."""
-    plan = _plan(question, db, dialect)
-    checker = _Checker(plan, dialect, policy, run, max_rows, double_quoted_strings)
-    result = await agenerate(
-        plan.messages,
-        grammar=plan.grammar,
-        provider=provider,
-        validator=checker,
-        max_attempts=max_attempts,
-        max_tokens=max_tokens,
-        max_total_tokens=max_total_tokens,
-        on_delta=on_delta,
-        tool_name="sql_query",
-    )
-    return checker.answer(question, result)
+    """The async twin of ``ask`` (remote providers send the candidates' requests together)."""
+    job = _Ask(question, db, provider, dialect, policy, run, max_rows, double_quoted_strings, candidates,
+               temperature, seed, sample_values, keys, query_seconds)
+    if job.k == 1:
+        checker = _Checker(job.plan, dialect, policy, run, max_rows, double_quoted_strings, query_seconds)
+        result = await agenerate(job.plan.messages, grammar=job.plan.grammar, provider=job.provider, validator=checker,
+                                 max_attempts=max_attempts, max_tokens=max_tokens, max_total_tokens=max_total_tokens,
+                                 on_delta=on_delta, tool_name="sql_query")
+        return checker.answer(question, result)
+    drawn = await job.provider.acomplete_candidates(job.plan.messages, job.constraint, job.samplings, max_tokens=max_tokens)
+    judged, chosen = job.decide(drawn)
+    if chosen.winner is not None:
+        return job.answer(judged, chosen)
+    if max_attempts < 2:
+        raise job.failed(None, judged)
+    try:
+        result = await agenerate(job.repair_messages(judged), grammar=job.plan.grammar, provider=job.provider,
+                                 validator=job.checker, max_attempts=max_attempts - 1, max_tokens=max_tokens,
+                                 max_total_tokens=max_total_tokens, tool_name="sql_query")
+    except GenerationError as exc:
+        raise job.failed(exc, judged) from None
+    return job.repaired(result, judged)

@@ -8,31 +8,48 @@ schema-bound grammar (``constrain.sql.grammar``), sqlglot's qualifier and prompt
 from __future__ import annotations
 
 import sqlite3
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from ..errors import InputError
 from ._dialects import Dialect, get_dialect
 
-__all__ = ["Column", "Table", "Schema"]
+__all__ = ["Column", "ForeignKey", "Table", "Schema"]
+
+SAMPLE_CHARS = 40  # a sample value longer than this is cut (with "...") in prompts
+_SAMPLE_SECONDS = 0.5  # reading one table's sample values stops after this long
 
 
 @dataclass(frozen=True)
 class Column:
-    """One column: its catalog name and declared type (``""`` when the catalog declares none)."""
+    """One column: its catalog name and declared type (``""`` when the catalog declares none), and a few
+    distinct values read from the data (``Schema.from_sqlite(..., samples=N)``) for prompts."""
 
     name: str
     type: str = ""
+    samples: tuple[Any, ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """``columns`` of a table reference ``ref_columns`` of ``ref_table``."""
+
+    columns: tuple[str, ...]
+    ref_table: str
+    ref_columns: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Table:
-    """One table (or view) and its columns in catalog order."""
+    """One table (or view), its columns in catalog order, its primary key and foreign keys (when known)."""
 
     name: str
     columns: tuple[Column, ...]
+    primary_key: tuple[str, ...] = field(default=(), compare=False)
+    foreign_keys: tuple[ForeignKey, ...] = field(default=(), compare=False)
 
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
@@ -62,8 +79,10 @@ class Schema:
 
     # -- constructors -------------------------------------------------------------------------------
     @classmethod
-    def from_sqlite(cls, path: str | Path) -> Schema:
-        """The tables and views of a SQLite database file, opened read-only."""
+    def from_sqlite(cls, path: str | Path, *, samples: int = 0) -> Schema:
+        """The tables and views of a SQLite database file, opened read-only, with their primary and
+        foreign keys; ``samples`` > 0 also reads that many distinct non-null values per column (for
+        ``describe(samples=True)``; each table's read is bounded in time)."""
         file = Path(path)
         if not file.is_file():
             raise InputError("no such SQLite database file", source=str(path))
@@ -80,11 +99,11 @@ class Schema:
             tables = []
             for (name,) in names:
                 try:
-                    rows = conn.execute("SELECT name, type FROM pragma_table_info(?) ORDER BY cid", (name,)).fetchall()
+                    conn.execute("SELECT name, type FROM pragma_table_info(?) ORDER BY cid", (name,)).fetchall()
                 except sqlite3.OperationalError as exc:  # a view over a dropped table: nothing can query it
                     warnings.warn(f"{path}: {name!r} cannot be read ({exc}); left out of the schema", stacklevel=2)
                     continue
-                tables.append(Table(name, tuple(Column(col, ctype or "") for col, ctype in rows)))
+                tables.append(_sqlite_table(conn, name, samples))
         except sqlite3.DatabaseError as exc:
             raise InputError(f"not a readable SQLite database: {exc}", source=str(path)) from None
         finally:
@@ -170,13 +189,20 @@ class Schema:
         """``{table: {column: type}}`` for sqlglot's qualifier/optimizer (untyped columns read as TEXT)."""
         return {t.name: {c.name: _sqlglot_type(c.type, self.dialect) for c in t.columns} for t in self.tables}
 
-    def describe(self) -> str:
-        """Compact ``CREATE TABLE``-like text, one table per line, for prompts."""
+    def describe(self, *, keys: bool = False, samples: bool = False) -> str:
+        """``CREATE TABLE``-like text for prompts: compact, one table per line; with ``keys`` the primary
+        and foreign keys, with ``samples`` a comment of sample values after each non-key column that has
+        them (one column per line then; values cut at ``SAMPLE_CHARS``)."""
         quote = self.sql_dialect.quote
         lines = []
         for table in self.tables:
-            cols = ", ".join(f"{quote(c.name)} {c.type}".rstrip() for c in table.columns)
-            lines.append(f"CREATE TABLE {quote(table.name)} ({cols});")
+            if not keys and not samples:
+                cols = ", ".join(f"{quote(c.name)} {c.type}".rstrip() for c in table.columns)
+                lines.append(f"CREATE TABLE {quote(table.name)} ({cols});")
+                continue
+            lines.append(f"CREATE TABLE {quote(table.name)} (")
+            lines += _column_lines(table, quote, keys, samples)
+            lines.append(");")
         return "\n".join(lines)
 
     def __len__(self) -> int:
@@ -184,6 +210,89 @@ class Schema:
 
     def __iter__(self) -> Iterable[Table]:  # type: ignore[override]
         return iter(self.tables)
+
+
+def _sqlite_table(conn: sqlite3.Connection, name: str, samples: int) -> Table:
+    info = conn.execute("SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid", (name,)).fetchall()
+    primary_key = tuple(col for col, _, pk in sorted(info, key=lambda r: r[2]) if pk)
+    foreign_keys: dict[int, tuple[list[str], str, list[str | None]]] = {}
+    try:
+        for fk_id, _, ref_table, source, target in conn.execute(
+            'SELECT id, seq, "table", "from", "to" FROM pragma_foreign_key_list(?) ORDER BY id, seq', (name,)
+        ):
+            entry = foreign_keys.setdefault(fk_id, ([], ref_table, []))
+            entry[0].append(source)
+            entry[2].append(target)
+    except sqlite3.Error:
+        foreign_keys = {}
+    keys = []
+    for sources, ref_table, targets in foreign_keys.values():
+        if any(t is None for t in targets):  # REFERENCES t without columns: t's primary key
+            ref = conn.execute("SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk", (ref_table,)).fetchall()
+            targets = [r[0] for r in ref] if len(ref) == len(sources) else targets
+        keys.append(ForeignKey(tuple(sources), ref_table, tuple(t or "" for t in targets)))
+    values = _sample_values(conn, name, [col for col, _, _ in info], samples) if samples > 0 else {}
+    columns = tuple(Column(col, ctype or "", values.get(col, ())) for col, ctype, _ in info)
+    return Table(name, columns, primary_key, tuple(keys))
+
+
+def _sample_values(conn: sqlite3.Connection, table: str, columns: list[str], n: int) -> dict[str, tuple[Any, ...]]:
+    """Up to ``n`` distinct non-null values per column (text and numbers only), within a time bound."""
+    deadline = time.monotonic() + _SAMPLE_SECONDS
+    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+    out: dict[str, tuple[Any, ...]] = {}
+    try:
+        for col in columns:
+            q_col, q_table = '"' + col.replace('"', '""') + '"', '"' + table.replace('"', '""') + '"'
+            try:
+                rows = conn.execute(
+                    f"SELECT DISTINCT {q_col} FROM {q_table} WHERE {q_col} IS NOT NULL LIMIT ?", (n * 2,)
+                ).fetchall()
+            except (sqlite3.Error, ValueError):  # interrupted, or undecodable text
+                break
+            kept = [v for (v,) in rows if isinstance(v, (str, int, float)) and not (isinstance(v, str) and not v.strip())]
+            out[col] = tuple(kept[:n])
+    finally:
+        conn.set_progress_handler(None, 0)
+    return out
+
+
+def _column_lines(table: Table, quote: Any, keys: bool, samples: bool) -> list[str]:
+    single_fk = {fk.columns[0]: fk for fk in table.foreign_keys if len(fk.columns) == 1} if keys else {}
+    pk = table.primary_key if keys else ()
+    items: list[tuple[str, str]] = []  # (definition, comment)
+    for column in table.columns:
+        text = f"{quote(column.name)} {column.type}".rstrip()
+        if len(pk) == 1 and column.name == pk[0]:
+            text += " PRIMARY KEY"
+        fk = single_fk.get(column.name)
+        if fk is not None:
+            text += f" REFERENCES {quote(fk.ref_table)}({quote(fk.ref_columns[0])})"
+        is_key = column.name in pk or fk is not None
+        comment = ", ".join(_sample_literal(v) for v in column.samples) if samples and column.samples and not is_key else ""
+        items.append((text, comment))
+    if len(pk) > 1:
+        items.append((f"PRIMARY KEY ({', '.join(quote(c) for c in pk)})", ""))
+    if keys:
+        for fk in table.foreign_keys:
+            if len(fk.columns) > 1:
+                items.append((f"FOREIGN KEY ({', '.join(quote(c) for c in fk.columns)}) REFERENCES "
+                              f"{quote(fk.ref_table)}({', '.join(quote(c) for c in fk.ref_columns)})", ""))
+    lines = []
+    for i, (text, comment) in enumerate(items):
+        sep = "," if i < len(items) - 1 else ""
+        lines.append(f"  {text}{sep}" + (f"  -- e.g. {comment}" if comment else ""))
+    return lines
+
+
+def _sample_literal(value: Any) -> str:
+    if isinstance(value, str):
+        text = value if len(value) <= SAMPLE_CHARS else value[: SAMPLE_CHARS - 3] + "..."
+        text = " ".join(text.split())  # one line
+        return "'" + text.replace("'", "''") + "'"
+    if isinstance(value, float):
+        return repr(round(value, 4))
+    return str(value)
 
 
 def _statements(tokens: list, semicolon: object) -> Iterable[list]:

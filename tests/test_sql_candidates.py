@@ -1,0 +1,237 @@
+"""``sql.ask(candidates=K)``: K drafted queries, each validated and run, chosen by their results.
+
+The candidates come from the scripted test server (each queued output answers one request, in the
+order the requests arrive; the K requests are concurrent, so a test never depends on which candidate
+number got which script unless it says so), over the real Chinook SQLite database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+
+import pytest
+
+from _fault_server import fault_server, output, served  # noqa: F401  (fixtures)
+from constrain import sql
+from constrain.errors import GenerationError, PolicyError, ValidationError
+from constrain.providers import OpenAI, OpenAIChat
+from constrain.providers.base import Completion, Usage
+from constrain.sql.ask import Candidate, vote
+
+
+def _chinook() -> str:
+    from conftest import corpus
+
+    return str(corpus("chinook", "Chinook_Sqlite.sqlite"))
+
+
+def _provider(url: str) -> OpenAI:
+    return OpenAI(base_url=url, model="m", backoff=0.01, max_backoff=0.02)
+
+
+def test_the_majority_result_wins_whatever_the_queries_look_like(served) -> None:
+    server, url = served
+    server.inject(
+        output("SELECT count(*) FROM Album"),
+        output("SELECT count(*) FROM Artist"),
+        output("SELECT COUNT(AlbumId) FROM Album"),
+        output("SELECT count(*) FROM Genre"),
+        output("SELECT count(a.Title) FROM Album AS a"),
+    )
+    answer = sql.ask("How many albums?", db=_chinook(), provider=_provider(url), candidates=5, run=True)
+    assert answer.rows is not None and answer.rows.rows == [(347,)]
+    assert answer.vote is not None and answer.vote.rule == "majority"
+    assert [len(members) for _, members in answer.vote.groups] == [3, 1, 1]
+    assert len(answer.candidates) == 5 and all(c.ok and c.signature for c in answer.candidates)
+    assert sorted(c.votes for c in answer.candidates) == [1, 1, 3, 3, 3]
+    assert answer.sql in {c.raw for c in answer.candidates if c.votes == 3}
+    sent = server.requests_to("/responses")
+    assert len(sent) == 5  # one request per candidate; the greedy one and four samples
+    assert sorted(s.body["temperature"] for s in sent) == [0.0, 0.7, 0.7, 0.7, 0.7]
+    record = json.loads(json.dumps(answer.to_dict()))
+    assert record["vote"]["winner"] == answer.vote.winner and len(record["candidates"]) == 5
+    assert {c["signature"] for c in record["candidates"]} == {sig for sig, _ in answer.vote.groups}
+
+
+def test_equal_results_in_another_order_are_one_group_unless_the_query_orders(served) -> None:
+    server, url = served
+    server.inject(
+        output("SELECT GenreId FROM Genre WHERE GenreId < 4"),
+        output("SELECT GenreId FROM Genre WHERE GenreId < 4 ORDER BY GenreId DESC"),
+        output("SELECT GenreId FROM Genre WHERE GenreId < 4 ORDER BY GenreId"),
+    )
+    answer = sql.ask("first genres", db=_chinook(), provider=_provider(url), candidates=3, run=True)
+    sigs = {c.raw: c.signature for c in answer.candidates}
+    unordered = sigs["SELECT GenreId FROM Genre WHERE GenreId < 4"]
+    desc = sigs["SELECT GenreId FROM Genre WHERE GenreId < 4 ORDER BY GenreId DESC"]
+    asc = sigs["SELECT GenreId FROM Genre WHERE GenreId < 4 ORDER BY GenreId"]
+    assert len({unordered, desc, asc}) == 3  # an ORDER BY makes the order part of the result
+
+
+def test_a_tie_prefers_a_non_empty_result(served) -> None:
+    server, url = served
+    server.inject(output("SELECT Name FROM Artist WHERE Name = 'nobody at all'"), output("SELECT Name FROM Artist WHERE ArtistId = 1"))
+    answer = sql.ask("the first artist", db=_chinook(), provider=_provider(url), candidates=2, run=True)
+    assert answer.vote is not None and answer.vote.rule == "tie: non-empty"
+    assert answer.rows is not None and answer.rows.rows == [("AC/DC",)]
+
+
+def test_a_tie_between_results_goes_to_the_greedy_candidate_without_likelihoods(served) -> None:
+    server, url = served
+    server.inject(output("SELECT Name FROM Artist WHERE ArtistId = 1"), output("SELECT Name FROM Artist WHERE ArtistId = 2"))
+    answer = sql.ask("an artist", db=_chinook(), provider=_provider(url), candidates=2, run=True)
+    assert answer.vote is not None and answer.vote.rule == "tie: most likely" and answer.vote.winner == 1
+    assert answer.sql == answer.candidates[0].raw and answer.candidates[0].temperature == 0.0
+
+
+def _ran(number: int, signature: str, rows: int, logprob: float | None) -> Candidate:
+    query = sql.validate("SELECT 1")
+    return Candidate(number, "SELECT 1", 0.7, number, None, query,
+                     sql.Rows(("x",), [(1,)] * rows), signature, logprob, Usage(), 0.0)
+
+
+def test_a_tie_goes_to_the_candidate_the_model_found_most_likely() -> None:
+    chosen, sized = vote([_ran(1, "a", 1, -4.0), _ran(2, "b", 1, -1.5), _ran(3, "c", 1, -3.0)])
+    assert chosen.rule == "tie: most likely" and chosen.winner == 2
+    chosen, _ = vote([_ran(1, "a", 1, -4.0), _ran(2, "b", 0, -0.5), _ran(3, "a", 1, -6.0), _ran(4, "b", 0, -0.1)])
+    assert chosen.rule == "tie: non-empty" and chosen.winner == 1  # non-empty first; then the likelier member
+    chosen, sized = vote([_ran(1, "a", 1, -9.0), _ran(2, "b", 1, -0.1), _ran(3, "a", 1, -8.0)])
+    assert chosen.rule == "majority" and chosen.winner == 3 and [c.votes for c in sized] == [2, 1, 2]
+
+
+def test_failed_and_timed_out_candidates_are_excluded_with_their_reason(served) -> None:
+    server, url = served
+    server.inject(
+        output("SELECT count(*) FROM Album"),
+        output("SELECT count(*) FROM NoSuchTable"),
+        output("SELECT count(*) FROM Track AS a, Track AS b, Track AS c"),
+        output("SELECT count(*) FROM Album"),
+    )
+    answer = sql.ask("How many albums?", db=_chinook(), provider=_provider(url), candidates=4, run=True, query_seconds=0.3)
+    by_raw = {c.raw: c for c in answer.candidates}
+    unknown = by_raw["SELECT count(*) FROM NoSuchTable"]
+    assert isinstance(unknown.error, ValidationError) and "NoSuchTable" in str(unknown.error)
+    slow = by_raw["SELECT count(*) FROM Track AS a, Track AS b, Track AS c"]
+    assert isinstance(slow.error, PolicyError) and slow.error.rule == "timeout"
+    for failed in (unknown, slow):
+        assert not failed.ok and failed.signature is None and failed.rows is None and failed.votes == 0
+        assert failed.to_dict()["error"]["message"]
+    assert answer.vote is not None and answer.vote.rule == "unanimous" and answer.rows.rows == [(347,)]
+
+
+def test_nothing_runs_that_validate_refused(served, tmp_path) -> None:
+    import shutil
+
+    db = tmp_path / "copy.sqlite"
+    shutil.copy(_chinook(), db)
+    server, url = served
+    # SQLite would run the first (a double-quoted word as a string) and the second (a write):
+    # validate() refuses both, so neither may run
+    server.inject(
+        output('SELECT count(*) FROM Album WHERE Title = "Facelift"'),
+        output("DELETE FROM Album"),
+        output("SELECT count(*) FROM Album WHERE Title = 'Facelift'"),
+    )
+    answer = sql.ask("albums called Facelift", db=str(db), provider=_provider(url), candidates=3, run=True,
+                     double_quoted_strings=False)
+    refused = [c for c in answer.candidates if not c.ok]
+    assert len(refused) == 2 and all(c.rows is None and c.signature is None and c.query is None for c in refused)
+    assert answer.rows is not None and answer.rows.rows == [(1,)] and answer.vote.rule == "only one ran"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM Album").fetchone() == (347,)
+
+
+def test_the_reask_loop_repairs_only_when_no_candidate_survives(served) -> None:
+    server, url = served
+    server.inject(output("SELECT count(*) FROM Albums"), output("SELECT count(*) FROM Albumz"),
+                  output("SELECT count(*) FROM Album"))
+    answer = sql.ask("How many albums?", db=_chinook(), provider=_provider(url), candidates=2, run=True)
+    assert answer.vote is not None and answer.vote.rule == "repaired" and answer.vote.winner is None
+    assert answer.rows is not None and answer.rows.rows == [(347,)]
+    assert [a.ok for a in answer.result.attempts] == [False, False, True]
+    repair = server.requests_to("/responses")[-1].body["input"]
+    assert repair[-2]["content"] in {"SELECT count(*) FROM Albums", "SELECT count(*) FROM Albumz"}
+    assert "rejected by the local validator" in repair[-1]["content"]
+
+
+def test_when_nothing_survives_and_no_attempt_is_left_every_candidate_is_in_the_error(served) -> None:
+    server, url = served
+    server.inject(output("SELECT count(*) FROM Albums"), output("SELECT nope FROM Album"))
+    with pytest.raises(GenerationError) as caught:
+        sql.ask("How many albums?", db=_chinook(), provider=_provider(url), candidates=2, max_attempts=1)
+    assert len(caught.value.attempts) == 2 and "none of 2 candidates" in str(caught.value)
+    assert len(server.requests_to("/responses")) == 2
+
+
+def test_aask_sends_the_candidates_together_and_chat_sends_seeds(served) -> None:
+    server, url = served
+    server.inject(output("SELECT count(*) FROM Genre"), output("SELECT count(GenreId) FROM Genre"), output("SELECT 1"))
+    provider = OpenAIChat(base_url=url, model="m", backoff=0.01)
+    answer = asyncio.run(sql.aask("how many genres", db=_chinook(), provider=provider, candidates=3, run=True, seed=10))
+    assert answer.rows is not None and answer.rows.rows == [(25,)] and answer.vote.rule == "majority"
+    bodies = [s.body for s in server.requests_to("/chat/completions")]
+    assert sorted((b["temperature"], b.get("seed")) for b in bodies) == [(0.0, None), (0.7, 11), (0.7, 12)]
+
+
+def test_candidates_need_a_database_file_and_a_positive_count(served) -> None:
+    from constrain.errors import InputError
+
+    _, url = served
+    schema = sql.Schema.from_sqlite(_chinook())
+    with pytest.raises(InputError, match="database file"):
+        sql.ask("x", db=schema, provider=_provider(url), candidates=3)
+    with pytest.raises(InputError, match="at least 1"):
+        sql.ask("x", db=_chinook(), provider=_provider(url), candidates=0)
+
+
+def test_cli_sql_candidates_json_shows_every_candidate_and_the_vote(served, capsys: pytest.CaptureFixture[str]) -> None:
+    from constrain.cli import main
+
+    server, url = served
+    server.inject(output("SELECT count(*) FROM Album"), output("SELECT count(*) FROM Album AS x"), output("SELECT count(*) FROM Artist"))
+    assert main(["sql", "albums", "--db", _chinook(), "-p", "openai", "--base-url", url, "--candidates", "3", "--json"]) == 0
+    captured = capsys.readouterr()
+    record = json.loads(captured.out.strip().splitlines()[-1])
+    assert len(record["candidates"]) == 3 and record["vote"]["rule"] == "majority"
+    assert [len(g["candidates"]) for g in record["vote"]["groups"]] == [2, 1]
+    assert record["rows"] is None  # --run not given: the rows were compared, not returned
+    server.inject(output("SELECT count(*) FROM Album"), output("SELECT count(*) FROM Album AS x"))
+    assert main(["sql", "albums", "--db", _chinook(), "-p", "openai", "--base-url", url, "-k", "2"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("SELECT count(*) FROM Album") and "2 candidates, results grouped 2" in captured.err
+
+
+def test_the_prompt_describes_keys_and_a_few_bounded_sample_values(served) -> None:
+    server, url = served
+    server.inject(output("SELECT count(*) FROM Album"))
+    sql.ask("How many albums?", db=_chinook(), provider=_provider(url), candidates=1)
+    prompt = server.requests_to("/responses")[0].body["input"][0]["content"]
+    assert "AlbumId INTEGER PRIMARY KEY" in prompt and "ArtistId INTEGER REFERENCES Artist(ArtistId)" in prompt
+    assert "Name NVARCHAR(120)  -- e.g. 'AC/DC', 'Accept', 'Aerosmith'" in prompt
+    assert "'Embraer - Empresa Brasileira de Aeron...'" in prompt  # a long value is cut
+    plain = sql.Schema.from_sqlite(_chinook())
+    rich = sql.Schema.from_sqlite(_chinook(), samples=3)
+    assert plain == rich and plain.describe() == rich.describe()  # samples change prompts only
+    assert rich.table("InvoiceLine").primary_key == ("InvoiceLineId",)
+    assert {fk.ref_table for fk in rich.table("InvoiceLine").foreign_keys} == {"Invoice", "Track"}
+    server.inject(output("SELECT count(*) FROM Album"))
+    sql.ask("How many albums?", db=_chinook(), provider=_provider(url), candidates=1, sample_values=0, keys=False)
+    assert plain.describe() in server.requests_to("/responses")[-1].body["input"][0]["content"]
+
+
+def test_a_provider_without_sampling_answers_with_one_candidate() -> None:
+    from constrain.providers.base import Provider
+
+    class Fixed(Provider):
+        name = "fixed"
+
+        def complete(self, messages, constraint, *, max_tokens=None, on_delta=None) -> Completion:  # type: ignore[no-untyped-def]
+            return Completion("SELECT count(*) FROM Album", Usage(1, 1))
+
+        async def acomplete(self, messages, constraint, *, max_tokens=None, on_delta=None) -> Completion:  # type: ignore[no-untyped-def]
+            return self.complete(messages, constraint)
+
+    answer = sql.ask("albums", db=_chinook(), provider=Fixed(), candidates=4, run=True)
+    assert answer.vote is None and len(answer.result.attempts) == 1 and answer.rows.rows == [(347,)]
