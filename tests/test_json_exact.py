@@ -116,3 +116,18 @@ def test_not_required(negated: dict) -> None:
     schema = {"properties": {"a": {"type": "integer"}, "b": {"type": "integer"}, "c": {"type": "integer"}}, "not": negated}
     objects = [dict(zip(keys, itertools.repeat(1))) for n in range(4) for keys in itertools.combinations("abc", n)]
     _agree(schema, objects + [{"d": 1}, "s", 1, None, [1]])
+
+
+def test_widened_pattern_properties_admit_either_schema() -> None:
+    """Dropping patternProperties (widen) must not leave additionalProperties' schema on pattern keys."""
+    schema = {
+        "type": "object",
+        "patternProperties": {"^\\.[^.]+$": {"type": "string"}},
+        "additionalProperties": {"type": "string", "pattern": "^\\.[^.]+$"},
+    }
+    g = grammar(schema, widen=True)
+    assert ("patternProperties", "#/patternProperties") in widenings(g)
+    assert g.matches('{".js":"application/javascript","x":".y"}')
+    assert g.parse_json('{".js":"application/javascript","x":".y"}') == {".js": "application/javascript", "x": ".y"}
+    with pytest.raises(ConstrainError):
+        g.parse_json('{"x":"application/javascript"}')

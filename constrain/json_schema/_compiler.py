@@ -1072,6 +1072,7 @@ class _Compiler:
                         return split
                     self.refuse("patternProperties together with additionalProperties cannot be expressed", "patternProperties", pptr)
                     patterns = {}
+                    additional = True  # widened: a key may take either schema, the validator tells which
             else:
                 distinct = {json.dumps(v, sort_keys=True) for v in patterns.values()}
                 if len(distinct) > 1:
