@@ -131,3 +131,18 @@ def test_widened_pattern_properties_admit_either_schema() -> None:
     assert g.parse_json('{".js":"application/javascript","x":".y"}') == {".js": "application/javascript", "x": ".y"}
     with pytest.raises(ConstrainError):
         g.parse_json('{"x":"application/javascript"}')
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object", "minProperties": 1},
+        {"type": "object", "minProperties": 1, "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}},
+        {"type": "object", "minProperties": 1, "properties": {"a": {"type": "integer"}}, "additionalProperties": False},
+        {"type": "object", "minProperties": 1, "properties": {"a": {"type": "integer"}}, "patternProperties": {"^[a-z]+$": {"type": "integer"}}},
+    ],
+)
+def test_min_properties_one(schema: dict) -> None:
+    # keys in declared order (the generation spelling); "Z" is an additional property
+    objects = [dict(zip(keys, itertools.repeat(1))) for n in range(4) for keys in itertools.combinations(["Z", "a", "b"], n)]
+    _agree(schema, objects + [{"a": "x"}, {"a": 1, "b": "x"}, {"a": 1, "Z": 2, "b": 3}])

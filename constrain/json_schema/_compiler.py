@@ -1021,7 +1021,8 @@ class _Compiler:
         min_p = schema.get("minProperties")
         max_p = schema.get("maxProperties")
         n_required = sum(m.required for m in members)
-        if min_p is not None and min_p > n_required:
+        nonempty = min_p == 1 and n_required == 0  # some member, whichever: the first one is not optional
+        if min_p is not None and min_p > n_required and not nonempty:
             self.refuse("minProperties beyond the required properties cannot be expressed", "minProperties", ptr)
         if max_p is not None and (extra is not None or max_p < len(members)):
             if max_p < n_required:
@@ -1031,14 +1032,14 @@ class _Compiler:
             # declared order is one spelling among n!; widen mode admits every order (one repeated
             # alternation, linear in n) and leaves required keys and duplicates to the validator
             self.widenings.append(("properties", "#" + pointer_join(ptr, "properties")))
-            return self._any_order_rule(members, extra)
-        return self._object_rule(members, extra)
+            return self._any_order_rule(members, extra, nonempty)
+        return self._object_rule(members, extra, nonempty)
 
-    def _any_order_rule(self, members: list[_Member], extra: _Member | None) -> str:
+    def _any_order_rule(self, members: list[_Member], extra: _Member | None, nonempty: bool = False) -> str | None:
         lb, rb, comma, colon = self.punct("{"), self.punct("}"), self.punct(","), self.punct(":")
         pairs = [m.expr(colon) for m in members + ([extra] if extra else [])]
-        pair = self.rule(" | ".join(pairs), "p")
-        return self.rule(f"{lb} ({pair} ({comma} {pair})*)? {rb}", "o")
+        pair = self.rule(" | ".join(pairs), "p")  # called for two or more members
+        return self.rule(f"{lb} {pair} ({comma} {pair})* {rb}" if nonempty else f"{lb} ({pair} ({comma} {pair})*)? {rb}", "o")
 
     def _undeclared_schema(self, name: str, patterns: dict[str, Any], additional: Any, ptr: str) -> tuple[Any, str]:
         matching = [p for p in patterns if _py_search(p, name, ptr)]
@@ -1169,7 +1170,7 @@ class _Compiler:
         key_rx = _regex.QUOTE + exclusion + _regex.QUOTE
         return _Member(self.terminal(key_rx, "K"), self.expr(alts), False)
 
-    def _object_rule(self, members: list[_Member], extra: _Member | None) -> str:
+    def _object_rule(self, members: list[_Member], extra: _Member | None, nonempty: bool = False) -> str | None:
         lb, rb, comma, colon = self.punct("{"), self.punct("}"), self.punct(","), self.punct(":")
         n = len(members)
         base = f"o{len(self.rules)}"
@@ -1179,6 +1180,8 @@ class _Compiler:
         for i in range(n - 1, -1, -1):
             optional_from[i] = optional_from[i + 1] and not members[i].required
         if extra is None and all(m.required for m in members):
+            if nonempty and not members:
+                return None
             inner = f" {comma} ".join(pair)
             return self.rule(f"{lb} {inner} {rb}" if inner else f"{lb} {rb}", "o")
 
@@ -1212,9 +1215,9 @@ class _Compiler:
             if members[i].required:
                 break
         if not first_alts:
-            return self.rule(f"{lb} {rb}", "o")
+            return None if nonempty else self.rule(f"{lb} {rb}", "o")
         first = self.rule(" | ".join(first_alts), name=f"{base}_first")
-        body = f"{lb} {first}? {rb}" if optional_from[0] else f"{lb} {first} {rb}"
+        body = f"{lb} {first}? {rb}" if optional_from[0] and not nonempty else f"{lb} {first} {rb}"
         return self.rule(body, name=base)
 
 
