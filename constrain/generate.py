@@ -232,12 +232,13 @@ def _resolve_grammar(grammar: Grammar | str | None, output_type: Any) -> Grammar
 def _schema_grammar(json_schema: Any, output_type: Any) -> Grammar:
     """``output_type``'s grammar: exact (strict) when the schema compiles so, else widened.
 
-    Measured on MaskBench (README, "JSON Schema -> grammar"): strict compiles 85% of the schemas with a
-    grammar whose language is exactly the conforming values; widen compiles 98.6%, leaving what it
-    drops (listed by ``json_schema.widenings``) to the validator, which every output passes before it
-    is returned. Strict first keeps the exact grammar where there is one (no re-asks for values the
-    grammar could have ruled out); the fallback keeps usable 136 of the 150 MaskBench schemas strict refuses, instead
-    of raising before any request. Pass ``grammar=json_schema.grammar(T, widen=...)`` to choose.
+    Measured on MaskBench (README, "JSON Schema -> grammar"): strict compiles 85.3% of the schemas
+    with a grammar whose language is exactly the conforming values; widen compiles 98.6%, leaving
+    what it drops (listed by ``json_schema.widenings``) to the validator, which every output passes
+    before it is returned. Strict first keeps the exact grammar where there is one (no re-asks for
+    values the grammar could have ruled out); the fallback keeps usable 133 of the 147 schemas strict
+    refuses, instead of raising before any request. Pass ``grammar=json_schema.grammar(T, widen=...)``
+    to choose.
     """
     from .errors import JSONSchemaError
 
