@@ -225,8 +225,27 @@ def _resolve_grammar(grammar: Grammar | str | None, output_type: Any) -> Grammar
             from . import json_schema  # type: ignore[attr-defined]
         except ImportError:
             raise InputError("output_type= needs constrain.json_schema, which is not available; pass grammar=") from None
-        return json_schema.grammar(output_type)  # type: ignore[no-any-return]
+        return _schema_grammar(json_schema, output_type)
     raise InputError("generate needs grammar= (a Grammar, a packaged grammar name or a .lark path) or output_type=")
+
+
+def _schema_grammar(json_schema: Any, output_type: Any) -> Grammar:
+    """``output_type``'s grammar: exact (strict) when the schema compiles so, else widened.
+
+    Measured on MaskBench (README, "JSON Schema -> grammar"): strict compiles 85.3% of the schemas
+    with a grammar whose language is exactly the conforming values; widen compiles 98.6%, leaving
+    what it drops (listed by ``json_schema.widenings``) to the validator, which every output passes
+    before it is returned. Strict first keeps the exact grammar where there is one (no re-asks for
+    values the grammar could have ruled out); the fallback keeps usable 133 of the 147 schemas strict
+    refuses, instead of raising before any request. Pass ``grammar=json_schema.grammar(T, widen=...)``
+    to choose.
+    """
+    from .errors import JSONSchemaError
+
+    try:
+        return json_schema.grammar(output_type)  # type: ignore[no-any-return]
+    except JSONSchemaError:
+        return json_schema.grammar(output_type, widen=True)  # type: ignore[no-any-return]
 
 
 def _resolve_provider(provider: Provider | str | None) -> Provider:

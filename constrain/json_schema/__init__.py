@@ -6,13 +6,14 @@ conform to the schema, in the Lark subset lark-python and llguidance both read; 
 schema the value once ``jsonschema`` (with format checks) finds no error.
 
 What the grammar states exactly: ``type``, ``enum``, ``const``, ``properties`` / ``required`` /
-``additionalProperties``, ``patternProperties`` (one schema, closed objects), ``items`` /
+``additionalProperties``, ``patternProperties`` (one schema, closed objects; next to
+``additionalProperties`` patterns whose complement is a small regex: ``.*``, ``^[C]+$``, ``[C]``), ``items`` /
 ``prefixItems`` / ``additionalItems``, ``minItems`` / ``maxItems``, ``minLength`` / ``maxLength``,
 ``pattern`` (ECMA-262 translated; lookaround, backreferences and ``\\b`` refused), ``format`` for
 date, date-time, time, uuid, email and ipv4, ``minimum`` / ``maximum`` / exclusive bounds,
 ``multipleOf`` over small integer ranges, ``anyOf``, ``oneOf`` with provably disjoint branches,
-``allOf`` (merged), local ``$ref`` / ``$defs`` / ``definitions`` including recursion, and a few
-forms of ``not``.
+``allOf`` (merged), local ``$ref`` / ``$defs`` / ``definitions`` including recursion, and ``not``
+of ``type`` or ``required``.
 
 Choices (documented narrowings — the grammar never admits a non-conforming value, it only fixes one
 spelling): properties come in declared order, with additional properties allowed between them;

@@ -54,7 +54,9 @@ VALIDATION_KEYWORDS = frozenset(
 )
 _TYPES = ("null", "boolean", "object", "array", "number", "integer", "string")
 WS_MAX = 32
-MAX_EXCLUSION_CHARS = 6000
+MAX_EXCLUSION_CHARS = 12_500
+"""Largest key-exclusion regex written (about 80 declared names); beyond it lark-python needs seconds to
+build the LALR tables and lexers of the generation grammar (bench/jsonschema.py measures it)."""
 STANDARD_FORMATS = frozenset(
     """date-time date time duration email idn-email hostname idn-hostname ipv4 ipv6 uri uri-reference iri
     iri-reference uuid uri-template json-pointer relative-json-pointer regex""".split()
@@ -112,6 +114,10 @@ class _Member:
     key: str  # lark expression for the key token
     value: str  # lark expression for the value
     required: bool
+    pair: str = ""  # the whole member when it is not one key and one value (several key sets)
+
+    def expr(self, colon: str) -> str:
+        return self.pair or f"{self.key} {colon} {self.value}"
 
 
 class _Compiler:
@@ -378,6 +384,7 @@ class _Compiler:
     def conjunction(self, parts: list[tuple[dict[str, Any], str]], depth: int) -> _Alts:
         if not parts:
             return _Alts(any=True)
+        parts = self._split_not_required(parts)
         ptr = parts[-1][1]
         for index, (part, pptr) in enumerate(parts):
             for keyword in ("anyOf", "oneOf"):
@@ -419,6 +426,37 @@ class _Compiler:
                 return out
         merged = self.merge(parts)
         return self.plain(merged, [p for _, p in parts], ptr, depth)
+
+    def _split_not_required(self, parts: list[tuple[dict[str, Any], str]]) -> list[tuple[dict[str, Any], str]]:
+        """``not: {required: [a, b]}`` (also as an ``allOf`` of ``required``): some key is missing, which
+        is ``anyOf`` the objects without ``a`` or without ``b`` (each a ``not required`` of one key)."""
+        out = []
+        for part, pptr in parts:
+            keys = self._required_only(part.get("not"))
+            if keys is not None and len(keys) >= 2:
+                rest = {k: v for k, v in part.items() if k != "not"}
+                if rest:
+                    out.append((rest, pptr))
+                out.append(({"anyOf": [{"not": {"required": [k]}} for k in keys]}, pointer_join(pptr, "not")))
+            else:
+                out.append((part, pptr))
+        return out
+
+    def _required_only(self, neg: Any) -> list[str] | None:
+        if not isinstance(neg, dict):
+            return None
+        keys = {k for k in neg if k in VALIDATION_KEYWORDS}
+        if keys == {"required"} and isinstance(neg["required"], list) and all(isinstance(k, str) for k in neg["required"]):
+            return list(dict.fromkeys(neg["required"]))
+        if keys == {"allOf"} and isinstance(neg["allOf"], list) and neg["allOf"]:
+            out: list[str] = []
+            for branch in neg["allOf"]:
+                sub = self._required_only(branch)
+                if sub is None:
+                    return None
+                out += sub
+            return list(dict.fromkeys(out))
+        return None
 
     # -- oneOf disjointness ------------------------------------------------------------------------------
     def disjoint(self, branches: list[list[tuple[dict[str, Any], str]]]) -> bool:
@@ -636,9 +674,10 @@ class _Compiler:
                 return types - removed
             if not keys:
                 return set()
-            if keys == {"required"} and isinstance(neg["required"], list) and len(neg["required"]) == 1:
+            trivial_props = all(v is True or v == {} for v in (neg.get("properties") or {}).values())
+            if keys <= {"required", "properties"} and "required" in keys and trivial_props and isinstance(neg["required"], list) and len(neg["required"]) == 1:
                 schema.setdefault("__forbid__", []).append(neg["required"][0])
-                return types
+                return types & {"object"}  # every non-object satisfies ``required``, so fails its ``not``
         self.refuse("this 'not' cannot be expressed in a grammar", "not", nptr)
         return types
 
@@ -845,6 +884,8 @@ class _Compiler:
                 pass  # the pattern already implies the length bounds
             else:
                 narrowed = _narrow_repetition(node, min_len, max_len) if fixed is not None and node is not None else None
+                if narrowed is None and fixed is None and node is not None and max_len is not None:
+                    narrowed = _whole_match(node, min_len, max_len)
                 if narrowed is not None:
                     body = narrowed
                 else:
@@ -980,7 +1021,8 @@ class _Compiler:
         min_p = schema.get("minProperties")
         max_p = schema.get("maxProperties")
         n_required = sum(m.required for m in members)
-        if min_p is not None and min_p > n_required:
+        nonempty = min_p == 1 and n_required == 0  # some member, whichever: the first one is not optional
+        if min_p is not None and min_p > n_required and not nonempty:
             self.refuse("minProperties beyond the required properties cannot be expressed", "minProperties", ptr)
         if max_p is not None and (extra is not None or max_p < len(members)):
             if max_p < n_required:
@@ -990,14 +1032,14 @@ class _Compiler:
             # declared order is one spelling among n!; widen mode admits every order (one repeated
             # alternation, linear in n) and leaves required keys and duplicates to the validator
             self.widenings.append(("properties", "#" + pointer_join(ptr, "properties")))
-            return self._any_order_rule(members, extra)
-        return self._object_rule(members, extra)
+            return self._any_order_rule(members, extra, nonempty)
+        return self._object_rule(members, extra, nonempty)
 
-    def _any_order_rule(self, members: list[_Member], extra: _Member | None) -> str:
+    def _any_order_rule(self, members: list[_Member], extra: _Member | None, nonempty: bool = False) -> str | None:
         lb, rb, comma, colon = self.punct("{"), self.punct("}"), self.punct(","), self.punct(":")
-        pairs = [f"{m.key} {colon} {m.value}" for m in members + ([extra] if extra else [])]
-        pair = self.rule(" | ".join(pairs), "p")
-        return self.rule(f"{lb} ({pair} ({comma} {pair})*)? {rb}", "o")
+        pairs = [m.expr(colon) for m in members + ([extra] if extra else [])]
+        pair = self.rule(" | ".join(pairs), "p")  # called for two or more members
+        return self.rule(f"{lb} {pair} ({comma} {pair})* {rb}" if nonempty else f"{lb} ({pair} ({comma} {pair})*)? {rb}", "o")
 
     def _undeclared_schema(self, name: str, patterns: dict[str, Any], additional: Any, ptr: str) -> tuple[Any, str]:
         matching = [p for p in patterns if _py_search(p, name, ptr)]
@@ -1015,11 +1057,23 @@ class _Compiler:
         if patterns:
             pptr = pointer_join(ptr, "patternProperties")
             if additional is not False:
+                distinct = {json.dumps(v, sort_keys=True) for v in patterns.values()}
+                universal = [p for p in patterns if _universal_pattern(p)]
                 if all(v is True or v == {} for v in patterns.values()) and (additional is True or additional == {}):
                     patterns = {}
+                elif universal and len(distinct) == 1:
+                    # every key matches: additionalProperties never applies, every extra key takes the pattern's schema
+                    additional = patterns[universal[0]]
+                    patterns = {}
+                    ptr_extra = pointer_join(pptr, universal[0])
+                    return self._open_member(excluded, additional, ptr_extra, ptr, depth)
                 else:
+                    split = self._class_run_split(patterns, excluded, additional, pptr, depth)
+                    if split is not False:
+                        return split
                     self.refuse("patternProperties together with additionalProperties cannot be expressed", "patternProperties", pptr)
                     patterns = {}
+                    additional = True  # widened: a key may take either schema, the validator tells which
             else:
                 distinct = {json.dumps(v, sort_keys=True) for v in patterns.values()}
                 if len(distinct) > 1:
@@ -1047,7 +1101,59 @@ class _Compiler:
                 return _Member(key, self.expr(alts), False)
         if additional is False:
             return None
-        alts = self.value(additional, pointer_join(ptr, "additionalProperties"), depth + 1)
+        return self._open_member(excluded, additional, pointer_join(ptr, "additionalProperties"), ptr, depth)
+
+    def _class_run_split(
+        self, patterns: dict[str, Any], excluded: list[str], additional: Any, pptr: str, depth: int
+    ) -> _Member | None | bool:
+        """One pattern next to additionalProperties, of a shape whose complement is a small regex:
+        ``^[C]+$`` / ``^[C]*$`` (whole key in C; declared names must be such keys too) or an unanchored
+        ``[C]`` (some character in C; no declared names). Keys matching take the pattern's schema, the
+        others the additional schema: two disjoint key terminals, so exact. Keys are spelt without
+        escapes, as for any additional property. False: not one of these shapes."""
+        if len(patterns) != 1:
+            return False
+        (pattern, pschema), = patterns.items()
+        run = _class_run(pattern)
+        if run is None:
+            return False
+        chars, lo, whole = run
+        plain = _regex.minus(_regex.ANY, _regex.chars('"\\') + ((0x00, 0x1F),))
+        inside, outside = _regex.intersect(plain, chars), _regex.minus(plain, chars)
+        tail = _regex.char_class(plain) + "*"
+        if whole:
+            if any(len(name) < lo or any(not _regex.contains(inside, ord(c)) for c in name) for name in excluded):
+                return False  # a declared name that is not such a key would need excluding from the rest
+            if not inside:
+                return False
+            key_in = _exclusion_regex(excluded + ([""] if lo else []), inside)
+            key_out: str | None = (tail + _regex.char_class(outside) + tail) if outside else None
+            if lo:
+                key_out = f"(?:{key_out})?" if key_out else ""
+        else:
+            if excluded or not inside:
+                return False
+            key_in = tail + _regex.char_class(inside) + tail
+            key_out = _regex.char_class(outside) + "*" if outside else ""
+        colon = self.punct(":")
+        pairs = []
+        p_alts = self.value(pschema, pointer_join(pptr, pattern), depth + 1)
+        if not p_alts.empty() and key_in:
+            key = self.terminal(_regex.QUOTE + key_in + _regex.QUOTE, "K")
+            pairs.append(f"{key} {colon} {self.expr(p_alts)}")
+        a_alts = self.value(additional, pptr.rsplit("/", 1)[0] + "/additionalProperties", depth + 1)
+        if not a_alts.empty() and key_out is not None:
+            key = self.terminal(_regex.QUOTE + key_out + _regex.QUOTE, "K")
+            pairs.append(f"{key} {colon} {self.expr(a_alts)}")
+        if not pairs:
+            return None
+        if len(pairs) == 1:
+            return _Member("", "", False, pair=pairs[0])
+        return _Member("", "", False, pair=self.rule(" | ".join(pairs), "m"))
+
+    def _open_member(self, excluded: list[str], value: Any, vptr: str, ptr: str, depth: int) -> _Member | None:
+        """Any key but the ``excluded`` names (spelt without escapes), with a value conforming to ``value``."""
+        alts = self.value(value, vptr, depth + 1)
         if alts.empty():
             return None
         exclusion = _exclusion_regex(excluded) if excluded else _regex.JSON_CHAR_FULL + "*"
@@ -1064,16 +1170,18 @@ class _Compiler:
         key_rx = _regex.QUOTE + exclusion + _regex.QUOTE
         return _Member(self.terminal(key_rx, "K"), self.expr(alts), False)
 
-    def _object_rule(self, members: list[_Member], extra: _Member | None) -> str:
+    def _object_rule(self, members: list[_Member], extra: _Member | None, nonempty: bool = False) -> str | None:
         lb, rb, comma, colon = self.punct("{"), self.punct("}"), self.punct(","), self.punct(":")
         n = len(members)
         base = f"o{len(self.rules)}"
         pair = [f"{m.key} {colon} {m.value}" for m in members]
-        extra_pair = f"{extra.key} {colon} {extra.value}" if extra else ""
+        extra_pair = extra.expr(colon) if extra else ""
         optional_from = [True] * (n + 1)  # optional_from[i]: members i.. are all optional
         for i in range(n - 1, -1, -1):
             optional_from[i] = optional_from[i + 1] and not members[i].required
         if extra is None and all(m.required for m in members):
+            if nonempty and not members:
+                return None
             inner = f" {comma} ".join(pair)
             return self.rule(f"{lb} {inner} {rb}" if inner else f"{lb} {rb}", "o")
 
@@ -1107,9 +1215,9 @@ class _Compiler:
             if members[i].required:
                 break
         if not first_alts:
-            return self.rule(f"{lb} {rb}", "o")
+            return None if nonempty else self.rule(f"{lb} {rb}", "o")
         first = self.rule(" | ".join(first_alts), name=f"{base}_first")
-        body = f"{lb} {first}? {rb}" if optional_from[0] else f"{lb} {first} {rb}"
+        body = f"{lb} {first}? {rb}" if optional_from[0] and not nonempty else f"{lb} {first} {rb}"
         return self.rule(body, name=base)
 
 
@@ -1130,13 +1238,17 @@ def _repeat(item: str, lo: int, hi: int | None) -> str:
     return f"({item}) ~ {lo}..{hi}"
 
 
-def _exclusion_regex(excluded: list[str]) -> str:
+def _exclusion_regex(excluded: list[str], alphabet: _regex.Intervals | None = None) -> str:
     """Regex for string contents spelling any key except those in ``excluded``.
 
     Such keys are written without escapes (a documented narrowing): that keeps one spelling per key,
-    so excluding the declared names is exact, and keeps the regex small.
+    so excluding the declared names is exact, and keeps the regex small. The complement of the trie
+    of excluded names is written as two tries sharing no tail: a walk down the trie that leaves it by
+    one character no child starts with (then any tail), or a node of the trie that ends no name.
     """
     plain = _regex.minus(_regex.ANY, _regex.chars('"\\') + ((0x00, 0x1F),))
+    if alphabet is not None:
+        plain = _regex.intersect(plain, alphabet)
     trie: dict[str, Any] = {}
     for word in excluded:
         if any(not _regex.contains(plain, ord(ch)) for ch in word):
@@ -1145,33 +1257,125 @@ def _exclusion_regex(excluded: list[str]) -> str:
         for ch in word:
             node = node.setdefault(ch, {})
         node[""] = {}
-    tail = _regex.char_class(plain) + "*"
 
-    def build(node: dict[str, Any]) -> str:
+    def group(alts: list[str]) -> str:
+        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+    def leave(node: dict[str, Any]) -> str | None:
+        """Walks that end with the first character off the trie."""
         children = sorted(k for k in node if k)
+        alts = [_regex.literal_char(ord(ch)) + sub for ch in children if (sub := leave(node[ch])) is not None]
         other = _regex.minus(plain, _regex.chars("".join(children)))
-        alts = [_regex.literal_char(ord(ch)) + build(node[ch]) for ch in children]
-        alts.append(_regex.char_class(other) + tail)
-        rx = "(?:" + "|".join(alts) + ")"
-        return rx if "" in node else rx + "?"
+        if other:
+            alts.append(_regex.char_class(other))
+        return group(alts) if alts else None
 
-    return build(trie)
+    def inner(node: dict[str, Any]) -> str | None:
+        """Nodes (relative to ``node``) that end no excluded name."""
+        children = sorted(k for k in node if k)
+        alts = [_regex.literal_char(ord(ch)) + sub for ch in children if (sub := inner(node[ch])) is not None]
+        if "" in node:
+            return group(alts) if alts else None
+        if not alts:
+            return ""
+        return "(?:" + "|".join(alts) + ")?"
+
+    tail = _regex.char_class(plain) + "*"
+    off = leave(trie)
+    on = inner(trie)
+    out = [off + tail] if off is not None else []
+    if on == "":
+        return "(?:" + out[0] + ")?" if out else ""
+    if on is not None:
+        out.append(on)
+    return group(out) if len(out) == 1 else "(?:" + "|".join(out) + ")"
+
+
+def _universal_pattern(pattern: str) -> bool:
+    """Whether an ECMA-262 pattern (search semantics) matches every string: some branch can match the
+    empty string and is not anchored at both ends (``.*``, ``^``, ``a*``, ``""``)."""
+    try:
+        tree = _regex.parse(pattern)
+    except _regex.PatternError:
+        return False
+    for branch in _regex._branches(tree):
+        try:
+            start, body, end = _regex._anchors(branch)
+        except _regex.PatternError:
+            return False
+        if not (start and end) and _regex.length_bounds(body)[0] == 0 and not _regex.has_anchor(body):
+            return True
+    return False
+
+
+def _class_run(pattern: str) -> tuple[_regex.Intervals, int, bool] | None:
+    """(C, lo, True) for ``^[C]+$`` (lo 1) or ``^[C]*$`` (lo 0); (C, 1, False) for an unanchored
+    ``[C]`` / ``[C]+`` / ``[C]{1,n}`` (the key contains a character in C); else None."""
+    try:
+        tree = _regex.parse(pattern)
+    except _regex.PatternError:
+        return None
+    branches = _regex._branches(tree)
+    if len(branches) != 1:
+        return None
+    try:
+        start, body, end = _regex._anchors(branches[0])
+    except _regex.PatternError:
+        return None
+    body = _regex._unwrap(body)
+    if not start and not end:
+        if isinstance(body, _regex.CharNode):
+            return body.chars, 1, False
+        if isinstance(body, _regex.RepNode) and body.lo == 1 and isinstance(body.body, _regex.CharNode):
+            return body.body.chars, 1, False
+        return None
+    if not (start and end) or not isinstance(body, _regex.RepNode) or body.hi is not None or body.lo > 1:
+        return None
+    if not isinstance(body.body, _regex.CharNode):
+        return None
+    return body.body.chars, body.lo, True
 
 
 def _narrow_repetition(node: _regex.Node | None, min_len: int, max_len: int | None) -> str | None:
-    """``^C{a,b}$`` with length bounds becomes ``C{max(a,min),min(b,max)}``; other shapes: None."""
+    """``^A C{a,b} B$`` (A and B of fixed length F, C one character class) with length bounds becomes
+    ``A C{max(a,min-F),min(b,max-F)} B``; other shapes: None."""
     while isinstance(node, _regex.SeqNode):
         items = [i for i in node.items if not isinstance(i, _regex.AnchorNode)]
         if len(items) != 1:
-            return None
+            break
         node = items[0]
-    if isinstance(node, _regex.RepNode) and isinstance(node.body, _regex.CharNode):
-        lo = max(node.lo, min_len)
-        hi = node.hi if max_len is None else (max_len if node.hi is None else min(node.hi, max_len))
-        if hi is not None and hi < lo:
-            return None
-        return _regex.quantify(_regex.json_char(node.body.chars), lo, hi)
-    return None
+    if node is None:
+        return None
+    items = [i for i in node.items if not isinstance(i, _regex.AnchorNode)] if isinstance(node, _regex.SeqNode) else [node]
+    reps = [k for k, i in enumerate(items) if isinstance(i, _regex.RepNode) and isinstance(i.body, _regex.CharNode) and i.lo != i.hi]
+    if len(reps) != 1:
+        return None
+    k = reps[0]
+    fixed = 0
+    for j, item in enumerate(items):
+        if j != k:
+            a, b = _regex.length_bounds(item)
+            if a != b:
+                return None
+            fixed += a
+    rep = items[k]
+    assert isinstance(rep, _regex.RepNode)
+    lo = max(rep.lo, min_len - fixed)
+    hi = rep.hi if max_len is None else (max_len - fixed if rep.hi is None else min(rep.hi, max_len - fixed))
+    if hi is not None and hi < lo:
+        return None
+    narrowed = _regex.SeqNode(tuple(items[:k]) + (_regex.RepNode(rep.body, lo, hi),) + tuple(items[k + 1 :]))
+    return _regex.emit(narrowed)
+
+
+def _whole_match(node: _regex.Node, min_len: int, max_len: int) -> str | None:
+    """An unanchored pattern of one branch whose matches all have length ``max_len``: a string no longer
+    than that contains a match only by being one (``[a-z]{3}`` with maxLength 3 is ``^[a-z]{3}$``)."""
+    if _regex.has_anchor(node) or len(_regex._branches(node)) != 1:
+        return None
+    if _regex.length_bounds(node) != (max_len, max_len) or min_len > max_len:
+        return None
+    return _regex.emit(node)
 
 
 def _number_literal(v: int | float) -> str:

@@ -481,6 +481,18 @@ def parse(pattern: str) -> Node:
 
 
 # -- analysis --------------------------------------------------------------------------------------------
+def has_anchor(node: Node) -> bool:
+    if isinstance(node, AnchorNode):
+        return True
+    if isinstance(node, SeqNode):
+        return any(has_anchor(i) for i in node.items)
+    if isinstance(node, AltNode):
+        return any(has_anchor(o) for o in node.options)
+    if isinstance(node, RepNode):
+        return has_anchor(node.body)
+    return False
+
+
 def length_bounds(node: Node) -> tuple[int, int | None]:
     """Minimum and maximum number of code points the node matches (None: unbounded)."""
     if isinstance(node, CharNode):
@@ -564,9 +576,69 @@ def _check(node: Node, *, outer_unbounded: bool, count_product: int) -> None:
     _check(node.body, outer_unbounded=outer_unbounded or node.hi is None, count_product=product)
 
 
+def _all_chars(node: Node) -> Intervals:
+    if isinstance(node, CharNode):
+        return node.chars
+    if isinstance(node, SeqNode):
+        return union(*(_all_chars(i) for i in node.items)) if node.items else ()
+    if isinstance(node, AltNode):
+        return union(*(_all_chars(o) for o in node.options)) if node.options else ()
+    if isinstance(node, RepNode):
+        return _all_chars(node.body)
+    return ()
+
+
+def _fenced_repetition(items: tuple[Node, ...]) -> bool:
+    """The body of a repetition starts (or ends) with a mandatory part whose characters no other part
+    can match, and that is one character or is kept from the next iteration's by another mandatory
+    part: ``(\\.\\d+)+``, ``(-+[a-z]+)*``, ``((?:\\s+|-)[a-z]+)*`` (not ``(\\w+\\s?)*``). Every iteration then
+    begins (ends) exactly at its fence, so a backtracking matcher never tries another split."""
+    if len(items) < 2 or any(isinstance(i, AnchorNode) for i in items):
+        return False
+    for fence, others in ((items[0], items[1:]), (items[-1], items[:-1])):
+        if length_bounds(fence)[0] == 0 or intersect(_all_chars(fence), union(*(_all_chars(o) for o in others))):
+            continue
+        # two iterations' fences never run together: one character each, or something mandatory between
+        if length_bounds(fence) == (1, 1) or any(length_bounds(o)[0] > 0 for o in others):
+            return True
+    return False
+
+
+def simplify(node: Node) -> Node:
+    """Rewrite nested repetitions into equal, flat ones a backtracking matcher handles in linear time:
+    ``(A{a,}){b,}`` with a <= 1 is ``A{a*b,}``; ``(A{a,}c)+`` with a <= 1 and c within A is ``A{a,}c``
+    (so ``([a-z.]+\\.)+`` is ``[a-z.]+\\.``)."""
+    if isinstance(node, SeqNode):
+        return SeqNode(tuple(simplify(i) for i in node.items))
+    if isinstance(node, AltNode):
+        return AltNode(tuple(simplify(o) for o in node.options))
+    if not isinstance(node, RepNode):
+        return node
+    body = _unwrap(simplify(node.body))
+    if node.hi is None and isinstance(body, RepNode) and body.hi is None and body.lo <= 1 and isinstance(body.body, CharNode):
+        return RepNode(body.body, body.lo * node.lo, None)
+    if (
+        node.hi is None
+        and node.lo <= 1
+        and isinstance(body, SeqNode)
+        and len(body.items) == 2
+        and isinstance(body.items[0], RepNode)
+        and body.items[0].hi is None
+        and body.items[0].lo <= 1
+        and isinstance(body.items[0].body, CharNode)
+        and isinstance(body.items[1], CharNode)
+        and not minus(body.items[1].chars, body.items[0].body.chars)
+    ):
+        once = SeqNode(body.items)
+        return once if node.lo == 1 else RepNode(once, 0, 1)
+    return RepNode(body, node.lo, node.hi)
+
+
 def _closed_repetition(body: Node) -> bool:
     items = body.items if isinstance(body, SeqNode) else (body,)
     if not items:
+        return True
+    if _fenced_repetition(items):
         return True
     last = items[-1]
     if not isinstance(last, CharNode):
@@ -647,7 +719,7 @@ class Translation:
 
 def translate(pattern: str) -> Translation:
     """Translate an ECMA-262 ``pattern`` (search semantics) to a regex over JSON string contents."""
-    tree = parse(pattern)
+    tree = simplify(parse(pattern))
     check_safe(tree)
     parts: list[str] = []
     anchored = True
