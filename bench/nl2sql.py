@@ -25,7 +25,13 @@ as for a second question about the same database; the local model evaluates it o
 before the clocks start). ``--limit N`` takes N questions shared evenly among all the databases, evenly
 spaced within each.
 
+``--shard I/N`` runs the I-th of N parts (whole databases, balanced by question count) and writes its
+tallies to ``--save FILE``; ``--merge FILE...`` reports the parts as one run (on a 2-core machine two
+one-thread shards finish the whole set in about half the time; latencies stay per question).
+
     python bench/nl2sql.py [--limit N] [--candidates K] [--sweep N] [--plain] [--model NAME|PATH] [--json]
+    python bench/nl2sql.py --shard 1/2 --save a.json & python bench/nl2sql.py --shard 2/2 --save b.json
+    python bench/nl2sql.py --merge a.json b.json [--json]
 """
 
 from __future__ import annotations
@@ -66,6 +72,22 @@ def spread(questions: list[dict[str, Any]], limit: int | None) -> list[dict[str,
             items, k = by_db[db], min(quota[db], len(by_db[db]))
             chosen += [items[int((i + 0.5) * len(items) / k)] for i in range(k)]
     return sorted(chosen, key=lambda q: q["db_id"])  # stable: same database in a row reuses the prompt cache
+
+
+def shard(questions: list[dict[str, Any]], spec: str | None) -> list[dict[str, Any]]:
+    """The I-th of N parts of ``questions`` (``spec`` "I/N"): whole databases, the largest first, each to
+    the part with the fewest questions so far."""
+    if not spec:
+        return questions
+    index, parts = (int(x) for x in spec.split("/"))
+    if not 1 <= index <= parts:
+        raise SystemExit(f"--shard {spec}: I must be in 1..N")
+    counts = collections.Counter(q["db_id"] for q in questions)
+    load, owner = [0] * parts, {}
+    for db, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        part = load.index(min(load))
+        owner[db], load[part] = part, load[part] + n
+    return [q for q in questions if owner[q["db_id"]] == index - 1]
 
 
 def run_query(db: Path, sql: str) -> list[tuple[Any, ...]] | None:
@@ -168,12 +190,35 @@ def main() -> None:
     parser.add_argument("--modes", default="free,grammar,ask1,askK", help="comma-separated subset of free,grammar,ask1,askK")
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="the Spider corpus folder")
     parser.add_argument("--show", action="store_true", help="print every question with its answers")
+    parser.add_argument("--shard", default=None, metavar="I/N", help="run only the I-th of N parts of the questions")
+    parser.add_argument("--save", type=Path, default=None, metavar="FILE", help="write the run's tallies to FILE (for --merge)")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="FILE", help="report saved parts as one run")
     args = parser.parse_args()
+    if args.merge:
+        parts = [json.loads(path.read_text()) for path in args.merge]
+        merged = parts[0]
+        for part in parts[1:]:
+            for key in ("tally", "speed"):
+                for mode, values in part[key].items():
+                    merged[key].setdefault(mode, {} if key == "tally" else [0, 0.0])
+                    if key == "tally":
+                        for name, count in values.items():
+                            merged[key][mode][name] = merged[key][mode].get(name, 0) + count
+                    else:
+                        merged[key][mode] = [a + b for a, b in zip(merged[key][mode], values)]
+            for mode, values in part["latency"].items():
+                merged["latency"].setdefault(mode, []).extend(values)
+            for k, count in part["sweep"].items():
+                merged["sweep"][k] = merged["sweep"].get(k, 0) + count
+            for key in ("questions", "databases", "seconds"):
+                merged["meta"][key] += part["meta"][key]
+        report(merged, as_json=args.json)
+        return
 
     from constrain.sql import ask as sql_ask
     from constrain.sql.ask import _plan, vote
 
-    questions = spread(json.loads((args.corpus / "dev_shared.json").read_text()), args.limit)
+    questions = shard(spread(json.loads((args.corpus / "dev_shared.json").read_text()), args.limit), args.shard)
     options: dict[str, Any] = {"model": args.model}
     if args.provider == "local":
         options["max_tokens"] = args.max_tokens
@@ -293,19 +338,27 @@ def main() -> None:
                 else:
                     print(f"[{n_done}/{len(questions)}] {time.perf_counter() - started:.0f} s", flush=True)
     elapsed = time.perf_counter() - started
-
-    n = len(questions)
-    figures: dict[str, Any] = {
-        "provider": args.provider,
-        "model": getattr(inner, "model", None),
-        "questions": n,
-        "databases": len(by_db),
-        "candidates": K,
-        "seconds": elapsed,
+    run = {
+        "meta": {"provider": args.provider, "model": getattr(inner, "model", None), "questions": len(questions),
+                 "databases": len(by_db), "candidates": K, "seconds": elapsed, "modes": scored, "ks": ks},
+        "tally": {m: dict(t) for m, t in tally.items()},
+        "latency": latency,
+        "speed": speed,
+        "sweep": {str(k): sweep[k] for k in ks},
     }
+    if args.save:
+        args.save.write_text(json.dumps(run))
+    report(run, as_json=args.json)
+
+
+def report(run: dict[str, Any], *, as_json: bool) -> None:
+    """Print the table (and the sweep) of one run, or of merged parts, and emit its figures."""
+    meta, tally, latency, speed = run["meta"], run["tally"], run["latency"], run["speed"]
+    n, K, ks = meta["questions"], meta["candidates"], meta["ks"]
+    figures: dict[str, Any] = {key: meta[key] for key in ("provider", "model", "questions", "databases", "candidates", "seconds")}
     rows_out = []
-    for mode in scored:
-        t = tally[mode]
+    for mode in meta["modes"]:
+        t = collections.Counter(tally.get(mode, {}))
         if not t["total"]:
             continue
         base = mode.split("_")[0]
@@ -313,10 +366,10 @@ def main() -> None:
         figures[f"{mode}_executes"] = t["executes"] / n
         figures[f"{mode}_correct"] = t["correct"]
         figures[f"{mode}_errors"] = t["errors"]
-        lat = latency[mode]
+        lat = latency.get(mode, [])
         figures[f"{mode}_p50_seconds"] = percentile(lat, 50) if lat else None
         figures[f"{mode}_p95_seconds"] = percentile(lat, 95) if lat else None
-        tokens, seconds = speed[mode]
+        tokens, seconds = speed.get(mode, (0, 0.0))
         figures[f"{mode}_tokens_per_second"] = tokens / seconds if seconds else None
         label = LABELS[base].format(K=K)
         if "_dqs_off" in mode:
@@ -330,20 +383,21 @@ def main() -> None:
             f"{figures[f'{mode}_p50_seconds']:.1f} / {figures[f'{mode}_p95_seconds']:.1f}" if lat else "(replayed)",
             f"{figures[f'{mode}_tokens_per_second']:.1f}" if figures[f"{mode}_tokens_per_second"] else "-",
         ])
+    sweep = {int(k): v for k, v in run["sweep"].items()}
     for k in ks:
         figures[f"sweep_k{k}_execution_accuracy"] = sweep[k] / n
-    if "askK" in scored and "free" in scored:
+    if "askK_execution_accuracy" in figures and "free_execution_accuracy" in figures:
         figures["askK_minus_free_points"] = 100 * (figures["askK_execution_accuracy"] - figures["free_execution_accuracy"])
-    if "askK" in scored and "ask1" in scored and figures.get("ask1_p50_seconds"):
+    if figures.get("askK_p50_seconds") and figures.get("ask1_p50_seconds"):
         figures["askK_over_ask1_p50"] = figures["askK_p50_seconds"] / figures["ask1_p50_seconds"]
-    print(f"{n} Spider dev questions over {figures['databases']} databases, provider {args.provider} "
-          f"({figures['model']}), {elapsed:.0f} s")
+    print(f"{n} Spider dev questions over {meta['databases']} databases, provider {meta['provider']} "
+          f"({meta['model']}), {meta['seconds']:.0f} s")
     print_table(["decoding", "EX (execution accuracy)", "executes", "p50 / p95 s per question", "tokens/s"], rows_out)
     if ks:
         print()
         print_table(["candidates k (votes over the first k of one draw)", *map(str, ks)],
                     [["EX", *(f"{sweep[k] / n:.1%}" for k in ks)]])
-    emit(figures, as_json=args.json)
+    emit(figures, as_json=as_json)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from typing import Any, Callable, Generic, Sequence, TypeVar
 
 from .errors import ConstrainError, GenerationError, InputError, TruncatedError, ValidationError
 from .grammar import Grammar, load_grammar
-from .providers.base import Completion, Constraint, DeltaCallback, Message, Provider, Usage
+from .providers.base import DEFAULT_TEMPERATURE, Completion, Constraint, DeltaCallback, Message, Provider, Sampling, Usage
 
 __all__ = ["Attempt", "Result", "generate", "agenerate", "DEFAULT_SYSTEM"]
 
@@ -134,6 +134,7 @@ class _Loop:
         self.grammar = self.constraint.grammar
         self.messages: list[Message] = _initial_messages(prompt, system)
         self.attempts: list[Attempt] = []
+        self.sampling = False
         self.started = time.perf_counter()
 
     def budget_left(self) -> int | None:
@@ -184,6 +185,7 @@ class _Loop:
             request_id=completion.request_id if completion is not None else getattr(error, "request_id", None),
             finish_reason=completion.finish_reason if completion is not None else None,
         )
+        repeated = error is not None and any(a.error is not None and a.raw == raw for a in self.attempts)
         self.attempts.append(attempt)
         if error is None:
             return Result(
@@ -195,8 +197,20 @@ class _Loop:
                 model=(completion.model if completion is not None else None) or self.provider.model,
                 elapsed=time.perf_counter() - self.started,
             )
-        self.messages += _feedback(raw, error)
+        if repeated:
+            # the model wrote a refused answer again: feeding it back again adds nothing, so from here
+            # on each request draws a seeded sample (the validator still judges every one)
+            self.sampling = True
+        else:
+            self.messages += _feedback(raw, error)
         return None
+
+    def send_options(self) -> dict[str, Any]:
+        """The next request's options: its token limit, and a sampling once greedy answers repeat."""
+        options: dict[str, Any] = {"max_tokens": self.request_limit()}
+        if self.sampling and self.provider.supports_sampling:
+            options["sampling"] = Sampling(DEFAULT_TEMPERATURE, len(self.attempts) + 1)
+        return options
 
     def validate(self, text: str) -> Any:
         if self.validator is not None:
@@ -315,7 +329,7 @@ def generate(
         completion: Completion | None = None
         error: ConstrainError | None = None
         try:
-            completion = loop.provider.complete(loop.messages, loop.constraint, max_tokens=loop.request_limit(), on_delta=on_delta)
+            completion = loop.provider.complete(loop.messages, loop.constraint, on_delta=on_delta, **loop.send_options())
         except _RETRY_ON_ERROR as exc:
             error = exc
         result = loop.judge(completion, error, time.perf_counter() - started)
@@ -346,7 +360,7 @@ async def agenerate(
         completion: Completion | None = None
         error: ConstrainError | None = None
         try:
-            completion = await loop.provider.acomplete(loop.messages, loop.constraint, max_tokens=loop.request_limit(), on_delta=on_delta)
+            completion = await loop.provider.acomplete(loop.messages, loop.constraint, on_delta=on_delta, **loop.send_options())
         except _RETRY_ON_ERROR as exc:
             error = exc
         result = loop.judge(completion, error, time.perf_counter() - started)

@@ -114,6 +114,24 @@ def test_all_attempts_failing_raises_generation_error_with_every_attempt(served)
     assert len(server.requests_to("/responses")) == 3 and "3 attempt(s) failed" in str(info.value)
 
 
+def test_a_refused_answer_written_again_is_not_fed_back_again_and_the_next_request_samples(served) -> None:
+    server, url = served
+    server.inject(output("12+x"), output("12+x"), output("12+y"), output("7"))
+    chat = OpenAIChat(base_url=url, model="m", backoff=0.01)
+    result = generate("add", grammar=SUM, provider=chat, max_attempts=4)
+    assert [a.raw for a in result.attempts] == ["12+x", "12+x", "12+y", "7"] and result.value is not None
+    sent = [s.body for s in server.requests_to("/chat/completions")]
+    assert len(sent) == 4
+    # the first two requests decode with the server's defaults (no sampling asked); the second carries the feedback
+    assert "seed" not in sent[0] and "seed" not in sent[1]
+    assert [m["role"] for m in sent[1]["messages"]] == ["system", "user", "assistant", "user"]
+    # the repeat adds no second copy of the same feedback; from then on each request is a seeded sample
+    assert sent[2]["messages"] == sent[1]["messages"]
+    assert (sent[2]["temperature"], sent[2]["seed"]) == (0.7, 3)
+    # a new refused answer is fed back as before, still sampled
+    assert sent[3]["messages"][-2]["content"] == "12+y" and (sent[3]["temperature"], sent[3]["seed"]) == (0.7, 4)
+
+
 def test_token_budget_bounds_the_loop(served) -> None:
     server, url = served
     server.inject(output("x" * 40), output("y" * 40), output("z"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -69,6 +71,35 @@ def test_unknown_column_names_it_and_suggests(chinook: Schema) -> None:
     with pytest.raises(SchemaError) as info:
         validate("SELECT FirstName, SUM(Total) AS TotalSpent FROM Customer GROUP BY FirstName", schema=chinook)
     assert "Invoice has it (join it in)" in str(info.value) and info.value.suggestions[0] == "Invoice.Total"
+
+
+def test_a_column_of_an_unjoined_table_comes_with_the_join_its_foreign_key_gives(chinook: Schema) -> None:
+    text = "SELECT FirstName, SUM(Total) AS TotalSpent FROM Customer GROUP BY FirstName"
+    with pytest.raises(SchemaError) as info:
+        validate(text, schema=chinook)
+    hint = re.search(r"\(join it in\): (JOIN .*?);", str(info.value))
+    assert hint is not None and hint.group(1) == "JOIN Invoice ON Customer.CustomerId = Invoice.CustomerId"
+    # the hint is SQL that makes the query valid where it is put
+    fixed = text.replace(" GROUP BY", f" {hint.group(1)} GROUP BY")
+    assert validate(fixed, schema=chinook).tables == ("Customer", "Invoice")
+    # a foreign key the other way round (InvoiceLine -> Invoice), from an aliased table: the alias is kept
+    with pytest.raises(SchemaError) as info:
+        validate("SELECT i.Total, UnitPrice FROM Invoice AS i", schema=chinook)
+    assert "JOIN InvoiceLine ON i.InvoiceId = InvoiceLine.InvoiceId" in str(info.value)
+    # no foreign key links Artist to Employee: the table is named, no join is made up
+    with pytest.raises(SchemaError) as info:
+        validate("SELECT Name, HireDate FROM Artist", schema=chinook)
+    assert "Employee has it (join it in);" in str(info.value) and " ON " not in str(info.value)
+
+
+def test_a_column_qualified_by_the_wrong_alias_points_at_the_alias_that_has_it(chinook: Schema) -> None:
+    text = "SELECT i.FirstName FROM Customer AS c JOIN Invoice AS i ON c.CustomerId = i.CustomerId"
+    with pytest.raises(SchemaError) as info:
+        validate(text, schema=chinook)
+    assert "unknown column 'FirstName' of Invoice; use c.FirstName (in this query)" in str(info.value)
+    # Customer is already in the query: it is never offered as a table to join in
+    assert info.value.suggestions[0] == "c.FirstName" and "JOIN Customer" not in str(info.value)
+    assert validate(text.replace("i.FirstName", info.value.suggestions[0]), schema=chinook).columns[0] == "Customer.FirstName"
 
 
 def test_ambiguous_column_is_named_with_its_tables(tmp_path: Path) -> None:

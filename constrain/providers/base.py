@@ -74,6 +74,9 @@ class Completion:
     logprob: float | None = None  # the model's log-probability of ``text``, when the provider knows it
 
 
+DEFAULT_TEMPERATURE = 0.7  # samples drawn after a greedy answer (sql.ask's candidates, re-asks that repeat)
+
+
 @dataclass(frozen=True)
 class Sampling:
     """How one candidate is drawn: ``temperature`` 0 is greedy; ``seed`` makes a sample reproducible."""

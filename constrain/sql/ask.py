@@ -22,7 +22,7 @@ from ..errors import ConstrainError, GenerationError, InputError, TruncatedError
 from ..generate import Attempt, Result, _feedback, _resolve_provider, agenerate, generate
 from ..grammar import Grammar
 from ..providers.base import Candidate as _Drawn
-from ..providers.base import Constraint, DeltaCallback, Message, Provider, Sampling, Usage
+from ..providers.base import DEFAULT_TEMPERATURE, Constraint, DeltaCallback, Message, Provider, Sampling, Usage
 from .grammar import grammar as sql_grammar
 from .policy import Policy
 from .schema import Schema
@@ -36,7 +36,6 @@ SYSTEM_PROMPT = """You translate questions into one read-only {dialect} SQL quer
 
 Use only the tables and columns above. Answer by calling the tool; its input is the query alone."""
 
-DEFAULT_TEMPERATURE = 0.7  # the samples after the greedy candidate
 DEFAULT_QUERY_SECONDS = 5.0  # each candidate's run is interrupted after this long
 SAMPLE_VALUES = 3  # distinct values per column shown in the prompt
 

@@ -336,11 +336,20 @@ def _unknown_column(
         )
     candidates = [c for t in in_scope for c in schema.table(t).column_names()]  # type: ignore[union-attr]
     where = f" of {aliases[qualifier]}" if qualifier in aliases else (f" in {', '.join(in_scope)}" if in_scope else " (no table is in scope)")
-    # the column a model wanted often lives in a table the query did not join: say which
-    elsewhere = [t.name for t in schema.tables if t.name not in in_scope
-                 and any(c.lower() == name.lower() for c in t.column_names())]
-    hint = f"; {', '.join(elsewhere[:3])} {'has' if len(elsewhere) == 1 else 'have'} it (join it in)" if elsewhere else ""
-    joined = [f"{t}.{name}" for t in elsewhere[:3]]
+    # the column a model wanted often lives in another table: one the query has (write its qualifier),
+    # or one it did not join (join it in, along a foreign key when there is one)
+    written = {t.alias_or_name.lower(): t.alias_or_name for t in root.find_all(exp.Table)}
+    owns = [t for t in schema.tables if any(c.lower() == name.lower() for c in t.column_names())]
+    present = [f"{written.get(a, a)}.{name}" for a, t in aliases.items()
+               if t not in in_scope and any(t == o.name for o in owns)]
+    elsewhere = [t.name for t in owns if t.name not in in_scope and t.name not in tables]
+    hint = f"; use {' or '.join(present[:3])} (in this query)" if present else ""
+    if elsewhere:
+        hint += f"; {', '.join(elsewhere[:3])} {'has' if len(elsewhere) == 1 else 'have'} it (join it in)"
+        joins = [j for j in (_join_by_key(schema, t, list(tables), aliases, written) for t in elsewhere[:3]) if j]
+        if joins:
+            hint += f": {'; or '.join(joins)}"
+    joined = present[:3] + [f"{t}.{name}" for t in elsewhere[:3]]
     return SchemaError(
         f"unknown column {name!r}{where}{hint}",
         name=name,
@@ -348,6 +357,28 @@ def _unknown_column(
         suggestions=(_closest(name, candidates) + joined) if qualifier else (joined + _closest(name, candidates)),
         **_where(node.this if node is not None else None, text),
     )
+
+
+def _join_by_key(schema: Schema, wanted: str, in_scope: list[str], aliases: dict[str, str], written: dict[str, str]) -> str:
+    """``JOIN wanted ON ...`` along a foreign key between ``wanted`` and a table of the query, or ""."""
+    target, quote = schema.table(wanted), schema.sql_dialect.quote
+    if target is None:
+        return ""
+    for name in in_scope:
+        present = schema.table(name)
+        if present is None:
+            continue
+        # the table as the query calls it: its alias when it has one
+        shown = next((written.get(a, a) for a, t in aliases.items() if t == name and a != name.lower()), name)
+        links = [(fk.columns, fk.ref_columns) for fk in present.foreign_keys
+                 if fk.ref_table.lower() == wanted.lower()]
+        links += [(fk.ref_columns, fk.columns) for fk in target.foreign_keys
+                  if fk.ref_table.lower() == name.lower()]
+        for mine, theirs in links:
+            if mine and len(mine) == len(theirs) and all(mine) and all(theirs):
+                on = " AND ".join(f"{quote(shown)}.{quote(a)} = {quote(target.name)}.{quote(b)}" for a, b in zip(mine, theirs))
+                return f"JOIN {quote(target.name)} ON {on}"
+    return ""
 
 
 def _double_quoted_strings(root: exp.Expression, schema: Schema, text: str) -> list[str]:
