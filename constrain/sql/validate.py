@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+import lark
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, OptimizeError, ParseError, SqlglotError
@@ -166,13 +167,19 @@ def _validate(text: str, dialect: str, schema: Schema | None, policy: Policy | N
     if not isinstance(text, str):
         raise TypeError(f"expected str, got {type(text).__name__}")
     info = get_dialect(dialect)
-    sql_grammar(info.name, schema=schema).validate(text)
+    bound = sql_grammar(info.name, schema=schema)
+    bound.validate(text)
     reader = sqlglot.Dialect.get_or_raise(info.sqlglot_name)
     known_names = [t.name for t in schema.tables] + schema.column_names() if schema is not None else []
     tokens = policy.check_text(text, info.name, known_names) if policy is not None else None
     try:
         statements = reader.parser().parse(tokens if tokens is not None else reader.tokenize(text), text)
     except ParseError as exc:
+        # sqlglot reads "SELECT * EXCEPT SELECT ..." as the star's EXCEPT modifier; no engine runs a
+        # star with no FROM clause anyway: say that, where the star is
+        star = _star_without_from(bound.parse(text))
+        if star is not None:
+            raise _star_needs_from(line=star.line, column=star.column, text=text) from None
         raise sqlglot_error(exc, text) from None
     if policy is not None:
         root = policy.check(statements, info.name, text)
@@ -262,6 +269,20 @@ def _bind(root: exp.Expression, schema: Schema, sqlglot_name: str, text: str) ->
     return tuple(tables), tuple(used)
 
 
+def _star_needs_from(**where: Any) -> SchemaError:
+    return SchemaError("'*' needs a FROM clause: this SELECT has no table to expand", name="*", **where)
+
+
+def _star_without_from(tree: lark.Tree) -> lark.Token | None:
+    """The first ``*`` (or ``t.*``) of a SELECT that has no FROM clause, in the grammar's parse tree."""
+    for core in tree.find_data("select_core"):
+        if any(isinstance(c, lark.Tree) and c.data == "from_clause" for c in core.children):
+            continue
+        for item in core.find_pred(lambda t: t.data in ("star", "qualified_star")):
+            return next(item.scan_values(lambda v: isinstance(v, lark.Token) and v.type == "STAR"), None)
+    return None
+
+
 def _check_sources(root: exp.Expression, text: str) -> None:
     """Refuse a qualifier that names no table or alias visible where it stands, and a ``*`` with no
     FROM clause to expand (SQLite: "no such column: T9.x", "no tables specified")."""
@@ -270,8 +291,7 @@ def _check_sources(root: exp.Expression, text: str) -> None:
         if isinstance(select, exp.Select) and select.args.get("from_") is None and select.args.get("from") is None:
             star = next((e for e in select.expressions if isinstance(e, exp.Star) or (isinstance(e, exp.Column) and e.is_star)), None)
             if star is not None:
-                raise SchemaError("'*' needs a FROM clause: this SELECT has no table to expand", name="*",
-                                  **_where(star if isinstance(star, exp.Star) else star.this, text))
+                raise _star_needs_from(**_where(star if isinstance(star, exp.Star) else star.this, text))
         visible: list[str] = []
         current: Any = scope
         while current is not None:
