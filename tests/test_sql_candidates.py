@@ -18,7 +18,7 @@ from constrain import sql
 from constrain.errors import GenerationError, PolicyError, ValidationError
 from constrain.providers import OpenAI, OpenAIChat
 from constrain.providers.base import Completion, Usage
-from constrain.sql.ask import Candidate, vote
+from constrain.sql.ask import REDRAW_TEMPERATURE, Candidate, vote
 
 
 def _chinook() -> str:
@@ -143,17 +143,37 @@ def test_nothing_runs_that_validate_refused(served, tmp_path) -> None:
         assert conn.execute("SELECT count(*) FROM Album").fetchone() == (347,)
 
 
-def test_the_reask_loop_repairs_only_when_no_candidate_survives(served) -> None:
+def test_a_repair_round_runs_only_when_no_candidate_survives_a_reask_and_fresh_samples(served) -> None:
     server, url = served
-    server.inject(output("SELECT count(*) FROM Albums"), output("SELECT count(*) FROM Albumz"),
-                  output("SELECT count(*) FROM Album"))
+    server.inject(output("SELECT count(*) FROM Albums"), output("SELECT count(*) FROM Albumz"),  # round 1
+                  output("SELECT count(*) FROM Album"),  # round 2: the re-ask (sent first)
+                  output("SELECT count(AlbumId) FROM Album"))  # round 2: the fresh sample
     answer = sql.ask("How many albums?", db=_chinook(), provider=_provider(url), candidates=2, run=True)
-    assert answer.vote is not None and answer.vote.rule == "repaired" and answer.vote.winner is None
     assert answer.rows is not None and answer.rows.rows == [(347,)]
-    assert [a.ok for a in answer.result.attempts] == [False, False, True]
-    repair = server.requests_to("/responses")[-1].body["input"]
-    assert repair[-2]["content"] in {"SELECT count(*) FROM Albums", "SELECT count(*) FROM Albumz"}
-    assert "rejected by the local validator" in repair[-1]["content"]
+    assert answer.vote is not None and answer.vote.rounds == 2 and answer.vote.rule == "unanimous"
+    assert [(c.round, c.reask, c.ok) for c in answer.candidates] == [(1, False, False), (1, False, False),
+                                                                      (2, True, True), (2, False, True)]
+    sent = [s.body for s in server.requests_to("/responses")]
+    assert len(sent) == 4
+    reask, fresh = sent[2], sent[3]
+    # the re-ask feeds a failure back, greedily; the fresh sample is the first prompt again, hotter
+    assert reask["input"][-2]["content"] in {"SELECT count(*) FROM Albums", "SELECT count(*) FROM Albumz"}
+    assert "rejected by the local validator" in reask["input"][-1]["content"] and reask["temperature"] == 0.0
+    assert fresh["input"] == sent[0]["input"] and fresh["temperature"] == REDRAW_TEMPERATURE
+    record = json.loads(json.dumps(answer.to_dict()))
+    assert record["vote"]["rounds"] == 2 and [c["reask"] for c in record["candidates"]] == [False, False, True, False]
+
+
+def test_each_repair_round_feeds_back_a_failure_not_fed_back_before(served) -> None:
+    server, url = served
+    bad = [f"SELECT count(*) FROM Album{suffix}" for suffix in "stuvwx"]
+    server.inject(*(output(text) for text in bad))
+    with pytest.raises(GenerationError) as caught:
+        sql.ask("How many albums?", db=_chinook(), provider=_provider(url), candidates=2, max_attempts=3, run=True)
+    assert len(caught.value.attempts) == 6 and "none of 6 candidates (3 rounds)" in str(caught.value)
+    sent = [s.body for s in server.requests_to("/responses")]
+    reasks = [body["input"][-2]["content"] for body in sent if len(body["input"]) > 2]
+    assert len(reasks) == 2 and reasks[0] != reasks[1] and set(reasks) <= set(bad)
 
 
 def test_when_nothing_survives_and_no_attempt_is_left_every_candidate_is_in_the_error(served) -> None:
