@@ -22,7 +22,7 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Generator, Sequence
 
 from ..errors import ConstrainError, GenerationError, InputError, TruncatedError
 from ..generate import Attempt, Result, _feedback, _resolve_provider, agenerate, generate
@@ -343,7 +343,25 @@ class _Ask:
         )
 
 
+    def rounds(self, max_attempts: int, max_total_tokens: int | None) -> Generator[_Requests, list[list[_Drawn]], Answer]:
+        """The candidate rounds, written once for ``ask`` and ``aask``: yields each round's requests
+        (messages and samplings), receives what each drew, and returns the answer."""
+        (drawn,) = yield [(self.plan.messages, self.samplings)]
+        judged, chosen = self.decide((), self.samplings, drawn)
+        for round in range(2, max_attempts + 1):
+            if chosen.winner is not None or not self.budget_left(judged, max_total_tokens):
+                break
+            conversation, fresh = self.repair_round(judged, round)
+            reasked, drawn = yield [(conversation, _GREEDY), (self.plan.messages, fresh)]
+            judged, chosen = self.decide(judged, _GREEDY, reasked, round, reask=True)
+            judged, chosen = self.decide(judged, fresh, drawn, round)
+        if chosen.winner is None:
+            raise self.failed(judged, chosen.rounds)
+        return self.answer(judged, chosen)
+
+
 _GREEDY = [Sampling(0.0, None)]
+_Requests = list[tuple[list[Message], list[Sampling]]]
 
 
 def ask(
@@ -389,19 +407,15 @@ def ask(
                           max_attempts=max_attempts, max_tokens=max_tokens, max_total_tokens=max_total_tokens,
                           on_delta=on_delta, tool_name="sql_query")
         return checker.answer(question, result)
-    drawn = job.provider.complete_candidates(job.plan.messages, job.constraint, job.samplings, max_tokens=max_tokens)
-    judged, chosen = job.decide((), job.samplings, drawn)
-    for round in range(2, max_attempts + 1):
-        if chosen.winner is not None or not job.budget_left(judged, max_total_tokens):
-            break
-        conversation, fresh = job.repair_round(judged, round)
-        reasked = job.provider.complete_candidates(conversation, job.constraint, _GREEDY, max_tokens=max_tokens)
-        judged, chosen = job.decide(judged, _GREEDY, reasked, round, reask=True)
-        drawn = job.provider.complete_candidates(job.plan.messages, job.constraint, fresh, max_tokens=max_tokens)
-        judged, chosen = job.decide(judged, fresh, drawn, round)
-    if chosen.winner is None:
-        raise job.failed(judged, chosen.rounds)
-    return job.answer(judged, chosen)
+    flow = job.rounds(max_attempts, max_total_tokens)
+    requests = next(flow)
+    while True:
+        drawn = [job.provider.complete_candidates(messages, job.constraint, samplings, max_tokens=max_tokens)
+                 for messages, samplings in requests]
+        try:
+            requests = flow.send(drawn)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
 
 async def aask(
@@ -434,18 +448,12 @@ async def aask(
                                  max_attempts=max_attempts, max_tokens=max_tokens, max_total_tokens=max_total_tokens,
                                  on_delta=on_delta, tool_name="sql_query")
         return checker.answer(question, result)
-    drawn = await job.provider.acomplete_candidates(job.plan.messages, job.constraint, job.samplings, max_tokens=max_tokens)
-    judged, chosen = job.decide((), job.samplings, drawn)
-    for round in range(2, max_attempts + 1):
-        if chosen.winner is not None or not job.budget_left(judged, max_total_tokens):
-            break
-        conversation, fresh = job.repair_round(judged, round)
-        reasked, drawn = await asyncio.gather(
-            job.provider.acomplete_candidates(conversation, job.constraint, _GREEDY, max_tokens=max_tokens),
-            job.provider.acomplete_candidates(job.plan.messages, job.constraint, fresh, max_tokens=max_tokens),
-        )
-        judged, chosen = job.decide(judged, _GREEDY, reasked, round, reask=True)
-        judged, chosen = job.decide(judged, fresh, drawn, round)
-    if chosen.winner is None:
-        raise job.failed(judged, chosen.rounds)
-    return job.answer(judged, chosen)
+    flow = job.rounds(max_attempts, max_total_tokens)
+    requests = next(flow)
+    while True:  # a round's requests are in flight together
+        drawn = await asyncio.gather(*(job.provider.acomplete_candidates(messages, job.constraint, samplings, max_tokens=max_tokens)
+                                       for messages, samplings in requests))
+        try:
+            requests = flow.send(list(drawn))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
