@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Sequence, TypeVar
+from typing import Any, Callable, Generator, Generic, Sequence, TypeVar
 
 from .errors import ConstrainError, GenerationError, InputError, TruncatedError, ValidationError
 from .grammar import Grammar, load_grammar
@@ -148,6 +148,17 @@ class _Loop:
         if left is None:
             return self.max_tokens
         return left if self.max_tokens is None else min(self.max_tokens, left)
+
+    def run(self) -> Generator[dict[str, Any], tuple[Completion | None, ConstrainError | None], Result[Any]]:
+        """The loop, written once for ``generate`` and ``agenerate``: yields each request's options,
+        receives its completion (or the error it raised), and returns the first result that validates."""
+        while self.should_continue():
+            started = time.perf_counter()
+            completion, error = yield self.send_options()
+            result = self.judge(completion, error, time.perf_counter() - started)
+            if result is not None:
+                return result
+        raise self.failure()
 
     def should_continue(self) -> bool:
         if len(self.attempts) >= self.max_attempts:
@@ -324,18 +335,18 @@ def generate(
     Transport failures (after the provider's own retries) propagate as ``ProviderError``.
     """
     loop = _Loop(prompt, grammar, provider, output_type, validator, system, max_attempts, max_tokens, max_total_tokens, syntax, tool_name)
-    while loop.should_continue():
-        started = time.perf_counter()
-        completion: Completion | None = None
-        error: ConstrainError | None = None
+    flow = loop.run()
+    options = next(flow)
+    while True:
         try:
-            completion = loop.provider.complete(loop.messages, loop.constraint, on_delta=on_delta, **loop.send_options())
+            sent: tuple[Completion | None, ConstrainError | None] = (
+                loop.provider.complete(loop.messages, loop.constraint, on_delta=on_delta, **options), None)
         except _RETRY_ON_ERROR as exc:
-            error = exc
-        result = loop.judge(completion, error, time.perf_counter() - started)
-        if result is not None:
-            return result
-    raise loop.failure()
+            sent = (None, exc)
+        try:
+            options = flow.send(sent)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
 
 async def agenerate(
@@ -355,16 +366,16 @@ async def agenerate(
 ) -> Result[Any]:
     """The async twin of ``generate`` (same arguments, same result)."""
     loop = _Loop(prompt, grammar, provider, output_type, validator, system, max_attempts, max_tokens, max_total_tokens, syntax, tool_name)
-    while loop.should_continue():
-        started = time.perf_counter()
-        completion: Completion | None = None
-        error: ConstrainError | None = None
+    flow = loop.run()
+    options = next(flow)
+    while True:
         try:
-            completion = await loop.provider.acomplete(loop.messages, loop.constraint, on_delta=on_delta, **loop.send_options())
+            sent: tuple[Completion | None, ConstrainError | None] = (
+                await loop.provider.acomplete(loop.messages, loop.constraint, on_delta=on_delta, **options), None)
         except _RETRY_ON_ERROR as exc:
-            error = exc
-        result = loop.judge(completion, error, time.perf_counter() - started)
-        if result is not None:
-            return result
-    raise loop.failure()
+            sent = (None, exc)
+        try:
+            options = flow.send(sent)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
