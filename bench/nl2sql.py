@@ -259,12 +259,15 @@ def main() -> None:
             tally[mode]["errors"] += 1
             line.append(f"  {mode}: error {type(exc).__name__}: {str(exc).splitlines()[0]}")
         elapsed = time.perf_counter() - started
+        if answer is not None and any(r.startswith("schema repair") for r in answer.query.rewrites):
+            tally[mode]["schema_repaired"] += 1
         if not provider.replaying:
             latency[mode].append(elapsed)
             if answer is not None:
                 speed[mode][0] += answer.result.usage.output_tokens
                 speed[mode][1] += elapsed
-        note = f"  [{answer.vote.rule}, {answer.vote.groups and len(answer.vote.groups[0][1])}/{k}]" if answer and answer.vote else ""
+        note = f"  [{answer.vote.rule}, {answer.vote.groups and len(answer.vote.groups[0][1])}/{k}, round {answer.vote.rounds}]" if answer and answer.vote else ""
+        note += "  [schema repair]" if answer is not None and any(r.startswith("schema repair") for r in answer.query.rewrites) else ""
         score(mode, db, sql, gold, line, note + ("" if provider.replaying else f"  ({elapsed:.1f} s)"))
         return answer
 
@@ -366,6 +369,7 @@ def report(run: dict[str, Any], *, as_json: bool) -> None:
         figures[f"{mode}_executes"] = t["executes"] / n
         figures[f"{mode}_correct"] = t["correct"]
         figures[f"{mode}_errors"] = t["errors"]
+        figures[f"{mode}_schema_repaired"] = t["schema_repaired"]
         lat = latency.get(mode, [])
         figures[f"{mode}_p50_seconds"] = percentile(lat, 50) if lat else None
         figures[f"{mode}_p95_seconds"] = percentile(lat, 95) if lat else None

@@ -159,17 +159,21 @@ def _excerpt(text: str, line: int, column: int, width: int = 72) -> str:
 
 
 class SchemaError(ValidationError):
-    """A query names a table or column the schema lacks; ``name`` and ``suggestions`` say which."""
+    """A query names a table or column the schema lacks; ``name`` and ``suggestions`` say which.
+    ``fix`` is the whole query with the one change the message proposes, when it proposes exactly one
+    (a join along a foreign key, or the qualifier of the table in the query that has the column)."""
 
-    def __init__(self, message: str, *, name: str = "", suggestions: Sequence[str] = (), **kwargs: Any) -> None:
+    def __init__(self, message: str, *, name: str = "", suggestions: Sequence[str] = (), fix: str | None = None,
+                 **kwargs: Any) -> None:
         self.name = name
         self.suggestions = list(suggestions)
+        self.fix = fix
         if suggestions:
             message = f"{message}; did you mean: {', '.join(suggestions)}?"
         super().__init__(message, **kwargs)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "name": self.name, "suggestions": list(self.suggestions)}
+        return {**super().to_dict(), "name": self.name, "suggestions": list(self.suggestions), "fix": self.fix}
 
 
 class PolicyError(ValidationError):

@@ -255,3 +255,30 @@ def test_a_provider_without_sampling_answers_with_one_candidate() -> None:
 
     answer = sql.ask("albums", db=_chinook(), provider=Fixed(), candidates=4, run=True)
     assert answer.vote is None and len(answer.result.attempts) == 1 and answer.rows.rows == [(347,)]
+
+
+def test_schema_repairs_apply_the_one_change_an_error_proposes_and_say_so(served) -> None:
+    server, url = served
+    forgot_the_join = "SELECT FirstName, SUM(Total) AS Spent FROM Customer GROUP BY Customer.CustomerId ORDER BY Spent DESC LIMIT 5"
+    server.inject(output(forgot_the_join))
+    answer = sql.ask("top customers", db=_chinook(), provider=_provider(url), candidates=1, run=True)
+    assert len(server.requests_to("/responses")) == 1  # repaired, not re-asked
+    assert answer.result.raw == forgot_the_join and answer.query.original_text == forgot_the_join
+    assert "JOIN Invoice ON Customer.CustomerId = Invoice.CustomerId" in answer.sql
+    assert len(answer.query.rewrites) == 1 and answer.query.rewrites[0].startswith("schema repair: unknown column 'Total'")
+    with sqlite3.connect(_chinook()) as conn:  # the rows are those of the query with the join written out
+        expected = conn.execute(answer.sql).fetchall()
+    assert answer.rows is not None and answer.rows.rows == expected and len(expected) == 5
+    # off: the model is re-asked with the error instead
+    server.inject(output(forgot_the_join), output("SELECT count(*) FROM Customer"))
+    answer = sql.ask("top customers", db=_chinook(), provider=_provider(url), candidates=1, run=True, schema_repairs=False)
+    assert [a.ok for a in answer.result.attempts] == [False, True] and answer.query.rewrites == ()
+
+
+def test_a_repair_that_does_not_lead_to_a_valid_query_leaves_the_first_error(served) -> None:
+    server, url = served
+    server.inject(output("SELECT FirstName, Total, Nonsense FROM Customer"))
+    with pytest.raises(GenerationError) as caught:
+        sql.ask("q", db=_chinook(), provider=_provider(url), candidates=1, max_attempts=1)
+    error = caught.value.attempts[0].error
+    assert error.name == "Total" and error.fix is not None and "Invoice" in error.fix

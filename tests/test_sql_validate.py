@@ -102,6 +102,24 @@ def test_a_column_qualified_by_the_wrong_alias_points_at_the_alias_that_has_it(c
     assert validate(text.replace("i.FirstName", info.value.suggestions[0]), schema=chinook).columns[0] == "Customer.FirstName"
 
 
+def test_a_schema_error_that_proposes_one_change_carries_the_fixed_query(chinook: Schema) -> None:
+    # the join a foreign key gives, added to the SELECT that names the column
+    with pytest.raises(SchemaError) as info:
+        validate("SELECT Title, Name FROM Album WHERE AlbumId < 3", schema=chinook)
+    fixed = validate(info.value.fix, schema=chinook)
+    assert fixed.tables == ("Album", "Artist") and "Artist.Name" in fixed.columns
+    # the qualifier of the table in the query that has the column: the smaller change wins over a join
+    text = "SELECT i.FirstName FROM Customer AS c JOIN Invoice AS i ON c.CustomerId = i.CustomerId"
+    with pytest.raises(SchemaError) as info:
+        validate(text, schema=chinook)
+    assert info.value.fix == text.replace("i.FirstName", "c.FirstName")
+    # several possible changes, or none: no fix is made up
+    for text in ("SELECT Name, HireDate FROM Artist", "SELECT Nonsense FROM Customer"):
+        with pytest.raises(SchemaError) as info:
+            validate(text, schema=chinook)
+        assert info.value.fix is None and info.value.to_dict()["fix"] is None
+
+
 def test_ambiguous_column_is_named_with_its_tables(tmp_path: Path) -> None:
     schema = Schema.from_dict({"singer": {"Singer_ID": "int", "Name": "text"}, "song": {"Singer_ID": "int", "Name": "text"}})
     text = "SELECT Name FROM song JOIN singer ON song.Singer_ID = singer.Singer_ID"

@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--candidates", "-k", type=int, default=None, metavar="K",
                    help="draft K queries, run each, answer with the largest group of equal results "
                         "(default: the provider's, 3 for local, 1 for remote providers)")
+    p.add_argument("--no-schema-repairs", dest="schema_repairs", action="store_false",
+                   help="never apply the one change a schema error proposes (a join along a foreign key, "
+                        "the qualifier that has the column); re-ask instead")
     _add_generation_arguments(p)
     p.set_defaults(handler=cmd_sql)
 
@@ -160,6 +163,7 @@ def cmd_sql(args: argparse.Namespace, out: Output) -> int:
             max_rows=args.max_rows,
             on_delta=_streamer(args, out),
             candidates=args.candidates,
+            schema_repairs=args.schema_repairs,
         )
     except GenerationError as exc:
         _end_stream(args, out)
@@ -168,6 +172,8 @@ def cmd_sql(args: argparse.Namespace, out: Output) -> int:
     _note_attempts(answer.result, out)
     if answer.vote is not None:
         _note_vote(answer, out)
+    for change in answer.query.rewrites:  # what runs is not the model's text: say how it differs
+        print(f"constrain: {change}", file=out.stderr, flush=True)
     if not args.stream or answer.query.rewritten or answer.vote is not None:  # candidates do not stream
         out.line(answer.sql)
     if answer.rows is not None:

@@ -17,6 +17,7 @@ where every first-round candidate failed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import os
 import time
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generator, Sequence
 
-from ..errors import ConstrainError, GenerationError, InputError, TruncatedError
+from ..errors import ConstrainError, GenerationError, InputError, SchemaError, TruncatedError
 from ..generate import Attempt, Result, _feedback, _resolve_provider, agenerate, generate
 from ..grammar import Grammar
 from ..providers.base import Candidate as _Drawn
@@ -44,6 +45,7 @@ Use only the tables and columns above. Answer by calling the tool; its input is 
 
 REDRAW_TEMPERATURE = 1.0  # the fresh samples of a repair round: hotter, to leave the failed drafts' track
 DEFAULT_QUERY_SECONDS = 5.0  # each candidate's run is interrupted after this long
+MAX_SCHEMA_REPAIRS = 3  # changes proposed by SchemaError.fix applied to one query, at most
 SAMPLE_VALUES = 3  # distinct values per column shown in the prompt
 
 
@@ -181,17 +183,46 @@ class _Checker:
     at run time (a misused aggregate, a type error) is fed back to the model like any other error."""
 
     def __init__(self, plan: _Plan, dialect: str, policy: Policy | None, run: bool, max_rows: int | None,
-                 double_quoted_strings: bool, query_seconds: float | None = DEFAULT_QUERY_SECONDS) -> None:
+                 double_quoted_strings: bool, query_seconds: float | None = DEFAULT_QUERY_SECONDS,
+                 schema_repairs: bool = True) -> None:
         if run and plan.path is None:
             raise InputError("run=True needs a database file (db=PATH), not a Schema")
         self.plan, self.dialect, self.policy, self.run, self.max_rows = plan, dialect, policy, run, max_rows
         self.double_quoted_strings = double_quoted_strings
         self.query_seconds = query_seconds
+        self.schema_repairs = schema_repairs
         self.rows: dict[str, Rows] = {}
 
+    def validate(self, text: str) -> SQLQuery:
+        """``validate()``; with ``schema_repairs``, a ``SchemaError`` that proposes exactly one change (its
+        ``fix``) is repaired and the result validated again, up to ``MAX_SCHEMA_REPAIRS`` changes, each
+        recorded in ``rewrites``; when the repairs do not lead to a valid query, the first error stands."""
+        check = functools.partial(validate, dialect=self.dialect, schema=self.plan.schema, policy=self.policy,
+                                  double_quoted_strings=self.double_quoted_strings)
+        try:
+            return check(text)
+        except SchemaError as exc:
+            if not self.schema_repairs or exc.fix is None:
+                raise
+            first = error = exc
+        notes: list[str] = []
+        for _ in range(MAX_SCHEMA_REPAIRS):
+            assert error.fix is not None
+            notes.append("schema repair: " + str(error).splitlines()[0].split(": ", 1)[-1].split("; did you mean")[0])
+            try:
+                query = check(error.fix)
+            except SchemaError as exc:
+                if exc.fix is None:
+                    break
+                error = exc
+                continue
+            except ConstrainError:
+                break
+            return replace(query, original_text=text, rewritten=True, rewrites=tuple(notes) + query.rewrites)
+        raise first
+
     def __call__(self, text: str) -> SQLQuery:
-        query = validate(text, self.dialect, schema=self.plan.schema, policy=self.policy,
-                         double_quoted_strings=self.double_quoted_strings)
+        query = self.validate(text)
         if self.run:
             assert self.plan.path is not None
             self.rows[text] = query.run(self.plan.path, max_rows=self.max_rows, timeout=self.query_seconds)
@@ -281,7 +312,7 @@ class _Ask:
     def __init__(self, question: str, db: str | os.PathLike[str] | Schema, provider: Provider | str | None,
                  dialect: str, policy: Policy | None, run: bool, max_rows: int | None, double_quoted_strings: bool,
                  candidates: int | None, temperature: float, seed: int, sample_values: int, keys: bool,
-                 query_seconds: float | None) -> None:
+                 query_seconds: float | None, schema_repairs: bool) -> None:
         self.question = question
         self.plan = _plan(question, db, dialect, sample_values, keys)
         self.provider = _resolve_provider(provider)
@@ -297,7 +328,9 @@ class _Ask:
         self.run, self.seed = run, seed
         self.fed_back: set[str] = set()
         self.samplings = [Sampling(0.0, None)] + [Sampling(temperature, seed + i) for i in range(1, self.k)]
-        self.checker = _Checker(self.plan, dialect, policy, run or self.k > 1, max_rows, double_quoted_strings, query_seconds)
+        # candidates run even without run=True: the vote compares their results
+        self.checker = _Checker(self.plan, dialect, policy, run or self.k > 1, max_rows, double_quoted_strings,
+                                query_seconds, schema_repairs)
         self.constraint = Constraint(self.plan.grammar, name="sql_query")
         self.started = time.perf_counter()
 
@@ -384,6 +417,7 @@ def ask(
     sample_values: int = SAMPLE_VALUES,
     keys: bool = True,
     query_seconds: float | None = DEFAULT_QUERY_SECONDS,
+    schema_repairs: bool = True,
 ) -> Answer:
     """Answer ``question`` with one query over ``db`` (a SQLite path, a packaged name like ``"chinook"``, or
     a ``Schema``): the schema-bound grammar constrains the model, ``constrain.sql.validate`` checks the
@@ -398,11 +432,14 @@ def ask(
     up to ``max_attempts`` - 1 repair rounds (a re-ask and K-1 fresh samples each) run only when no
     candidate survives. With one candidate, the re-ask loop makes ``max_attempts`` requests. ``on_delta``
     streams only with one candidate. The prompt describes the schema with its keys (``keys``) and
-    ``sample_values`` distinct values per column."""
+    ``sample_values`` distinct values per column. ``schema_repairs``: an output whose ``SchemaError``
+    proposes exactly one change (the join a foreign key gives for a column of a table the query did not
+    join, or the qualifier of the table in the query that has the column) is repaired and validated
+    again; the change is listed in ``answer.query.rewrites`` and the model's text stays in the audit."""
     job = _Ask(question, db, provider, dialect, policy, run, max_rows, double_quoted_strings, candidates,
-               temperature, seed, sample_values, keys, query_seconds)
+               temperature, seed, sample_values, keys, query_seconds, schema_repairs)
     if job.k == 1:
-        checker = _Checker(job.plan, dialect, policy, run, max_rows, double_quoted_strings, query_seconds)
+        checker = job.checker
         result = generate(job.plan.messages, grammar=job.plan.grammar, provider=job.provider, validator=checker,
                           max_attempts=max_attempts, max_tokens=max_tokens, max_total_tokens=max_total_tokens,
                           on_delta=on_delta, tool_name="sql_query")
@@ -438,12 +475,13 @@ async def aask(
     sample_values: int = SAMPLE_VALUES,
     keys: bool = True,
     query_seconds: float | None = DEFAULT_QUERY_SECONDS,
+    schema_repairs: bool = True,
 ) -> Answer:
     """The async twin of ``ask`` (remote providers send the candidates' requests together)."""
     job = _Ask(question, db, provider, dialect, policy, run, max_rows, double_quoted_strings, candidates,
-               temperature, seed, sample_values, keys, query_seconds)
+               temperature, seed, sample_values, keys, query_seconds, schema_repairs)
     if job.k == 1:
-        checker = _Checker(job.plan, dialect, policy, run, max_rows, double_quoted_strings, query_seconds)
+        checker = job.checker
         result = await agenerate(job.plan.messages, grammar=job.plan.grammar, provider=job.provider, validator=checker,
                                  max_attempts=max_attempts, max_tokens=max_tokens, max_total_tokens=max_total_tokens,
                                  on_delta=on_delta, tool_name="sql_query")

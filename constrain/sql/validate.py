@@ -256,7 +256,7 @@ def _bind(root: exp.Expression, schema: Schema, sqlglot_name: str, text: str) ->
             root.copy(), schema=_mapping_schema(schema, sqlglot_name), dialect=sqlglot_name, validate_qualify_columns=True
         )
     except OptimizeError as exc:
-        raise _unknown_column(str(exc), root, schema, aliases, tables, text) from None
+        raise _unknown_column(str(exc), root, schema, aliases, tables, text, sqlglot_name) from None
     used: dict[str, None] = {}
     for scope in traverse_scope(qualified):
         for column in scope.columns:
@@ -332,7 +332,8 @@ _COLUMN_MESSAGE = re.compile(r"Column '(?P<name>.+?)' could not be resolved(?: f
 
 
 def _unknown_column(
-    message: str, root: exp.Expression, schema: Schema, aliases: dict[str, str], tables: dict[str, None], text: str
+    message: str, root: exp.Expression, schema: Schema, aliases: dict[str, str], tables: dict[str, None], text: str,
+    sqlglot_name: str,
 ) -> ValidationError:
     found = _COLUMN_MESSAGE.search(message)
     if found is None:
@@ -364,6 +365,7 @@ def _unknown_column(
                if t not in in_scope and any(t == o.name for o in owns)]
     elsewhere = [t.name for t in owns if t.name not in in_scope and t.name not in tables]
     hint = f"; use {' or '.join(present[:3])} (in this query)" if present else ""
+    joins: list[str] = []
     if elsewhere:
         hint += f"; {', '.join(elsewhere[:3])} {'has' if len(elsewhere) == 1 else 'have'} it (join it in)"
         joins = [j for j in (_join_by_key(schema, t, list(tables), aliases, written) for t in elsewhere[:3]) if j]
@@ -375,8 +377,33 @@ def _unknown_column(
         name=name,
         # unqualified: the other table first; qualified, the writer chose the table: its close names first
         suggestions=(_closest(name, candidates) + joined) if qualifier else (joined + _closest(name, candidates)),
+        fix=_one_fix(root, node, present, joins, sqlglot_name),
         **_where(node.this if node is not None else None, text),
     )
+
+
+def _one_fix(root: exp.Expression, node: exp.Column | None, present: list[str], joins: list[str],
+             sqlglot_name: str) -> str | None:
+    """The query with the one change an unknown column's message proposes, when it proposes exactly one:
+    the qualifier of the only table of the query that has the column (the smaller change, so it goes
+    first), else the only join a foreign key gives (added to the SELECT that names the column)."""
+    if node is None or not (len(present) == 1 or (not present and len(joins) == 1)):
+        return None
+    fixed = root.copy()
+    column = next(c for original, c in zip(root.find_all(exp.Column), fixed.find_all(exp.Column)) if original is node)
+    if present:
+        qualifier = present[0].rsplit(".", 1)[0]
+        column.set("table", exp.to_identifier(qualifier))
+    else:
+        select = column.find_ancestor(exp.Select)
+        if select is None:
+            return None
+        table, on = joins[0].removeprefix("JOIN ").split(" ON ", 1)
+        select.join(sqlglot.parse_one(table, read=sqlglot_name, into=exp.Table), on=on, dialect=sqlglot_name, copy=False)
+    try:
+        return fixed.sql(dialect=sqlglot_name, normalize_functions=False)
+    except SqlglotError:
+        return None
 
 
 def _join_by_key(schema: Schema, wanted: str, in_scope: list[str], aliases: dict[str, str], written: dict[str, str]) -> str:
