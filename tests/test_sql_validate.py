@@ -102,6 +102,18 @@ def test_a_column_qualified_by_the_wrong_alias_points_at_the_alias_that_has_it(c
     assert validate(text.replace("i.FirstName", info.value.suggestions[0]), schema=chinook).columns[0] == "Customer.FirstName"
 
 
+def test_the_unknown_column_named_is_the_one_whose_table_lacks_it(chinook: Schema) -> None:
+    # sqlglot says only "Unknown column: customerid": of the three, il.CustomerId is the one wrong
+    text = ("SELECT c.FirstName, SUM(i.Total) AS Spent\nFROM Customer c\nJOIN InvoiceLine il ON c.CustomerId = il.CustomerId\n"
+            "JOIN Invoice i ON il.InvoiceId = i.InvoiceId\nGROUP BY c.CustomerId")
+    with pytest.raises(SchemaError) as info:
+        validate(text, schema=chinook)
+    assert "unknown column 'CustomerId' of InvoiceLine" in str(info.value)
+    line = text.split("\n")[2]
+    assert (info.value.line, info.value.column) == (3, line.index("il.CustomerId") + len("il.") + 1)
+    assert info.value.fix is None  # two tables of the query have it: no one change to propose
+
+
 def test_a_schema_error_that_proposes_one_change_carries_the_fixed_query(chinook: Schema) -> None:
     # the join a foreign key gives, added to the SELECT that names the column
     with pytest.raises(SchemaError) as info:

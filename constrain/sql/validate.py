@@ -340,10 +340,13 @@ def _unknown_column(
         return ValidationError(f"sqlglot cannot resolve the query against the schema: {message}", text=text, engine="sqlglot")
     name = (found.group("name") or found.group("bare") or "").strip('"`')
     qualifier = (found.group("table") or "").strip('"`').lower()
-    node = next(
-        (c for c in root.find_all(exp.Column) if c.name.lower() == name.lower() and (not qualifier or c.table.lower() == qualifier)),
-        None,
-    )
+    named = [c for c in root.find_all(exp.Column) if c.name.lower() == name.lower() and (not qualifier or c.table.lower() == qualifier)]
+
+    def lacks_it(column: exp.Column) -> bool:  # sqlglot may not say which one it could not resolve
+        table = schema.table(aliases.get(column.table.lower(), "")) if column.table else None
+        return table is not None and all(c.lower() != name.lower() for c in table.column_names())
+
+    node = next((c for c in named if lacks_it(c)), next((c for c in named if not c.table), named[0] if named else None))
     if node is not None:  # as written, not as sqlglot normalised it
         name, qualifier = node.name, node.table.lower()
     in_scope = [aliases[qualifier]] if qualifier in aliases else list(tables)
