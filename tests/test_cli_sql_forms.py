@@ -79,3 +79,20 @@ def test_a_double_quoted_near_miss_of_a_column_is_named_and_reasked(served, caps
     assert code == 0 and record["rows"]["rows"] == [["AC/DC"]]
     first = record["attempts"][0]
     assert not first["ok"] and "Naem" in json.dumps(first["error"]) and "Name" in json.dumps(first["error"])
+
+
+def test_a_schema_repair_is_printed_and_can_be_turned_off(served, capsys: pytest.CaptureFixture[str]) -> None:
+    server, url = served
+    forgot_the_join = "SELECT Title, Name FROM Album WHERE AlbumId = 1"
+    server.inject(output(forgot_the_join))
+    code = main(["sql", "first album and its artist", "--db", "chinook", "-p", "openai", "--base-url", url, "--run"])
+    captured = capsys.readouterr()
+    assert code == 0 and "JOIN Artist ON Album.ArtistId = Artist.ArtistId" in captured.out
+    assert "For Those About To Rock We Salute You  AC/DC" in captured.out
+    assert "constrain: schema repair: unknown column 'Name' in Album" in captured.err
+    # off: the refusal goes back to the model, which answers again
+    server.inject(output(forgot_the_join), output("SELECT Title FROM Album WHERE AlbumId = 1"))
+    code = main(["sql", "first album", "--db", "chinook", "-p", "openai", "--base-url", url, "--run", "--json",
+                 "--no-schema-repairs"])
+    record = json.loads(capsys.readouterr().out)
+    assert code == 0 and record["rewrites"] == [] and [a["ok"] for a in record["attempts"]] == [False, True]

@@ -266,6 +266,7 @@ def test_schema_repairs_apply_the_one_change_an_error_proposes_and_say_so(served
     assert answer.result.raw == forgot_the_join and answer.query.original_text == forgot_the_join
     assert "JOIN Invoice ON Customer.CustomerId = Invoice.CustomerId" in answer.sql
     assert len(answer.query.rewrites) == 1 and answer.query.rewrites[0].startswith("schema repair: unknown column 'Total'")
+    assert answer.to_dict()["rewrites"] == list(answer.query.rewrites)  # what --json prints
     with sqlite3.connect(_chinook()) as conn:  # the rows are those of the query with the join written out
         expected = conn.execute(answer.sql).fetchall()
     assert answer.rows is not None and answer.rows.rows == expected and len(expected) == 5

@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--max-rows", type=int, default=1000, help="at most this many rows (default 1000; truncation is reported)")
     p.add_argument("--candidates", "-k", type=int, default=None, metavar="K",
                    help="draft K queries, run each, answer with the largest group of equal results "
-                        "(default: the provider's, 3 for local, 1 for remote providers)")
+                        "(default: the provider's, 2 for local, 1 for remote providers)")
     p.add_argument("--no-schema-repairs", dest="schema_repairs", action="store_false",
                    help="never apply the one change a schema error proposes (a join along a foreign key, "
                         "the qualifier that has the column); re-ask instead")

@@ -141,6 +141,7 @@ class Answer:
             "tables": list(self.query.tables),
             "columns": list(self.query.columns),
             "rewritten": self.query.rewritten,
+            "rewrites": list(self.query.rewrites),
             "rows": None,
         }
         if self.rows is not None:
