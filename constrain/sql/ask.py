@@ -6,7 +6,9 @@ policy, scope, SQLite's compiler) and each valid one runs read-only (row cap, ti
 whose results are equal form a group (rows as a multiset; in order when the query has ``ORDER BY``)
 and the largest group wins; a tie goes to a non-empty result, then to the candidate the model found
 most likely (its log-probability when the provider reports one, else the greedy candidate first).
-Only when no candidate survives does a repair round run (up to ``max_attempts`` - 1 of them): the most
+A draft refused with a ``SchemaError`` that proposes exactly one change (``fix``: the join a foreign key
+gives, or the alias that has the column) is repaired and validated again, the change recorded in
+``query.rewrites`` (``schema_repairs``). Only when no candidate survives does a repair round run (up to ``max_attempts`` - 1 of them): the most
 likely failure goes back to the model with its error (the re-ask, decoded greedily) and K-1 fresh
 samples of the first prompt are drawn at ``REDRAW_TEMPERATURE``; the vote then counts every candidate
 so far. Fresh samples are there because a small model fed its refused query tends to write it again:
