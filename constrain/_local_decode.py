@@ -49,6 +49,14 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _cpu_has_amx() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            return any(line.startswith("flags") and " amx_int8" in line for line in cpuinfo)
+    except OSError:  # not Linux
+        return False
+
+
 def import_llama_cpp() -> Any:
     try:
         import llama_cpp
@@ -93,19 +101,25 @@ class LocalModel:
         self.lock = threading.Lock()
         started = time.perf_counter()
         self.batch_threads = available_cores()
+        from llama_cpp._utils import suppress_stdout_stderr  # llama.cpp logs on the C streams while loading
+
         try:
-            # Llama loads the model (its own small context is unused); decoding runs in a context of
-            # our own that holds MAX_SEQUENCES sequences in one unified KV cache
-            self._llama = llama_cpp.Llama(
-                model_path=os.fspath(self.path),
-                n_ctx=_PROMPT_BATCH,
-                n_batch=_PROMPT_BATCH,
-                n_threads=threads,
-                n_threads_batch=self.batch_threads,
-                verbose=False,
-            )
+            # Llama reads the vocabulary and metadata only (tokenizer, chat template); the weights are
+            # loaded below with parameters of our own, and decoding runs in a context of our own that
+            # holds MAX_SEQUENCES sequences in one unified KV cache
+            with suppress_stdout_stderr(disable=False):
+                self._llama = llama_cpp.Llama(model_path=os.fspath(self.path), vocab_only=True, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(f"{self.path}: llama.cpp could not load this GGUF model ({exc})") from None
+        model_params = llama_cpp.llama_model_default_params()
+        # ggml's AMX matrix kernels crash (SIGSEGV in ggml_backend_amx_mul_mat) on Q4_K weights on CPUs
+        # with AMX (seen on a Xeon with amx_int8): keep the weights in plain CPU buffers there
+        model_params.use_extra_bufts = not _cpu_has_amx()
+        with suppress_stdout_stderr(disable=False):
+            self._model = llama_cpp.llama_model_load_from_file(os.fspath(self.path).encode(), model_params)
+        if not self._model:
+            self._llama.close()
+            raise ModelError(f"{self.path}: llama.cpp could not load this GGUF model's weights")
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = n_ctx
         params.n_batch = params.n_ubatch = _PROMPT_BATCH
@@ -114,8 +128,9 @@ class LocalModel:
         params.n_threads = threads  # one token: decoding (the thread count chosen by measurement)
         params.n_threads_batch = self.batch_threads  # several tokens: the prompt, K candidates' steps
         params.no_perf = True
-        context = llama_cpp.llama_init_from_model(self._llama._model.model, params)
+        context = llama_cpp.llama_init_from_model(self._model, params)
         if not context:
+            llama_cpp.llama_model_free(self._model)
             self._llama.close()
             raise ModelError(f"{self.path}: llama.cpp could not create a context of {n_ctx} tokens")
         self.load_seconds = time.perf_counter() - started
@@ -124,7 +139,7 @@ class LocalModel:
         self._batch = llama_cpp.llama_batch_init(MAX_SEQUENCES, 0, 1)
         self._batch_threads_now = self.batch_threads
         self.prompt_tokens_evaluated = 0  # every prompt token ever evaluated (after reusing cached prefixes)
-        self._vocab = llama_cpp.llama_model_get_vocab(self._llama._model.model)
+        self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
         self.metadata: dict[str, str] = dict(self._llama.metadata)
         self.chat_template: str | None = self.metadata.get("tokenizer.chat_template")
@@ -144,6 +159,7 @@ class LocalModel:
             self._lib.llama_batch_free(self._batch)
             self._lib.llama_free(self._ctx)
             self._ctx = None
+            self._lib.llama_model_free(self._model)
         self._llama.close()
 
     # -- tokenizer, template ------------------------------------------------------------------------
