@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Sequence
 
 import llguidance
 
+from ._repetition import RepetitionGuard
 from .errors import InputError, ModelError, ProviderTimeoutError
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ class DecodeResult:
     text: str
     prompt_tokens: int
     completion_tokens: int
-    finish_reason: Literal["stop", "length"]
+    finish_reason: Literal["stop", "length", "repetition"]
     prompt_seconds: float  # evaluating the prompt (after reusing the cached common prefix)
     decode_seconds: float  # generating the completion, masks included
     mask_seconds: float  # time spent in llguidance (full masks and token checks)
@@ -81,6 +82,7 @@ class DecodeResult:
     reused_prompt_tokens: int
     decode_cpu_seconds: float = 0.0  # process CPU time while generating: robust to a busy machine
     logprob: float = 0.0  # log-probability of the tokens under the model (temperature 1, unmasked)
+    repeated: str | None = None  # finish_reason "repetition": the span the output ended writing over and over
 
     @property
     def tokens_per_second(self) -> float:
@@ -479,6 +481,7 @@ class _Sequence:
         self.stats.finish_reason = "length"
         self.shortcut = temperature == 0.0 and not (mask_every_token and matcher is not None)
         self.parts: list[str] = []
+        self.guard = RepetitionGuard()
         self.done = False
         self._clock = (0.0, 0.0)
 
@@ -543,6 +546,8 @@ class _Sequence:
             piece += self.decoder.decode(b"", final=True)
         if piece:
             self.parts.append(piece)
+            if self.matcher is not None and not self.done and self.guard.feed(piece):
+                stats.finish_reason, stats.repeated, self.done = "repetition", self.guard.repeated, True
         return piece
 
     def _flush(self) -> str:
@@ -569,7 +574,8 @@ def _logprob(logits: np.ndarray, token: int) -> float:
 class DecodeStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    finish_reason: Literal["stop", "length"] = "length"
+    finish_reason: Literal["stop", "length", "repetition"] = "length"
+    repeated: str | None = None
     prompt_seconds: float = 0.0
     decode_seconds: float = 0.0
     mask_seconds: float = 0.0
@@ -591,6 +597,7 @@ class DecodeStats:
             reused_prompt_tokens=self.reused_prompt_tokens,
             decode_cpu_seconds=self.decode_cpu_seconds,
             logprob=self.logprob,
+            repeated=self.repeated,
         )
 
 

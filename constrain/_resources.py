@@ -2,7 +2,10 @@
 
 In a wheel they sit at ``constrain/grammars``; in a source checkout at the repo's top-level ``grammars/``.
 Each ``.lark`` file opens with ``// <one-line description>``; an optional ``// parser: lalr|earley``
-line pins the Lark parser.
+line pins the Lark parser. What the model is told about the language comes from the same comment block:
+``// description: ...`` lines (joined with a space), ``// example: ...`` lines (one output each; ``\n``
+inside stands for a newline, ``\\`` for a backslash) and ``// max-tokens: N`` (the longest output a
+right answer needs, the bound on every attempt).
 """
 
 from __future__ import annotations
@@ -38,21 +41,59 @@ class GrammarInfo:
     parser: ParserChoice
 
 
-def read_header(text: str) -> tuple[str, ParserChoice]:
-    """The leading ``//`` comment block: (description, parser choice)."""
-    description, parser = "", "auto"
-    for raw in text.splitlines():
+@dataclass(frozen=True)
+class Header:
+    """What the leading ``//`` comment block of a grammar says (see the module docs)."""
+
+    summary: str = ""
+    parser: ParserChoice = "auto"
+    guide: str = ""  # the ``// description:`` lines
+    examples: tuple[str, ...] = ()
+    example_lines: tuple[int, ...] = ()  # 1-based line of each example, for diagnostics
+    max_tokens: int | None = None
+
+
+_KEYS = ("parser:", "include:", "description:", "example:", "max-tokens:")
+
+
+def _unescape_example(body: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        if body[i] == "\\" and i + 1 < len(body) and body[i + 1] in "n\\":
+            out.append("\n" if body[i + 1] == "n" else "\\")
+            i += 2
+        else:
+            out.append(body[i])
+            i += 1
+    return "".join(out)
+
+
+def read_header(text: str) -> Header:
+    """The leading ``//`` comment block of a grammar text."""
+    summary, parser, guide, max_tokens = "", "auto", [], None
+    examples: list[str] = []
+    lines: list[int] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line.startswith("//"):
             break
         body = line[2:].strip()
+        value = body.partition(":")[2].strip()
         if body.startswith("parser:"):
-            parser = body.split(":", 1)[1].strip()
-        elif not description and not body.startswith("include:"):
-            description = body
+            parser = value
+        elif body.startswith("description:"):
+            guide.append(value)
+        elif body.startswith("example:"):
+            examples.append(_unescape_example(value))
+            lines.append(number)
+        elif body.startswith("max-tokens:"):
+            max_tokens = int(value) if value.isdigit() and int(value) > 0 else None
+        elif not summary and not body.startswith(_KEYS):
+            summary = body
     if parser not in ("auto", "lalr", "earley"):
         parser = "auto"
-    return description, parser  # type: ignore[return-value]
+    return Header(summary, parser, " ".join(guide), tuple(examples), tuple(lines), max_tokens)  # type: ignore[arg-type]
 
 
 @functools.lru_cache(maxsize=1)
@@ -63,6 +104,6 @@ def catalog() -> dict[str, GrammarInfo]:
         rel = path.relative_to(root).with_suffix("").as_posix()
         if any(part.startswith("_") for part in rel.split("/")):
             continue  # fragments shared by other grammars, not grammars of their own
-        description, parser = read_header(path.read_text(encoding="utf-8"))
-        out[rel] = GrammarInfo(rel, description, path, parser)
+        header = read_header(path.read_text(encoding="utf-8"))
+        out[rel] = GrammarInfo(rel, header.summary, path, header.parser)
     return out

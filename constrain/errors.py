@@ -275,12 +275,17 @@ class ResponseFormatError(ProviderError):
 
 
 class TruncatedError(ConstrainError):
-    """Generation stopped at the token limit before the grammar was complete."""
+    """Generation stopped before the grammar was complete: at the token ``limit`` (the bound of the
+    attempt), or early because the output looped, writing ``repeated`` over and over."""
 
-    def __init__(self, message: str, *, partial: str = "", limit: int | None = None) -> None:
+    def __init__(self, message: str, *, partial: str = "", limit: int | None = None, repeated: str | None = None) -> None:
         self.partial = partial
         self.limit = limit
+        self.repeated = repeated
         super().__init__(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"partial": self.partial, "limit": self.limit, "repeated": self.repeated}
 
 
 class GenerationError(ConstrainError):

@@ -1,8 +1,14 @@
 """The generate → validate → re-ask loop: a prompt and a grammar go in, a checked, typed value comes out.
 
+The model is told what to write: the grammar's ``description`` and ``examples`` (a JSON Schema's
+fields; a DSL's syntax and sample outputs) go into the system message, or into the custom tool's
+description for providers that send the grammar as a tool (``Provider.tool_descriptions``).
 Every attempt is kept (raw text, error, usage, timing) for audit. When an output fails local
 validation, the next attempt shows the model its output and the error with its location. Attempts
-and tokens are bounded; when every attempt fails, ``GenerationError`` carries them all.
+and tokens are bounded: each attempt by the grammar's ``max_tokens`` (its longest right answer)
+unless ``max_tokens`` is given, and an attempt that loops is cut early (``TruncatedError.repeated``).
+When every attempt fails, ``GenerationError`` carries them all. With ``candidates=K`` each round
+draws K outputs and returns the typed value most of the valid ones agree on.
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ from typing import Any, Callable, Generator, Generic, Sequence, TypeVar
 
 from .errors import ConstrainError, GenerationError, InputError, TruncatedError, ValidationError
 from .grammar import Grammar, load_grammar
-from .providers.base import DEFAULT_TEMPERATURE, Completion, Constraint, DeltaCallback, Message, Provider, Sampling, Usage
+from .providers.base import (
+    DEFAULT_TEMPERATURE, Candidate, Completion, Constraint, DeltaCallback, Message, Provider, Sampling, Usage,
+)
 
-__all__ = ["Attempt", "Result", "generate", "agenerate", "DEFAULT_SYSTEM"]
+__all__ = ["Attempt", "Result", "generate", "agenerate", "guide", "messages_for", "DEFAULT_SYSTEM"]
 
 T = TypeVar("T")
 
@@ -23,6 +31,41 @@ DEFAULT_SYSTEM = (
     "Answer by calling the tool. Its input must match the tool's grammar exactly; "
     "write only that input, with no commentary."
 )
+ANSWER_SYSTEM = "Write only the answer, in the format described below: no commentary, no markdown, no code fences."
+
+
+def guide(grammar: Grammar) -> str:
+    """What the model is told about ``grammar``: its description, then its examples ("" when it has neither)."""
+    parts = [f"Format: {grammar.description}"] if grammar.description.strip() else []
+    parts += [f"Example:\n{example}" for example in grammar.examples]
+    return "\n\n".join(parts)
+
+
+def messages_for(
+    prompt: str | Sequence[Message], grammar: Grammar | None, *, system: str | None = None,
+    describe: bool = True, in_tool: bool = False,
+) -> list[Message]:
+    """The first request's messages: the system message (``system``, else the default) and the prompt.
+
+    With ``describe`` the grammar's guide is added to the system message, unless ``in_tool`` (the
+    provider puts it in the tool's description instead).
+    """
+    text = guide(grammar) if describe and grammar is not None and not in_tool else ""
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise InputError("the prompt is empty")
+        head = system or (ANSWER_SYSTEM if text else DEFAULT_SYSTEM)
+        return [Message("system", f"{head}\n\n{text}" if text else head), Message("user", prompt)]
+    messages = list(prompt)
+    if not messages:
+        raise InputError("no messages given")
+    if system is not None or text:
+        content = "\n\n".join(part for part in (system, text) if part)
+        if messages[0].role == "system":  # one system message: the caller's first, the guide after it
+            messages[0] = Message("system", f"{messages[0].content}\n\n{content}")
+        else:
+            messages.insert(0, Message("system", content))
+    return messages
 
 
 @dataclass(frozen=True)
@@ -74,6 +117,7 @@ class Result(Generic[T]):
     provider: str = ""
     model: str | None = None
     elapsed: float = 0.0
+    agreement: int = 1  # with candidates: how many valid candidates of the last round gave this value
 
     @property
     def usage(self) -> Usage:
@@ -94,6 +138,7 @@ class Result(Generic[T]):
             "provider": self.provider,
             "model": self.model,
             "elapsed": self.elapsed,
+            "agreement": self.agreement,
             "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
                       "reasoning_tokens": usage.reasoning_tokens, "total_tokens": usage.total_tokens},
             "attempts": [a.to_dict() for a in self.attempts],
@@ -116,25 +161,37 @@ class _Loop:
         max_total_tokens: int | None,
         syntax: str,
         tool_name: str,
+        candidates: int = 1,
+        describe: bool = True,
     ) -> None:
         if max_attempts < 1:
             raise InputError("max_attempts must be at least 1")
+        if candidates < 1:
+            raise InputError("candidates must be at least 1")
         self.provider = _resolve_provider(provider)
         self.output_type = output_type
         self.validator = validator
         self.max_attempts = max_attempts
-        self.max_tokens = max_tokens
         self.max_total_tokens = max_total_tokens
+        self.candidates = candidates
         if syntax == "regex":
             if not isinstance(grammar, str):
                 raise InputError("syntax='regex' needs the regex as a string in grammar=")
             self.constraint = Constraint.regex(grammar, name=tool_name)
         else:
-            self.constraint = Constraint(_resolve_grammar(grammar, output_type), name=tool_name)
+            target = _resolve_grammar(grammar, output_type)
+            in_tool = describe and self.provider.tool_descriptions and bool(guide(target))
+            self.constraint = Constraint(target, name=tool_name, **({"description": guide(target)} if in_tool else {}))
         self.grammar = self.constraint.grammar
-        self.messages: list[Message] = _initial_messages(prompt, system)
+        # an explicit max_tokens wins; else the grammar's bound (its longest right answer), else the provider's
+        self.max_tokens = max_tokens if max_tokens is not None else self.grammar.max_tokens
+        self.messages: list[Message] = messages_for(
+            prompt, self.grammar, system=system, describe=describe and syntax != "regex",
+            in_tool=self.provider.tool_descriptions,
+        )
         self.attempts: list[Attempt] = []
         self.sampling = False
+        self.round_start = 0  # attempts recorded before the current round
         self.started = time.perf_counter()
 
     def budget_left(self) -> int | None:
@@ -149,25 +206,30 @@ class _Loop:
             return self.max_tokens
         return left if self.max_tokens is None else min(self.max_tokens, left)
 
-    def run(self) -> Generator[dict[str, Any], tuple[Completion | None, ConstrainError | None], Result[Any]]:
-        """The loop, written once for ``generate`` and ``agenerate``: yields each request's options,
-        receives its completion (or the error it raised), and returns the first result that validates."""
+    def run(self) -> Generator[dict[str, Any], list[tuple[Completion | None, ConstrainError | None]], Result[Any]]:
+        """The loop, written once for ``generate`` and ``agenerate``: yields each round's request options
+        (``samplings`` set when the round draws several candidates), receives one (completion, error)
+        pair per output, and returns the first result that validates (with candidates, the value most
+        valid outputs of the round agree on)."""
         while self.should_continue():
             started = time.perf_counter()
-            completion, error = yield self.send_options()
-            result = self.judge(completion, error, time.perf_counter() - started)
-            if result is not None:
-                return result
+            outputs = yield self.send_options()
+            elapsed = time.perf_counter() - started
+            judged = [self.judge(completion, error, elapsed / len(outputs)) for completion, error in outputs]
+            valid = [result for result in judged if result is not None]
+            if valid:
+                return self.vote(valid)
         raise self.failure()
 
     def should_continue(self) -> bool:
-        if len(self.attempts) >= self.max_attempts:
+        if len(self.attempts) >= self.max_attempts * self.candidates:
             return False
         left = self.budget_left()
         return left is None or left > 0
 
     def judge(self, completion: Completion | None, error: ConstrainError | None, elapsed: float) -> Result[Any] | None:
-        """Record an attempt; return the Result when it validated, else queue the feedback message."""
+        """Record an attempt; return its Result when it validated, else queue the feedback message
+        (for a round of candidates, only the first refused output is fed back)."""
         raw = completion.text if completion is not None else getattr(error, "text", "") or getattr(error, "partial", "")
         usage = completion.usage if completion is not None else Usage()
         value: Any = None
@@ -197,6 +259,7 @@ class _Loop:
             finish_reason=completion.finish_reason if completion is not None else None,
         )
         repeated = error is not None and any(a.error is not None and a.raw == raw for a in self.attempts)
+        first_of_round = not self.attempts or self.round_start == len(self.attempts)
         self.attempts.append(attempt)
         if error is None:
             return Result(
@@ -212,14 +275,35 @@ class _Loop:
             # the model wrote a refused answer again: feeding it back again adds nothing, so from here
             # on each request draws a seeded sample (the validator still judges every one)
             self.sampling = True
-        else:
+        elif first_of_round:
             self.messages += _feedback(raw, error)
         return None
 
+    def vote(self, valid: list[Result[Any]]) -> Result[Any]:
+        """The result whose typed value most valid outputs share (ties: the earliest, the greedy one)."""
+        groups: dict[str, list[Result[Any]]] = {}
+        for result in valid:
+            groups.setdefault(_vote_key(result.value), []).append(result)
+        best = max(groups.values(), key=len)  # max keeps the first of equal sizes
+        chosen = best[0]
+        return Result(
+            value=chosen.value, raw=chosen.raw, attempts=tuple(self.attempts), grammar=chosen.grammar,
+            provider=chosen.provider, model=chosen.model, elapsed=time.perf_counter() - self.started,
+            agreement=len(best),
+        )
+
     def send_options(self) -> dict[str, Any]:
-        """The next request's options: its token limit, and a sampling once greedy answers repeat."""
+        """The next round's options: its token limit; the candidates' samplings (the first greedy unless
+        greedy answers repeat); a single sampling once greedy answers repeat."""
+        self.round_start = len(self.attempts)
         options: dict[str, Any] = {"max_tokens": self.request_limit()}
-        if self.sampling and self.provider.supports_sampling:
+        if self.candidates > 1 and self.provider.supports_sampling:
+            first = len(self.attempts) + 1
+            options["samplings"] = [
+                Sampling(DEFAULT_TEMPERATURE, first + i) if i or self.sampling else Sampling()
+                for i in range(self.candidates)
+            ]
+        elif self.sampling and self.provider.supports_sampling:
             options["sampling"] = Sampling(DEFAULT_TEMPERATURE, len(self.attempts) + 1)
         return options
 
@@ -238,6 +322,18 @@ class _Loop:
             f"no valid output for grammar {self.grammar.name}: {why}; last error: {str(last).splitlines()[0] if last else 'none'}",
             attempts=self.attempts,
         )
+
+
+def _vote_key(value: Any) -> str:
+    """Equal typed values, equal keys: JSON for pydantic models and plain data, else the value's repr."""
+    import json
+
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json")
+    try:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _resolve_grammar(grammar: Grammar | str | None, output_type: Any) -> Grammar:
@@ -281,22 +377,14 @@ def _resolve_provider(provider: Provider | str | None) -> Provider:
     return providers.from_env(provider)
 
 
-def _initial_messages(prompt: str | Sequence[Message], system: str | None) -> list[Message]:
-    if isinstance(prompt, str):
-        if not prompt.strip():
-            raise InputError("the prompt is empty")
-        return [Message("system", system or DEFAULT_SYSTEM), Message("user", prompt)]
-    messages = list(prompt)
-    if not messages:
-        raise InputError("no messages given")
-    if system is not None:
-        messages.insert(0, Message("system", system))
-    return messages
-
-
 def _feedback(raw: str, error: ConstrainError) -> list[Message]:
     """What the model sees after a failed attempt: its own output, then what was wrong and where."""
-    if isinstance(error, TruncatedError):
+    if isinstance(error, TruncatedError) and error.repeated:
+        note = (
+            f"Your previous answer kept repeating {error.repeated[:80]!r} and was stopped. "
+            "Write the answer once, as short as it can be, in the required format."
+        )
+    elif isinstance(error, TruncatedError):
         note = "Your previous answer was cut off at the token limit. Write a shorter answer that still matches the grammar."
     else:
         note = (
@@ -325,24 +413,33 @@ def generate(
     on_delta: DeltaCallback | None = None,
     syntax: str = "lark",
     tool_name: str = "emit",
+    candidates: int = 1,
+    describe: bool = True,
 ) -> Result[Any]:
-    """Generate until an output validates, at most ``max_attempts`` times and ``max_total_tokens`` tokens.
+    """Generate until an output validates, at most ``max_attempts`` rounds and ``max_total_tokens`` tokens.
 
     ``grammar`` is a ``Grammar``, a packaged grammar name or a ``.lark`` path (or a regex with
     ``syntax="regex"``). The value is, in order of precedence: ``validator(raw)`` (after the grammar
     check), a pydantic instance of ``output_type``, or ``grammar.parse_typed(raw)``. ``provider`` is a
     ``Provider`` or a registry name; None picks one from the environment. ``on_delta`` streams.
+    ``describe``: tell the model the grammar's description and examples (see ``guide``).
+    ``max_tokens``: each attempt's limit (default: the grammar's ``max_tokens``, else the provider's).
+    ``candidates``: draw K outputs a round (providers that sample) and return the value most agree on.
     Transport failures (after the provider's own retries) propagate as ``ProviderError``.
     """
-    loop = _Loop(prompt, grammar, provider, output_type, validator, system, max_attempts, max_tokens, max_total_tokens, syntax, tool_name)
+    loop = _Loop(prompt, grammar, provider, output_type, validator, system, max_attempts, max_tokens,
+                 max_total_tokens, syntax, tool_name, candidates, describe)
     flow = loop.run()
     options = next(flow)
     while True:
-        try:
-            sent: tuple[Completion | None, ConstrainError | None] = (
-                loop.provider.complete(loop.messages, loop.constraint, on_delta=on_delta, **options), None)
-        except _RETRY_ON_ERROR as exc:
-            sent = (None, exc)
+        samplings = options.pop("samplings", None)
+        if samplings is not None:
+            sent = [_outcome(c) for c in loop.provider.complete_candidates(loop.messages, loop.constraint, samplings, **options)]
+        else:
+            try:
+                sent = [(loop.provider.complete(loop.messages, loop.constraint, on_delta=on_delta, **options), None)]
+            except _RETRY_ON_ERROR as exc:
+                sent = [(None, exc)]
         try:
             options = flow.send(sent)
         except StopIteration as done:
@@ -363,19 +460,34 @@ async def agenerate(
     on_delta: DeltaCallback | None = None,
     syntax: str = "lark",
     tool_name: str = "emit",
+    candidates: int = 1,
+    describe: bool = True,
 ) -> Result[Any]:
     """The async twin of ``generate`` (same arguments, same result)."""
-    loop = _Loop(prompt, grammar, provider, output_type, validator, system, max_attempts, max_tokens, max_total_tokens, syntax, tool_name)
+    loop = _Loop(prompt, grammar, provider, output_type, validator, system, max_attempts, max_tokens,
+                 max_total_tokens, syntax, tool_name, candidates, describe)
     flow = loop.run()
     options = next(flow)
     while True:
-        try:
-            sent: tuple[Completion | None, ConstrainError | None] = (
-                await loop.provider.acomplete(loop.messages, loop.constraint, on_delta=on_delta, **options), None)
-        except _RETRY_ON_ERROR as exc:
-            sent = (None, exc)
+        samplings = options.pop("samplings", None)
+        if samplings is not None:
+            drawn = await loop.provider.acomplete_candidates(loop.messages, loop.constraint, samplings, **options)
+            sent = [_outcome(c) for c in drawn]
+        else:
+            try:
+                sent = [(await loop.provider.acomplete(loop.messages, loop.constraint, on_delta=on_delta, **options), None)]
+            except _RETRY_ON_ERROR as exc:
+                sent = [(None, exc)]
         try:
             options = flow.send(sent)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
+
+def _outcome(candidate: Candidate) -> tuple[Completion | None, ConstrainError | None]:
+    """A candidate as the loop takes it; errors other than a refused or cut output propagate."""
+    if isinstance(candidate, _RETRY_ON_ERROR):
+        return None, candidate
+    if isinstance(candidate, ConstrainError):
+        raise candidate
+    return candidate, None

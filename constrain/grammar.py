@@ -41,17 +41,27 @@ class Grammar:
         name: str = "<string>",
         parser: ParserChoice = "auto",
         start: str = "start",
-        description: str = "",
+        description: str | None = None,
+        examples: Sequence[str] | None = None,
+        max_tokens: int | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         _typer: Typer | None = None,
     ) -> None:
         if not isinstance(text, str) or not text.strip():
             raise GrammarError("grammar text is empty", grammar=name)
+        if max_tokens is not None and max_tokens < 1:
+            raise InputError(f"max_tokens must be at least 1, got {max_tokens}")
+        header = _resources.read_header(text)
         self._text = text
         self.name = name
         self.parser_choice: ParserChoice = parser
         self.start = start
-        self.description = description
+        # what the model is told about the language (the prompt, a tool's description) and the longest
+        # output a right answer needs; unless given, from the grammar's own `// description:`,
+        # `// example:` and `// max-tokens:` lines (the summary line when there is no description)
+        self.description: str = description if description is not None else (header.guide or header.summary)
+        self.examples: tuple[str, ...] = tuple(examples) if examples is not None else header.examples
+        self.max_tokens: int | None = max_tokens if max_tokens is not None else header.max_tokens
         self.max_bytes = max_bytes
         self._typer = _typer
         self._lock = threading.Lock()
@@ -211,6 +221,8 @@ class Grammar:
             parser=self.parser_choice,
             start=self.start,
             description=self.description,
+            examples=self.examples,
+            max_tokens=self.max_tokens,
             max_bytes=self.max_bytes,
             _typer=typer,
         )
@@ -330,12 +342,12 @@ def _load_packaged(name: str) -> Grammar:
         _packaged_text(name)  # raises with the list of known names
         raise AssertionError
     text = _compose.expand(_packaged_text(name), _packaged_text)
+    grammar_class: type[Grammar] = Grammar
     if name == "json":  # validation checks the syntax with a lexer-friendly copy on the Lark side
         from ._json_syntax import JSONGrammar
 
-        grammar: Grammar = JSONGrammar(text, name=name, parser=info.parser, description=info.description)
-    else:
-        grammar = Grammar(text, name=name, parser=info.parser, description=info.description)
+        grammar_class = JSONGrammar
+    grammar = grammar_class(text, name=name, parser=info.parser)
     from . import _typed
 
     return _typed.attach(grammar)
@@ -349,5 +361,4 @@ def load_grammar(name_or_path: str | Path) -> Grammar:
     if not (path.suffix == ".lark" or path.exists()):
         return _load_packaged(str(name_or_path))  # raises, listing the packaged names
     text = _compose.expand(_read_grammar_file(path), _packaged_text)
-    description, parser = _resources.read_header(text)
-    return Grammar(text, name=str(path), parser=parser, description=description)
+    return Grammar(text, name=str(path), parser=_resources.read_header(text).parser)

@@ -216,10 +216,51 @@ def test_raw_schema_returns_the_validated_value_and_widen_is_enforced_by_jsonsch
 
 def test_declared_order_and_extras_between() -> None:
     schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["b"]}
-    g = grammar(schema)
+    g = grammar(schema, declared_keys=False)
     assert accepted(g, '{"a":1,"b":2}') and accepted(g, '{"b":2}') and accepted(g, '{"a":1,"x":[],"b":2,"y":{}}')
     assert not accepted(g, '{"b":2,"a":1}')  # declared order (documented)
     assert not accepted(g, '{"a":1}') and not accepted(g, '{"b":"2"}') and not accepted(g, '{"b":2,"a":"x"}')
+
+
+@pytest.mark.parametrize(
+    ("extra", "open_"),
+    [(None, False), (True, True), ({"type": "integer"}, True), (False, False)],
+)
+def test_generation_grammar_admits_undeclared_keys_only_where_the_schema_says(extra: Any, open_: bool) -> None:
+    schema: dict[str, Any] = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["b"]}
+    if extra is not None:
+        schema["additionalProperties"] = extra
+    g = grammar(schema)
+    assert accepted(g, '{"a":1,"b":2}') and accepted(g, '{"b":2}')
+    assert accepted(g, '{"a":1,"b":2,"x":3}') is open_
+    assert not accepted(g, '{"b":2,"a":1}')
+    # validation accepts every spelling the schema accepts: any order, extra keys where it allows them
+    assert g.parse_json('{"b":2,"a":1}') == {"b": 2, "a": 1}
+    if extra is not False:
+        assert g.parse_json('{"x":3,"b":2}') == {"x": 3, "b": 2}
+
+
+def test_generation_grammar_keeps_required_undeclared_and_pattern_keys() -> None:
+    # a required key the properties do not declare stays writable; patternProperties stay open
+    g = grammar({"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["z"]})
+    assert accepted(g, '{"a":1,"z":"anything"}') and not accepted(g, '{"a":1}')
+    g = grammar({"type": "object", "properties": {"a": {"type": "integer"}}, "patternProperties": {"^x_": {"type": "integer"}},
+                 "additionalProperties": False})
+    assert accepted(g, '{"a":1,"x_1":2}') and not accepted(g, '{"a":1,"y":2}')
+    assert accepted(grammar({"type": "object"}), '{"any":[1,{"k":null}]}')  # nothing declared: an open map
+
+
+def test_pydantic_extra_modes_in_the_generation_grammar() -> None:
+    import pydantic
+
+    class Ignore(pydantic.BaseModel):
+        a: int
+
+    class Allow(pydantic.BaseModel, extra="allow"):
+        a: int
+
+    assert not accepted(grammar(Ignore), '{"a":1,"b":2}') and grammar(Ignore).parse_json('{"a":1,"b":2}', Ignore).a == 1
+    assert accepted(grammar(Allow), '{"a":1,"b":2}')
 
 
 def test_whitespace_modes() -> None:
@@ -357,9 +398,10 @@ def test_open_object_with_many_declared_keys_is_widened_only_on_request() -> Non
     names = [f"{chr(97 + i % 26)}{i:02d}_distinct_property_name_{i * 7919 % 1000}" for i in range(40)]
     schema = {"type": "object", "properties": {name: {"type": "integer"} for name in names}}
     with pytest.raises(JSONSchemaError) as info:
-        grammar(schema)
+        grammar(schema, declared_keys=False)
     assert info.value.keyword == "additionalProperties"
-    g = grammar(schema, widen=True)
+    assert accepted(grammar(schema), f'{{"{names[3]}":1,"{names[9]}":2}}')  # declared keys only: exact
+    g = grammar(schema, widen=True, declared_keys=False)
     assert widenings(g) == [("additionalProperties", "#"), ("properties", "#/properties")]
     key = names[7]
     assert g.parse_json(f'{{"{key}":1,"other":"x"}}') == {key: 1, "other": "x"}

@@ -16,9 +16,23 @@ date, date-time, time, uuid, email and ipv4, ``minimum`` / ``maximum`` / exclusi
 of ``type`` or ``required``.
 
 Choices (documented narrowings — the grammar never admits a non-conforming value, it only fixes one
-spelling): properties come in declared order, with additional properties allowed between them;
-numbers with bounds are written without an exponent; strings under ``pattern`` or ``format`` spell
-characters literally except where JSON requires an escape.
+spelling or leaves out keys nobody asked for): properties come in declared order; an object that
+declares ``properties`` and says nothing of others (no ``additionalProperties``, no
+``patternProperties``: pydantic's default ``extra="ignore"``) gets only its declared keys, as in
+OpenAI's and XGrammar's strict modes, so a model is not invited to invent keys
+(``declared_keys=False`` admits additional keys between the declared ones, as the schema allows);
+keys are admitted beyond the declared ones only where the schema says so (``additionalProperties``
+``true`` or a schema, ``patternProperties``); numbers with bounds are written without an exponent;
+strings under ``pattern`` or ``format`` spell characters literally except where JSON requires an escape.
+
+So there are two languages. The *generation grammar* (``Grammar.text``, what the model is constrained
+by) is the one above. *Validation* (``validate`` / ``parse_json`` / ``parse_typed``, and the generate
+loop's check) accepts every JSON spelling of a conforming value: any key order, any whitespace,
+additional keys wherever the schema allows them (see ``SchemaGrammar``).
+
+The grammar also carries what the model is told (``Grammar.description``: the fields, their types,
+ranges, formats, descriptions and which are required, see ``describe``) and the longest answer worth
+waiting for (``Grammar.max_tokens``, see ``token_bound``).
 
 Anything else (``uniqueItems``, ``contains``, ``if``/``then``/``else``, ``dependentRequired``,
 overlapping ``oneOf``, formats the validator asserts but the grammar cannot state, ...) raises
@@ -44,9 +58,13 @@ from ..grammar import Grammar
 from ..engines import llg_engine
 from ._grammar import SchemaGrammar
 from ._compiler import Limits, compile_schema
+from ._describe import describe, token_bound
 from ._validate import SchemaViolation, model_typer, schema_typer
 
-__all__ = ["grammar", "schema_of", "load_schema", "widenings", "Limits", "SchemaGrammar", "SchemaViolation"]
+__all__ = [
+    "grammar", "schema_of", "load_schema", "widenings", "describe", "token_bound", "Limits", "SchemaGrammar",
+    "SchemaViolation",
+]
 
 _LLG_LIMITS = dict(max_lexer_states=50_000, initial_lexer_fuel=2_000_000, max_grammar_size=400_000)
 
@@ -78,23 +96,28 @@ def grammar(
     widen: bool = False,
     limits: Limits | None = None,
     name: str | None = None,
+    declared_keys: bool = True,
 ) -> Grammar:
     """Compile a pydantic model or a JSON Schema to a ``Grammar`` of exactly the conforming JSON.
 
     ``compact=True``: no insignificant whitespace; ``compact=False``: up to 32 whitespace characters
     around each ``{ } [ ] , :``. ``widen=True``: keywords a grammar cannot state are left to the
-    validator (see module docs) instead of raising ``JSONSchemaError``.
+    validator (see module docs) instead of raising ``JSONSchemaError``. ``declared_keys=True``: an
+    object that does not say whether it takes other keys gets only its declared ones (module docs).
     """
     schema = schema_of(model_or_schema)
     _check_metaschema(schema)
     limits = limits or Limits()
     label = name or _label(model_or_schema, schema)
-    text, widened, needs_earley = compile_schema(schema, compact=compact, widen=widen, limits=limits)
+    text, widened, needs_earley = compile_schema(schema, compact=compact, widen=widen, limits=limits, declared_keys=declared_keys)
     header = f"// JSON conforming to {label}\n"
     text = header + text
     _check_llguidance(text)
     typer = model_typer(model_or_schema, label) if _is_model(model_or_schema) or not isinstance(model_or_schema, (dict, bool)) else schema_typer(schema, label)
-    result = SchemaGrammar(text, name=label, parser="earley" if needs_earley else "auto", description=f"JSON conforming to {label}")
+    result = SchemaGrammar(
+        text, name=label, parser="earley" if needs_earley else "auto", description=describe(schema),
+        max_tokens=token_bound(schema),
+    )
     typed = result._with_typer(typer)
     typed.widenings = tuple(widened)  # type: ignore[attr-defined]
     return typed

@@ -121,10 +121,11 @@ class _Member:
 
 
 class _Compiler:
-    def __init__(self, root: Any, *, compact: bool, widen: bool, limits: Limits) -> None:
+    def __init__(self, root: Any, *, compact: bool, widen: bool, limits: Limits, declared_keys: bool = True) -> None:
         self.root = root
         self.compact = compact
         self.widen = widen
+        self.declared_keys = declared_keys
         self.limits = limits
         self.widenings: list[tuple[str, str]] = []
         self.rules: dict[str, str] = {}
@@ -1017,6 +1018,11 @@ class _Compiler:
                     return None
                 continue
             members.append(_Member(self.key_literal(name), self.expr(alts), name in required_set))
+        if self.declared_keys and props and "additionalProperties" not in schema and not patterns:
+            # a model writing a config is not invited to invent keys: an object that declares its
+            # properties and says nothing of others gets only those (OpenAI's and XGrammar's strict
+            # mode); the validator still accepts the extra keys the schema allows
+            additional = False
         extra = self._extra_member(props, patterns, additional, forbidden, ptr, depth)
         min_p = schema.get("minProperties")
         max_p = schema.get("maxProperties")
@@ -1540,9 +1546,11 @@ def _validator_formats() -> frozenset[str]:
 _Compiler._ref_names = {}  # replaced per instance in compile()
 
 
-def compile_schema(schema: Any, *, compact: bool, widen: bool, limits: Limits) -> tuple[str, list[tuple[str, str]], bool]:
+def compile_schema(
+    schema: Any, *, compact: bool, widen: bool, limits: Limits, declared_keys: bool = True
+) -> tuple[str, list[tuple[str, str]], bool]:
     """Return (grammar text, widenings, needs an Earley parser in lark)."""
-    compiler = _Compiler(schema, compact=compact, widen=widen, limits=limits)
+    compiler = _Compiler(schema, compact=compact, widen=widen, limits=limits, declared_keys=declared_keys)
     compiler._ref_names = {}
     text = compiler.compile()
     return text, compiler.widenings, compiler.needs_earley

@@ -126,7 +126,7 @@ def _grammar(text: str, origin_json: str) -> Grammar:
         return typed
     if not text.strip():
         raise InputError("the grammar is empty")
-    _, parser = _resources.read_header(text)
+    parser = _resources.read_header(text).parser
     return Grammar(text, name="grammar", parser=parser, max_bytes=LIMITS["text_bytes"])
 
 

@@ -103,6 +103,9 @@ class Provider(abc.ABC):
     model: str | None = None
     supports_sampling: ClassVar[bool] = False  # ``complete(..., sampling=)`` draws with a temperature and seed
     default_candidates: ClassVar[int] = 1  # what ``constrain.sql.ask`` draws when ``candidates`` is not given
+    # the grammar goes to the model as a custom tool, whose description tells the model what to write
+    # (the generate loop puts the grammar's guide there instead of in the system message)
+    tool_descriptions: ClassVar[bool] = False
 
     @abc.abstractmethod
     def complete(

@@ -136,6 +136,7 @@ class OpenAIChat(ChatCompletions):
     default_model: ClassVar[str | None] = "gpt-5-mini"
     max_tokens_field: ClassVar[str] = "max_completion_tokens"
     supports_streaming: ClassVar[bool] = False
+    tool_descriptions: ClassVar[bool] = True
 
     def constraint_fields(self, constraint: Constraint) -> dict[str, Any]:
         grammar = {"syntax": constraint.syntax, "definition": constraint.definition}

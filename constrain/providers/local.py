@@ -146,6 +146,14 @@ class Local(Provider):
         *, first: bool = True,
     ) -> Completion:
         """``first``: this completion counts the prompt's tokens (candidates after the first share it)."""
+        if result.finish_reason == "repetition":
+            raise TruncatedError(
+                f"the output looped, writing {result.repeated!r} over and over; stopped after "
+                f"{result.completion_tokens} of its {limit} tokens",
+                partial=result.text,
+                limit=limit,
+                repeated=result.repeated,
+            )
         if result.finish_reason == "length" and constraint is not None:
             raise TruncatedError(
                 f"the local model reached the token limit ({limit}) before the grammar was complete",

@@ -57,6 +57,7 @@ class OpenAI(HTTPProvider):
     key_required_for_default_url: ClassVar[bool] = True
     default_model: ClassVar[str | None] = "gpt-5-mini"
     supports_streaming: ClassVar[bool] = True
+    tool_descriptions: ClassVar[bool] = True
     path: ClassVar[str] = "/responses"
     seed_field: ClassVar[str | None] = None  # the Responses API takes a temperature but no seed
 
