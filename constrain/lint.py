@@ -793,6 +793,26 @@ def typed_refusals(grammar: Grammar, *, walks: int = TYPED_WALKS, seed: int = 0)
     )]
 
 
+def example_diagnostics(grammar: Grammar) -> list[Diagnostic]:
+    """An ``example-refused`` error for each of the grammar's examples that it does not accept (both
+    engines and its typed check): an example the model is shown must be an answer it may write."""
+    from . import _resources
+
+    header = _resources.read_header(grammar.text)
+    lines = dict(zip(header.examples, header.example_lines))
+    out: list[Diagnostic] = []
+    for example in grammar.examples:
+        try:
+            grammar.parse_typed(example)
+        except ConstrainError as exc:
+            line = lines.get(example, 1)
+            out.append(Diagnostic(
+                "error", "example-refused", f"the example {example[:60]!r} is not in the language: {str(exc).splitlines()[0]}",
+                line, 1, grammar.text.splitlines()[line - 1][:80] if line in lines.values() else "", "lint",
+            ))
+    return out
+
+
 def check_grammar(grammar: Grammar, *, targets: tuple[str, ...] = ()) -> list[Diagnostic]:
     """Every finding about ``grammar``: lark-python, llguidance, the lint, the share of random walks its
     typed checks refuse (grammars with a typed value), and each named target."""
@@ -802,7 +822,7 @@ def check_grammar(grammar: Grammar, *, targets: tuple[str, ...] = ()) -> list[Di
     base = _lark_diagnostics(grammar) + llguidance_diagnostics(grammar.text) + lint_text(grammar.text)
     diagnostics = list(base)
     if not any(d.severity == "error" and d.engine in ("lark", "llguidance") for d in base):
-        diagnostics += typed_refusals(grammar)
+        diagnostics += typed_refusals(grammar) + example_diagnostics(grammar)
     for name in targets:
         diagnostics += _target_diagnostics(grammar, base, name)
     unique = list(dict.fromkeys(diagnostics))

@@ -260,6 +260,17 @@ class _Job:
     include_usage: bool = False  # Chat Completions streaming: a usage chunk before [DONE]
 
 
+def _with_tool_description(messages: tuple[Message, ...], name: str, description: Any) -> tuple[Message, ...]:
+    """The conversation as the backend's model reads it: a hosted model sees the tool's definition in its
+    prompt, so the called tool's description joins the system message (what to write, for a local model)."""
+    if not isinstance(description, str) or not description.strip():
+        return messages
+    note = f"Your answer is the input of the tool {name}. {description.strip()}"
+    if messages and messages[0].role == "system":
+        return (Message("system", f"{messages[0].content}\n\n{note}"),) + messages[1:]
+    return (Message("system", note),) + messages
+
+
 class Server:
     """The grammar-enforcing OpenAI-compatible server. ``await start()``, or use ``ServerThread``."""
 
@@ -514,6 +525,7 @@ class Server:
                 continue
             fmt = tool.get("format") or {"type": "text"}
             tool_name = str(tool.get("name") or "")
+            messages = _with_tool_description(messages, tool_name, tool.get("description"))
             if fmt.get("type") == "grammar":
                 syntax = fmt.get("syntax")
                 if syntax not in ("lark", "regex"):
@@ -624,6 +636,7 @@ class Server:
             if not isinstance(custom, dict) or (forced is not None and custom.get("name") != forced):
                 continue
             tool_name = str(custom.get("name") or "")
+            messages = _with_tool_description(messages, tool_name, custom.get("description"))
             fmt = custom.get("format") or {"type": "text"}
             if fmt.get("type") == "grammar":
                 spec = fmt.get("grammar") or {}

@@ -22,6 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     target.add_argument("--grammar", "-g", help="packaged grammar name or .lark path")
     target.add_argument("--schema", metavar="SCHEMA.json", help="a JSON Schema file ('-' for stdin): print conforming JSON")
     target.add_argument("--model-class", metavar="MODULE:MODEL", help="a pydantic model: print JSON that validates as it")
+    p.add_argument("--fields", metavar="SPEC",
+                   help="with --grammar dsl/filter or dsl/chart: only these fields, each with values of its type; "
+                        "SPEC is module:Model (pydantic), SCHEMA.json, name:type,... (string, number, integer, "
+                        "boolean, date) or sqlite:PATH:TABLE")
     p.add_argument("--widen", action="store_true", help="with --schema/--model-class: leave keywords a grammar cannot state to the validator")
     p.add_argument("--system", help="a system message (default: answer with the grammar's tool only)")
     _add_generation_arguments(p)
@@ -100,9 +104,20 @@ def _note_attempts(result: Any, out: Output) -> None:
 
 
 def _target_grammar(args: argparse.Namespace) -> Any:
-    """The grammar for ``--grammar``, or the schema grammar (validator attached) for ``--schema`` / ``--model-class``."""
+    """The grammar for ``--grammar`` (bound to ``--fields``), or the schema grammar (validator attached) for
+    ``--schema`` / ``--model-class``."""
     from ..grammar import load_grammar
 
+    fields = getattr(args, "fields", None)
+    if fields is not None:
+        from .. import dsl
+        from ..errors import InputError
+
+        binders = {"dsl/filter": dsl.filter.grammar, "dsl/chart": dsl.chart.grammar}
+        if args.grammar not in binders:
+            raise InputError("--fields binds a packaged DSL to your fields: use it with --grammar dsl/filter "
+                             "or --grammar dsl/chart")
+        return binders[args.grammar](dsl.load_fields(fields), name=f"{args.grammar}[{fields}]")
     if args.grammar:
         return load_grammar(args.grammar)
     from ..json_schema import grammar as schema_grammar, load_schema

@@ -1,12 +1,14 @@
 """Packaged DSLs with typed results: ``dsl/filter``, ``dsl/cron`` and ``dsl/chart``.
 
 ``constrain.load_grammar("dsl/cron").parse_typed("*/15 9-17 * * MON-FRI")`` returns a ``Cron``;
-each model renders back to its DSL with ``str()``.
+each model renders back to its DSL with ``str()``. ``filter.grammar(fields)`` and ``chart.grammar(fields)``
+bind those two languages to your data's fields (``fields_spec``, ``fields_of_table``, ``load_fields``).
 """
 
 from __future__ import annotations
 
 from . import chart, cron, filter
+from ._fields import Field, field_list, fields_of_table, fields_spec, load_fields
 from .chart import Chart, Encoding
 from .cron import Cron, CronField
 from .filter import And, Comparison, Expr, In, Not, Or
@@ -19,10 +21,15 @@ __all__ = [
     "CronField",
     "Encoding",
     "Expr",
+    "Field",
     "In",
     "Not",
     "Or",
     "chart",
     "cron",
+    "field_list",
+    "fields_of_table",
+    "fields_spec",
     "filter",
+    "load_fields",
 ]

@@ -14,14 +14,18 @@ Altair's ``alt.Chart.from_dict`` with your data). Aggregates must fit the field 
 ``quantitative``, ``AGGREGATE_TYPES``); the grammar says so, and ``Encoding`` checks it for values built
 in Python. The embedded filter's values are bounded in the grammar too (see ``dsl.filter``). Checks left
 to Python only: none.
+
+``grammar(fields)`` binds the spec to your data: only the fields listed, each with the encoding types
+its data type allows (``ENCODING_TYPES``), aggregates that fit, and the bound filter language.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import lark
 from lark.visitors import merge_transformers
@@ -29,9 +33,14 @@ from lark.visitors import merge_transformers
 from .._typed import run_transformer
 from ..errors import InputError
 from . import filter as filter_dsl
+from . import _fields
+from ._fields import Field
 from .filter import Expr, _check_field, _ungroup, decode_string
 
-__all__ = ["Chart", "Encoding", "Mark", "FieldType", "Aggregate", "GRAMMAR", "from_tree"]
+if TYPE_CHECKING:
+    from ..grammar import Grammar
+
+__all__ = ["Chart", "Encoding", "Mark", "FieldType", "Aggregate", "GRAMMAR", "from_tree", "grammar"]
 
 GRAMMAR = "dsl/chart"
 
@@ -246,3 +255,150 @@ def parse(text: str) -> Chart:
     from ..grammar import load_grammar
 
     return load_grammar(GRAMMAR).parse_typed(text)  # type: ignore[no-any-return]
+
+
+# -- bound to a list of fields ------------------------------------------------------------------------
+
+# a field's data type -> its class, and the encoding types each class allows
+FIELD_CLASSES: dict[str, str] = {
+    "number": "numeric", "integer": "numeric", "date": "temporal", "string": "categorical", "boolean": "categorical",
+}
+ENCODING_TYPES: dict[str, tuple[str, ...]] = {
+    "numeric": ("quantitative", "ordinal", "nominal"),
+    "temporal": ("temporal", "ordinal"),
+    "categorical": ("nominal", "ordinal"),
+}
+# these aggregates count, so their values are numbers whatever the field (the number of distinct countries)
+COUNTING = frozenset({"count", "distinct"})
+
+
+def aggregate_types(aggregate: str, field_class: str) -> tuple[str, ...]:
+    """The encoding types of ``aggregate(field)`` for a field of ``field_class``: those
+    ``AGGREGATE_TYPES`` allows that the field's class allows too (any, for counting aggregates)."""
+    candidates = get_args(FieldType) if aggregate in COUNTING else ENCODING_TYPES[field_class]
+    return tuple(t for t in candidates if t in AGGREGATE_TYPES[aggregate])
+
+
+def grammar(fields: Any, *, name: str = "dsl/chart[fields]") -> Grammar:
+    """``dsl/chart`` bound to ``fields``: encodings name only those fields, with the types their data
+    types allow (``ENCODING_TYPES``; aggregates by ``aggregate_types``), ``count(*)`` stays, and
+    ``filter:`` takes ``dsl.filter.grammar(fields)``'s language. ``fields`` as for ``dsl.filter.grammar``;
+    ``parse_typed`` returns the same ``Chart``. The grammar carries a ``description`` and ``examples``.
+    """
+    return _bound_grammar(_fields.field_list(fields), name)
+
+
+@functools.lru_cache(maxsize=32)
+def _bound_grammar(fields: tuple[Field, ...], name: str) -> Grammar:
+    from .._typed import run_transformer
+    from ..grammar import Grammar, load_grammar
+
+    description = describe(fields)
+    examples = tuple(str(c).rstrip("\n") for c in example_charts(fields))
+    max_tokens = load_grammar(GRAMMAR).max_tokens
+    head = _fields.header(f"Chart specs over {', '.join(f.name for f in fields)}"[:200], description, examples,
+                          max_tokens, extra=["include: dsl/filter as filter"])
+
+    def typer(text: str, tree: lark.Tree) -> Chart:
+        transformer = merge_transformers(ChartTransformer(), filter=filter_dsl.FilterTransformer())
+        return run_transformer(transformer.transform, text, tree, name)  # type: ignore[no-any-return]
+
+    return Grammar(bound_text(fields, head), name=name, parser="earley", description=description,
+                   examples=examples, max_tokens=max_tokens, _typer=typer)
+
+
+def bound_text(fields: tuple[Field, ...], header: str) -> str:
+    """The packaged ``dsl/chart`` grammar with its encoding rules generated from ``fields``, embedding
+    the bound filter grammar."""
+    from .._compose import expand, mangle_name
+    from ..grammar import _packaged_text
+
+    by_class: dict[str, list[str]] = {}
+    for group in filter_dsl.field_groups(fields):
+        by_class.setdefault(FIELD_CLASSES[group.type], []).append(mangle_name(group.terminal, "filter"))
+    terminals: dict[str, str] = {}  # name -> definition, shared between classes
+
+    def terminal(prefix: str, words: tuple[str, ...]) -> str:
+        name = prefix + "_" + "_".join(w.upper() for w in words)
+        terminals[name] = f"{name}: {_fields.literals(words)}"
+        return name
+
+    alternatives: list[str] = []
+    rules: list[str] = []
+    for cls in ENCODING_TYPES:
+        if cls not in by_class:
+            continue
+        rules.append(f"_{cls}_field: {' | '.join(by_class[cls])}")
+        rules.append(f"?{cls}_ref: _{cls}_field -> field")
+        alternatives.append(f"{cls}_ref _SP {terminal('TYPE', _ordered(ENCODING_TYPES[cls]))}")
+        by_types: dict[tuple[str, ...], list[str]] = {}
+        for aggregate in AGGREGATE_TYPES:
+            types = _ordered(aggregate_types(aggregate, cls))
+            if aggregate != "count" and types:
+                by_types.setdefault(types, []).append(aggregate)
+        for number, (types, aggregates) in enumerate(by_types.items(), start=1):
+            rule = f"{cls}_aggregate_{number}"
+            rules.append(f'?{rule}: {terminal("AGGREGATE", tuple(aggregates))} "(" _{cls}_field ")" -> aggregate')
+            alternatives.append(f"{rule} _SP {terminal('TYPE', types)}")
+    rules.append('?count_ref: "count(*)" -> count')
+    alternatives.append(f"count_ref _SP {terminal('TYPE', _ordered(AGGREGATE_TYPES['count']))}")
+    generated = "\n".join(["encoding: " + "\n        | ".join(alternatives), *rules, *terminals.values()]) + "\n"
+    # the filter's STRING stays for the title line, even with no string field
+    filter_text = filter_dsl.bound_text(fields, "", keep=("STRING",))
+    own = _fields.rebuild(_packaged_text(GRAMMAR), {"encoding"}, generated, header)
+    return expand(own, lambda name: filter_text if name == filter_dsl.GRAMMAR else _packaged_text(name))
+
+
+def _ordered(types: tuple[str, ...] | frozenset[str]) -> tuple[str, ...]:
+    return tuple(t for t in get_args(FieldType) if t in types)
+
+
+def example_charts(fields: tuple[Field, ...]) -> tuple[Chart, ...]:
+    """Two or three charts over ``fields`` for the model's prompt."""
+    by_class: dict[str, list[Field]] = {cls: [] for cls in ENCODING_TYPES}
+    for f in fields:
+        by_class[FIELD_CLASSES[f.type]].append(f)
+    numbers, dates, categories = by_class["numeric"], by_class["temporal"], by_class["categorical"]
+    total = Encoding(numbers[0].name, "quantitative", "sum") if numbers else Encoding(None, "quantitative", "count")
+    if categories:
+        x = Encoding(categories[0].name, "nominal")
+    elif dates:
+        x = Encoding(dates[0].name, "temporal")
+    else:
+        x = Encoding(numbers[0].name, "ordinal")
+    count = Encoding(None, "quantitative", "count")
+    out = [Chart("bar", x, total)]
+    where = filter_dsl.example_exprs(fields)[0]
+    colour = Encoding(categories[-1].name, "nominal") if categories else None
+    if dates:
+        out.append(Chart("line", Encoding(dates[0].name, "temporal"), count, color=colour, filter=where))
+    else:
+        out.append(Chart("line", x, count, filter=where))
+    if len(numbers) >= 2:
+        out.append(Chart("point", Encoding(numbers[0].name, "quantitative"), Encoding(numbers[1].name, "quantitative"),
+                         color=colour, title=f"{numbers[1].name} by {numbers[0].name}"))
+    return tuple(dict.fromkeys(out))
+
+
+def describe(fields: tuple[Field, ...]) -> str:
+    """What the model is told about the bound chart language: its syntax, then one line per field."""
+    classes = {"numeric": "A number or integer field", "temporal": "A date field",
+               "categorical": "A string or boolean field"}
+    typing = " ".join(f"{classes[cls]} is {_either(types)}." for cls, types in ENCODING_TYPES.items())
+    return "\n".join([
+        "A chart spec, one `key: value` line each, in this order: mark, x, y, then optionally color, size, "
+        f"filter and title. mark is one of {', '.join(get_args(Mark))}. x, y, color and size are encodings: "
+        "`FIELD TYPE`, `AGGREGATE(FIELD) TYPE` or `count(*) quantitative`. " + typing + " sum, mean and median "
+        "take a number or integer field and are quantitative; distinct(FIELD) counts the values of any field "
+        "and is quantitative; min and max keep the field's type (not nominal).",
+        "filter is a filter expression: comparisons `FIELD OP VALUE` (OP is one of = != < <= > >=) and lists "
+        "`FIELD IN (VALUE, ...)`, combined with AND, OR, NOT and parentheses; each field takes only values of "
+        "its type: strings in double quotes, numbers, dates as YYYY-MM-DD, booleans true or false (= and != "
+        "only). title is a string in double quotes.",
+        "Fields:",
+        *(f.describe() for f in fields),
+    ])
+
+
+def _either(words: tuple[str, ...]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]

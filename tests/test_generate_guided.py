@@ -1,0 +1,230 @@
+"""The model is told what to write, and no attempt runs forever (issue #25, points 1, 3 and 5).
+
+Against the real test server (its random-walk backend; the wire format as OpenAI documents it) and,
+for what only a real model shows (looping, a request turned into a config), the embedded model.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, Field
+
+import constrain
+from _fault_server import fault_server, served  # noqa: F401  (fixtures)
+from constrain import Grammar, GenerationError, TruncatedError, generate, load_grammar
+from constrain._repetition import MIN_CHARS, MIN_REPEATS, RepetitionGuard, repeated_span
+from constrain.generate import ANSWER_SYSTEM, DEFAULT_SYSTEM, guide, messages_for
+from constrain.json_schema import describe, grammar as schema_grammar, token_bound
+from constrain.providers import LlamaCppServer, OpenAI, OpenAIChat
+from constrain.providers.base import Message
+
+HEADED = """// Sums of small numbers
+// description: One or more numbers from 0 to 999 joined by `+`.
+// description: No spaces.
+// example: 1+2
+// example: 40\\n
+// max-tokens: 12
+start: NUM ("+" NUM)* "\\n"?
+NUM: /[0-9]{1,3}/
+"""
+
+
+class Service(BaseModel):
+    name: str = Field(description="service name, lowercase with dashes")
+    replicas: int = Field(ge=1, le=100)
+    port: int = Field(ge=1, le=65535)
+    env: Literal["dev", "staging", "prod"]
+    cpu_millicores: int = Field(description="CPU in millicores (1 CPU = 1000)")
+
+
+# -- what a grammar says about itself ---------------------------------------------------------------
+def test_header_lines_give_description_examples_and_bound() -> None:
+    g = Grammar(HEADED, name="sum")
+    assert g.description == "One or more numbers from 0 to 999 joined by `+`. No spaces."
+    assert g.examples == ("1+2", "40\n") and g.max_tokens == 12
+    plain = Grammar("// Just a digit\nstart: /[0-9]/")
+    assert plain.description == "Just a digit" and plain.examples == () and plain.max_tokens is None
+    given_ = Grammar(HEADED, description="numbers", examples=["7"], max_tokens=5)
+    assert (given_.description, given_.examples, given_.max_tokens) == ("numbers", ("7",), 5)
+    assert given_.with_transformer(lambda tree: 1).examples == ("7",)  # typed copies keep them
+    with pytest.raises(constrain.InputError):
+        Grammar(HEADED, max_tokens=0)
+
+
+def test_check_refuses_an_example_outside_the_language_at_its_line() -> None:
+    bad = HEADED.replace("// example: 1+2", "// example: 1 + 2")
+    found = [d for d in Grammar(bad).check() if d.code == "example-refused"]
+    assert len(found) == 1 and found[0].severity == "error" and found[0].line == 4 and "1 + 2" in found[0].message
+    assert not [d for d in Grammar(HEADED).check() if d.code == "example-refused"]
+    assert [d.line for d in Grammar("start: /[0-9]/", examples=["x"]).check() if d.code == "example-refused"] == [1]
+
+
+@pytest.mark.parametrize("name", ["dsl/cron", "dsl/filter", "dsl/chart"])
+def test_packaged_dsls_teach_their_syntax_with_valid_examples(name: str) -> None:
+    g = load_grammar(name)
+    assert len(g.description) > 80 and len(g.examples) >= 2 and g.max_tokens is not None
+    for example in g.examples:
+        g.parse_typed(example)  # raises if the grammar refuses the example
+    assert constrain.available_grammars()  # the catalog's one-line summaries still read
+    summary = {info.name: info.description for info in constrain.available_grammars()}[name]
+    assert not summary.startswith(("description:", "example:", "max-tokens:"))
+
+
+# -- what the model is told ---------------------------------------------------------------------------
+def test_guide_goes_into_the_system_message_unless_the_provider_takes_tools() -> None:
+    g = Grammar(HEADED)
+    text = guide(g)
+    assert text.startswith("Format: One or more numbers") and "Example:\n1+2" in text and "Example:\n40\n" in text
+    system, user = messages_for("add two numbers", g)
+    assert system.content == f"{ANSWER_SYSTEM}\n\n{text}" and user == Message("user", "add two numbers")
+    assert messages_for("x", g, in_tool=True)[0].content == DEFAULT_SYSTEM
+    assert messages_for("x", g, describe=False)[0].content == DEFAULT_SYSTEM
+    assert messages_for("x", g, system="be brief")[0].content == f"be brief\n\n{text}"
+    chat = messages_for([Message("system", "you help"), Message("user", "x")], g)
+    assert chat[0].content == f"you help\n\n{text}" and len(chat) == 2
+    with pytest.raises(constrain.InputError):
+        messages_for("  ", g)
+
+
+def test_schema_description_names_every_field_with_its_rules() -> None:
+    text = describe(Service.model_json_schema())
+    for line in ("- name (string, required): service name, lowercase with dashes",
+                 "- replicas (integer, >= 1, <= 100, required)",
+                 '- env (one of "dev", "staging", "prod", required)',
+                 "- cpu_millicores (integer, required): CPU in millicores (1 CPU = 1000)"):
+        assert line in text
+    assert "no other keys" in text
+    nested = describe({"type": "object", "properties": {"db": {"$ref": "#/$defs/DB"}, "tags": {"type": "array", "items": {"type": "string"}}},
+                       "$defs": {"DB": {"type": "object", "properties": {"host": {"type": "string", "format": "hostname"}}, "required": ["host"]}}})
+    assert "- db (object, optional)" in nested and "  - host (string, format hostname, required)" in nested
+    assert "- tags (array of string, optional)" in nested
+    assert schema_grammar(Service).description == text
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.recursive(
+    st.sampled_from([{"type": "integer"}, {"type": "string"}, {"type": "boolean"}, {"type": "string", "maxLength": 30},
+                     {"enum": ["a", "bb"]}, {"type": "number", "minimum": 0}]),
+    lambda inner: st.one_of(
+        st.builds(lambda props: {"type": "object", "properties": props, "required": list(props)[:1]},
+                  st.dictionaries(st.from_regex(r"[a-z]{1,12}", fullmatch=True), inner, min_size=1, max_size=4)),
+        st.builds(lambda item, n: {"type": "array", "items": item, "maxItems": n}, inner, st.integers(1, 4)),
+    ),
+    max_leaves=6,
+))
+def test_token_bound_covers_the_longest_written_value(schema: dict) -> None:
+    # the longest value of each kind (max-length strings, max items, long numbers), compact, tokenised
+    # at its worst (one token a character) must fit the bound when it is not capped
+    def longest(node: dict) -> object:
+        if "enum" in node:
+            return max(node["enum"], key=len)
+        kind = node["type"]
+        if kind == "object":
+            return {k: longest(v) for k, v in node["properties"].items()}
+        if kind == "array":
+            return [longest(node["items"])] * node["maxItems"]
+        if kind == "string":
+            return "x" * node.get("maxLength", 20)
+        return {"integer": -123456789012, "number": 1234.56789, "boolean": False}[kind]
+
+    import json
+
+    text = json.dumps(longest(schema), separators=(",", ":"))
+    bound = token_bound(schema)
+    assert bound == 2048 or len(text) // 2 <= bound
+
+
+def test_tool_providers_carry_the_guide_in_the_tool_and_the_bound_on_the_wire(served) -> None:
+    server, url = served
+    g = Grammar(HEADED, name="sum")
+    generate("add", grammar=g, provider=OpenAI("m", base_url=url, api_key="k"))
+    body = server.requests_to("/responses")[-1].body
+    assert body["tools"][0]["description"] == guide(g) and body["max_output_tokens"] == 12
+    assert body["input"][0] == {"role": "system", "content": DEFAULT_SYSTEM}
+    generate("add", grammar=g, provider=OpenAIChat("m", base_url=url, api_key="k"), max_tokens=30)
+    body = server.requests_to("/chat/completions")[-1].body
+    assert body["tools"][0]["custom"]["description"] == guide(g) and body["max_completion_tokens"] == 30
+    generate("add", grammar=g, provider=LlamaCppServer(base_url=url))  # grammar field, no tool: the system message
+    body = server.requests_to("/chat/completions")[-1].body
+    assert body["messages"][0]["content"] == f"{ANSWER_SYSTEM}\n\n{guide(g)}" and body["max_tokens"] == 12
+    generate("add", grammar=g, provider=OpenAI("m", base_url=url, api_key="k"), describe=False)
+    assert server.requests_to("/responses")[-1].body["tools"][0]["description"] != guide(g)
+
+
+# -- the repetition guard -----------------------------------------------------------------------------
+@settings(max_examples=200, deadline=None)
+@given(st.text("ab,0123 ", max_size=120), st.text("ab,0123 ", min_size=1, max_size=30), st.integers(1, 12))
+def test_repeated_span_is_a_real_loop_and_is_found(prefix: str, span: str, repeats: int) -> None:
+    text = prefix + span * repeats
+    found = repeated_span(text)
+    if found is not None:  # never a false alarm: the text does end with the span over and over
+        needed = max(MIN_REPEATS, -(-MIN_CHARS // len(found)))
+        assert text.endswith(found * needed) and len(found * needed) >= MIN_CHARS
+    if repeats >= MIN_REPEATS and len(span) * repeats >= MIN_CHARS and len(span) <= 160:
+        assert found is not None  # a loop long enough is always seen
+
+
+def test_guard_fires_on_the_issue_loop_not_on_short_repeats() -> None:
+    guard = RepetitionGuard()
+    loop = "9-30,1,4,7," + "6,12,15,18,21,24,27,30,33,36,39,42,45,48,51,54,57," * 5
+    fired_at = next(i for i in range(1, len(loop) + 1) if RepetitionGuard().feed(loop[:i]))
+    assert fired_at < len(loop) and guard.feed(loop) and guard.repeated is not None
+    for fine in ("[0,0,0,0,0,0,0,0]", '{"a":1,"b":1,"c":1,"d":1}', "SELECT a, a, a, a FROM t"):
+        assert repeated_span(fine) is None
+
+
+# -- the embedded model -------------------------------------------------------------------------------
+def _local():  # type: ignore[no-untyped-def]
+    from test_local_model import _require_local_model
+
+    _require_local_model()
+    from constrain.providers.local import Local
+
+    return Local()
+
+
+@pytest.fixture(scope="module")
+def local():  # type: ignore[no-untyped-def]
+    return _local()
+
+
+@pytest.mark.local_model
+def test_a_looping_attempt_is_cut_early_and_named(local) -> None:
+    # the issue's request with the old bare prompt: greedy decoding loops on minute lists
+    try:
+        result = generate("every weekday at 9:30 in the morning", grammar="dsl/cron", provider=local,
+                          describe=False, max_tokens=512, max_attempts=2)
+    except GenerationError as exc:
+        attempts = exc.attempts
+    else:
+        attempts = list(result.attempts)
+    cut = [a for a in attempts if isinstance(a.error, TruncatedError) and a.error.repeated]
+    assert cut, [a.raw for a in attempts]
+    for attempt in cut:
+        assert attempt.usage.output_tokens < 300 and attempt.raw.endswith(attempt.error.repeated * MIN_REPEATS)  # type: ignore[union-attr]
+        assert "over and over" in str(attempt.error) and attempt.to_dict()["error"]["repeated"] == attempt.error.repeated  # type: ignore[union-attr]
+
+
+@pytest.mark.local_model
+def test_a_plain_request_becomes_a_config_within_its_bound(local) -> None:
+    result = generate("the payments api in production, 3 replicas on port 8443", output_type=Service, provider=local)
+    assert isinstance(result.value, Service)
+    assert result.value.replicas == 3 and result.value.port == 8443 and result.value.env == "prod"
+    bound = schema_grammar(Service).max_tokens
+    assert all(a.usage.output_tokens <= bound for a in result.attempts)  # type: ignore[operator]
+
+
+@pytest.mark.local_model
+def test_candidates_vote_on_the_typed_value(local) -> None:
+    result = generate("every day at 6:15 in the evening", grammar="dsl/cron", provider=local, candidates=3)
+    assert len(result.attempts) >= 3 and 1 <= result.agreement <= 3
+    valid = [a for a in result.attempts[-3:] if a.ok]
+    g = load_grammar("dsl/cron")
+    same = [a for a in valid if repr(g.parse_typed(a.raw)) == repr(result.value)]
+    assert len(same) == result.agreement and all(len(same) >= sum(
+        repr(g.parse_typed(b.raw)) == repr(g.parse_typed(a.raw)) for b in valid) for a in valid)
