@@ -3,7 +3,7 @@
     config   BFCL's "simple" function calls (../shared/corpora/bfcl/simple_shared.jsonl, 324 items): the
              function's parameters as a JSON Schema, the user's request; judged by BFCL's AST rules.
     cron     bench/data/cron_requests.jsonl: a schedule in words; right when the cron expression fires at
-             the same times as the expected one (croniter, from 2025-01-01 over two years).
+             exactly the same times as the expected one from 2025-01-01 over two years (croniter).
     filter   bench/data/filter_requests.jsonl over bench/data/datasets.json: a ``dsl/filter`` expression;
              right when it selects the same records as the expected one, on the rows and on probe records.
     chart    bench/data/chart_requests.jsonl over the same datasets: a ``dsl/chart`` spec; right when mark
@@ -71,16 +71,20 @@ class Task:
             return f"judge could not read the answer: {type(exc).__name__}: {_short(str(exc))}"
 
     def reference(self) -> str:
-        """A right answer, as a model would write it (for config: the first allowed value of each
-        parameter, left out where "" is allowed first, nested dicts likewise)."""
+        """A right answer, as a model would write it. For config: parameters that may be left out are,
+        the others take their first allowed value that fits the schema."""
         if self.kind == "config":
-            return json.dumps(_first_answer(self.expected), ensure_ascii=False)
+            return json.dumps(_reference_answer(self.expected, self.target), ensure_ascii=False)
         return str(self.expected)
 
 
 def _short(text: str, limit: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _json(value: Any, limit: int) -> str:
+    return _short(json.dumps(value, ensure_ascii=False), limit)
 
 
 def load(kind: str) -> list[Task]:
@@ -227,7 +231,7 @@ def _dict_problem(value: Mapping[str, Any], allowed: Mapping[str, Any], schema: 
             return f"unexpected key {key!r}"
         options = allowed[key] if isinstance(allowed[key], list) else [allowed[key]]
         if not any(_matches(sub, option, props.get(key, {})) for option in options):
-            return f"key {key!r} = {_short(json.dumps(sub, ensure_ascii=False), 60)}, expected one of {_short(json.dumps(options, ensure_ascii=False), 80)}"
+            return f"key {key!r} = {_json(sub, 60)}, expected one of {_json(options, 80)}"
     for key, options in allowed.items():
         if key not in value and not (isinstance(options, list) and "" in options):
             return f"missing key {key!r}"
@@ -235,6 +239,12 @@ def _dict_problem(value: Mapping[str, Any], allowed: Mapping[str, Any], schema: 
 
 
 def _config_verdict(task: Task, raw: str) -> str | None:
+    """BFCL's AST checker on a JSON object of arguments: every required parameter set; none outside the
+    function's properties and the ground truth; each one set equal to one of its allowed values, "" in
+    the list meaning it may be left out. Strings compare case-insensitively with spaces and , . / - _ * ^
+    removed; an int counts where a float is allowed, but neither a float nor a bool for an integer;
+    lists element by element; nested dicts key by key. ``null`` is right only where the ground truth
+    lists it."""
     try:
         value = json.loads(raw)
     except ValueError as exc:
@@ -254,7 +264,7 @@ def _config_verdict(task: Task, raw: str) -> str | None:
         kind = _schema_type(sub)
         if got is not None and kind in _TYPE_OK and not _TYPE_OK[kind](got):
             return f"{name}: {type(got).__name__} where the type is {kind}"
-        options = truth[name]
+        options = truth[name] if isinstance(truth[name], list) else [truth[name]]
         if isinstance(got, dict) and kind == "object":
             problems = [_dict_problem(got, o, sub) for o in options if isinstance(o, dict)]
             if any(p is None for p in problems):
@@ -264,32 +274,60 @@ def _config_verdict(task: Task, raw: str) -> str | None:
         elif any(_matches(got, o, sub) for o in options):
             continue
         shown = [o for o in options if o != ""]
-        return (f"{name} = {_short(json.dumps(got, ensure_ascii=False), 60)}, expected "
-                f"{'one of ' if len(shown) > 1 else ''}{_short(json.dumps(shown if len(shown) > 1 else shown[0] if shown else '', ensure_ascii=False), 100)}")
+        wanted = f"one of {_json(shown, 100)}" if len(shown) > 1 else _json(shown[0] if shown else "", 100)
+        return f"{name} = {_json(got, 60)}, expected {wanted}"
     for name, options in truth.items():
         if name not in value and "" not in options:
             return f"missing parameter {name!r}"
     return None
 
 
-def _first_answer(truth: Mapping[str, Any]) -> dict[str, Any]:
-    """The answer made of the first allowed value of each key ("" = left out), nested dicts (also those
-    in lists) likewise."""
+def _reference_answer(truth: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A right answer that also fits the schema where the ground truth allows: a parameter that may be
+    left out ("" allowed) is left out, otherwise the first allowed value the schema admits (nested dicts,
+    also those in lists, likewise)."""
+    props = schema.get("properties", {}) if isinstance(schema, Mapping) else {}
+    required = schema.get("required", []) if isinstance(schema, Mapping) else []
     out: dict[str, Any] = {}
     for name, options in truth.items():
         options = options if isinstance(options, list) else [options]
         given = [o for o in options if o != ""]
-        if given:
-            out[name] = _built(given[0])
+        if not given or ("" in options and name not in required):
+            continue
+        sub = props.get(name, {})
+        built = [_built(o, sub) for o in given]
+        fitting = [b for b in built if _conforms(b, sub)]
+        out[name] = (fitting or built)[0]
     return out
 
 
-def _built(allowed: Any) -> Any:
+def _built(allowed: Any, schema: Mapping[str, Any]) -> Any:
     if isinstance(allowed, dict):
-        return _first_answer(allowed)
+        return _reference_answer(allowed, schema)
     if isinstance(allowed, list):
-        return [_built(v) if isinstance(v, dict) else v for v in allowed]
+        items = schema.get("items", {}) if isinstance(schema, Mapping) else {}
+        return [_built(v, items) if isinstance(v, dict) else v for v in allowed]
     return allowed
+
+
+def _conforms(value: Any, schema: Mapping[str, Any]) -> bool:
+    """Whether ``value`` fits a schema made by ``bfcl_schema`` (type, enum, properties, required, items)."""
+    kind = _schema_type(schema)
+    if kind in _TYPE_OK and not _TYPE_OK[kind](value):
+        return False
+    if "enum" in schema and not any(value == e and isinstance(value, bool) == isinstance(e, bool)
+                                    for e in schema["enum"]):
+        return False
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        if schema.get("additionalProperties") is False and any(k not in props for k in value):
+            return False
+        if any(k not in value for k in schema.get("required", [])):
+            return False
+        return all(_conforms(v, props.get(k, {})) for k, v in value.items())
+    if isinstance(value, list) and "items" in schema:
+        return all(_conforms(v, schema["items"]) for v in value)
+    return True
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -302,7 +340,7 @@ CRON_SYSTEM = (
 
 CRON_START = datetime.datetime(2025, 1, 1)
 CRON_END = datetime.datetime(2027, 1, 1)  # two years
-CRON_MAX_FIRINGS = 3000
+_Profile = tuple[tuple[datetime.date, ...], tuple[int, ...], tuple[int, ...]]  # days, hours, minutes
 
 
 @functools.lru_cache(maxsize=None)
@@ -312,38 +350,33 @@ def _grammar(name: str) -> Any:
     return constrain.load_grammar(name)
 
 
-def _fire_times(text: str, limit: int = CRON_MAX_FIRINGS) -> list[datetime.datetime]:
-    """croniter's fire times from CRON_START (included) until CRON_END or ``limit`` firings."""
+@functools.lru_cache(maxsize=4096)
+def _cron_profile(text: str) -> _Profile:
+    """What decides a schedule's fire times from CRON_START to CRON_END: the days it fires on (listed by
+    croniter, which reads the day fields as cron does: both restricted -> either one), its hours and its
+    minutes. Two schedules fire at exactly the same times over the window when their profiles are equal;
+    listing days rather than every firing keeps an every-minute schedule cheap to compare over two years.
+    (croniter counts a day field written ``*/n`` as restricted where Vixie cron and ``Cron.matches`` do
+    not; no expected schedule has one next to a restricted weekday, and a test checks that croniter's days
+    are ``Cron.matches``'s for every expected schedule.)"""
     from croniter import croniter
 
-    it = croniter(text, CRON_START - datetime.timedelta(minutes=1))
-    out: list[datetime.datetime] = []
-    while len(out) < limit:
-        when = it.get_next(datetime.datetime)
-        if when >= CRON_END:
-            break
-        out.append(when)
-    return out
-
-
-@functools.lru_cache(maxsize=4096)
-def _cron_profile(text: str) -> tuple[tuple[datetime.datetime, ...], tuple[datetime.date, ...], frozenset[int], frozenset[int]]:
-    """What decides a schedule's fire times over the window: the first firings (croniter), every day it
-    fires on (croniter, one firing a day), and its minutes and hours. Two schedules with equal profiles
-    fire at the same times throughout the two years, even where the first 3,000 firings end early."""
     cron = _grammar("dsl/cron").parse_typed(text)
-    minutes, hours = cron.minute.values(), cron.hour.values()
-    first = tuple(_fire_times(str(cron)))
-    daily = f"{min(minutes)} {min(hours)} {cron.day_of_month} {cron.month} {cron.day_of_week}"
-    days = tuple(t.date() for t in _fire_times(daily, limit=800))
-    return first, days, minutes, hours
+    minutes, hours = sorted(cron.minute.values()), sorted(cron.hour.values())
+    daily = f"{minutes[0]} {hours[0]} {cron.day_of_month} {cron.month} {cron.day_of_week}"
+    it = croniter(daily, CRON_START - datetime.timedelta(minutes=1))
+    days = []
+    while (when := it.get_next(datetime.datetime)) < CRON_END:
+        days.append(when.date())
+    return tuple(days), tuple(hours), tuple(minutes)
 
 
-def _first_difference(a: Iterable[Any], b: Iterable[Any]) -> tuple[Any, Any]:
-    for x, y in itertools.zip_longest(a, b):
-        if x != y:
-            return x, y
-    return None, None
+def _firings(profile: _Profile) -> Iterable[datetime.datetime]:
+    days, hours, minutes = profile
+    for day in days:
+        for hour in hours:
+            for minute in minutes:
+                yield datetime.datetime(day.year, day.month, day.day, hour, minute)
 
 
 def _cron_verdict(task: Task, raw: str) -> str | None:
@@ -352,22 +385,14 @@ def _cron_verdict(task: Task, raw: str) -> str | None:
     except Exception as exc:
         return f"not a valid cron expression: {_short(str(exc), 100)}"
     want = _cron_profile(task.expected)
-    if got[0] != want[0]:
-        x, y = _first_difference(got[0], want[0])
-        if x is None:
+    if got == want:
+        return None
+    for x, y in itertools.zip_longest(_firings(got), _firings(want)):
+        if x != y:
+            if y is None or (x is not None and x < y):
+                return f"fires at {x:%Y-%m-%d %H:%M}, which {task.expected!r} does not"
             return f"does not fire at {y:%Y-%m-%d %H:%M}, which {task.expected!r} does"
-        if y is None:
-            return f"fires at {x:%Y-%m-%d %H:%M}, which {task.expected!r} does not"
-        early = min(x, y)
-        return (f"fires at {early:%Y-%m-%d %H:%M}, which {task.expected!r} does not" if early == x else
-                f"does not fire at {early:%Y-%m-%d %H:%M}, which {task.expected!r} does")
-    if got[1] != want[1]:
-        x, y = _first_difference(got[1], want[1])
-        day = min(d for d in (x, y) if d is not None)
-        return f"{'fires' if day in got[1] else 'does not fire'} on {day}, unlike {task.expected!r}"
-    if got[2:] != want[2:]:
-        return f"fires at other times of day than {task.expected!r}"
-    return None
+    return f"times of day differ from {task.expected!r} (neither fires in {CRON_START:%Y}-{CRON_END.year - 1})"
 
 
 # ---------------------------------------------------------------------------------------------------
