@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 ParserChoice = Literal["auto", "lalr", "earley"]
 
@@ -41,6 +41,13 @@ class GrammarInfo:
     parser: ParserChoice
 
 
+class Example(NamedTuple):
+    """An output in a grammar's language, with the request it answers when there is one."""
+
+    output: str
+    request: str | None = None
+
+
 @dataclass(frozen=True)
 class Header:
     """What the leading ``//`` comment block of a grammar says (see the module docs)."""
@@ -48,12 +55,12 @@ class Header:
     summary: str = ""
     parser: ParserChoice = "auto"
     guide: str = ""  # the ``// description:`` lines
-    examples: tuple[str, ...] = ()
+    examples: tuple[Example, ...] = ()
     example_lines: tuple[int, ...] = ()  # 1-based line of each example, for diagnostics
     max_tokens: int | None = None
 
 
-_KEYS = ("parser:", "include:", "description:", "example:", "max-tokens:")
+_KEYS = ("parser:", "include:", "description:", "example:", "request:", "max-tokens:")
 
 
 def _unescape_example(body: str) -> str:
@@ -72,8 +79,9 @@ def _unescape_example(body: str) -> str:
 def read_header(text: str) -> Header:
     """The leading ``//`` comment block of a grammar text."""
     summary, parser, guide, max_tokens = "", "auto", [], None
-    examples: list[str] = []
+    examples: list[Example] = []
     lines: list[int] = []
+    request: str | None = None
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line.startswith("//"):
@@ -84,9 +92,12 @@ def read_header(text: str) -> Header:
             parser = value
         elif body.startswith("description:"):
             guide.append(value)
+        elif body.startswith("request:"):
+            request = value
         elif body.startswith("example:"):
-            examples.append(_unescape_example(value))
+            examples.append(Example(_unescape_example(value), request))
             lines.append(number)
+            request = None
         elif body.startswith("max-tokens:"):
             max_tokens = int(value) if value.isdigit() and int(value) > 0 else None
         elif not summary and not body.startswith(_KEYS):

@@ -34,10 +34,16 @@ DEFAULT_SYSTEM = (
 ANSWER_SYSTEM = "Write only the answer, in the format described below: no commentary, no markdown, no code fences."
 
 
-def guide(grammar: Grammar) -> str:
-    """What the model is told about ``grammar``: its description, then its examples ("" when it has neither)."""
+def guide(grammar: Grammar, *, worked: bool = True) -> str:
+    """What the model is told about ``grammar``: its description, then its examples ("" when it has
+    neither). ``worked=False`` leaves out the examples that come with a request (``messages_for``
+    shows those as turns of the conversation instead)."""
     parts = [f"Format: {grammar.description}"] if grammar.description.strip() else []
-    parts += [f"Example:\n{example}" for example in grammar.examples]
+    for output, request in grammar.examples:
+        if request is None:
+            parts.append(f"Example:\n{output}")
+        elif worked:
+            parts.append(f"Example request: {request}\nAnswer:\n{output}")
     return "\n\n".join(parts)
 
 
@@ -47,15 +53,23 @@ def messages_for(
 ) -> list[Message]:
     """The first request's messages: the system message (``system``, else the default) and the prompt.
 
-    With ``describe`` the grammar's guide is added to the system message, unless ``in_tool`` (the
-    provider puts it in the tool's description instead).
+    With ``describe`` the grammar's guide is added to the system message and its worked examples
+    (those with a request) become turns before the prompt, a request and its answer each, unless
+    ``in_tool`` (the provider puts the whole guide in the tool's description instead).
     """
-    text = guide(grammar) if describe and grammar is not None and not in_tool else ""
+    shown = describe and grammar is not None and not in_tool
+    text = guide(grammar, worked=False) if shown and grammar is not None else ""
+    turns = [
+        message
+        for output, request in (grammar.examples if shown and grammar is not None else ())
+        if request is not None
+        for message in (Message("user", request), Message("assistant", output))
+    ]
     if isinstance(prompt, str):
         if not prompt.strip():
             raise InputError("the prompt is empty")
         head = system or (ANSWER_SYSTEM if text else DEFAULT_SYSTEM)
-        return [Message("system", f"{head}\n\n{text}" if text else head), Message("user", prompt)]
+        return [Message("system", f"{head}\n\n{text}" if text else head), *turns, Message("user", prompt)]
     messages = list(prompt)
     if not messages:
         raise InputError("no messages given")
@@ -65,7 +79,8 @@ def messages_for(
             messages[0] = Message("system", f"{messages[0].content}\n\n{content}")
         else:
             messages.insert(0, Message("system", content))
-    return messages
+    first = 1 if messages[0].role == "system" else 0
+    return messages[:first] + turns + messages[first:]
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,12 @@ from . import _compose, _resources
 from .engines import lark_engine, llg_engine
 from .errors import Diagnostic, GrammarError, InputError, ValidationError
 
-__all__ = ["Grammar", "load_grammar", "available_grammars", "DEFAULT_MAX_BYTES"]
+__all__ = ["Example", "Grammar", "load_grammar", "available_grammars", "DEFAULT_MAX_BYTES"]
 
 DEFAULT_MAX_BYTES = 1 << 20
 """Inputs larger than this are refused (model outputs are far smaller; this keeps validation bounded)."""
 
-from ._resources import ParserChoice
+from ._resources import Example, ParserChoice
 Typer = Callable[[str, lark.Tree], Any]
 T = TypeVar("T")
 
@@ -42,7 +42,7 @@ class Grammar:
         parser: ParserChoice = "auto",
         start: str = "start",
         description: str | None = None,
-        examples: Sequence[str] | None = None,
+        examples: Sequence[str | Example] | None = None,
         max_tokens: int | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         _typer: Typer | None = None,
@@ -60,7 +60,9 @@ class Grammar:
         # output a right answer needs; unless given, from the grammar's own `// description:`,
         # `// example:` and `// max-tokens:` lines (the summary line when there is no description)
         self.description: str = description if description is not None else (header.guide or header.summary)
-        self.examples: tuple[str, ...] = tuple(examples) if examples is not None else header.examples
+        self.examples: tuple[Example, ...] = (
+            tuple(e if isinstance(e, Example) else Example(e) for e in examples) if examples is not None else header.examples
+        )
         self.max_tokens: int | None = max_tokens if max_tokens is not None else header.max_tokens
         self.max_bytes = max_bytes
         self._typer = _typer

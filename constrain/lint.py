@@ -799,9 +799,9 @@ def example_diagnostics(grammar: Grammar) -> list[Diagnostic]:
     from . import _resources
 
     header = _resources.read_header(grammar.text)
-    lines = dict(zip(header.examples, header.example_lines))
+    lines = dict(zip((e.output for e in header.examples), header.example_lines))
     out: list[Diagnostic] = []
-    for example in grammar.examples:
+    for example, _ in grammar.examples:
         try:
             grammar.parse_typed(example)
         except ConstrainError as exc:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 import constrain
 from _fault_server import fault_server, served  # noqa: F401  (fixtures)
 from constrain import Grammar, GenerationError, TruncatedError, generate, load_grammar
+from constrain.grammar import Example
 from constrain._repetition import MIN_CHARS, MIN_REPEATS, RepetitionGuard, repeated_span
 from constrain.generate import ANSWER_SYSTEM, DEFAULT_SYSTEM, guide, messages_for
 from constrain.json_schema import describe, grammar as schema_grammar, token_bound
@@ -27,6 +28,7 @@ HEADED = """// Sums of small numbers
 // description: One or more numbers from 0 to 999 joined by `+`.
 // description: No spaces.
 // example: 1+2
+// request: forty, then a newline
 // example: 40\\n
 // max-tokens: 12
 start: NUM ("+" NUM)* "\\n"?
@@ -46,12 +48,12 @@ class Service(BaseModel):
 def test_header_lines_give_description_examples_and_bound() -> None:
     g = Grammar(HEADED, name="sum")
     assert g.description == "One or more numbers from 0 to 999 joined by `+`. No spaces."
-    assert g.examples == ("1+2", "40\n") and g.max_tokens == 12
+    assert g.examples == (Example("1+2"), Example("40\n", "forty, then a newline")) and g.max_tokens == 12
     plain = Grammar("// Just a digit\nstart: /[0-9]/")
     assert plain.description == "Just a digit" and plain.examples == () and plain.max_tokens is None
     given_ = Grammar(HEADED, description="numbers", examples=["7"], max_tokens=5)
-    assert (given_.description, given_.examples, given_.max_tokens) == ("numbers", ("7",), 5)
-    assert given_.with_transformer(lambda tree: 1).examples == ("7",)  # typed copies keep them
+    assert (given_.description, given_.examples, given_.max_tokens) == ("numbers", (Example("7"),), 5)
+    assert given_.with_transformer(lambda tree: 1).examples == (Example("7"),)  # typed copies keep them
     with pytest.raises(constrain.InputError):
         Grammar(HEADED, max_tokens=0)
 
@@ -60,6 +62,8 @@ def test_check_refuses_an_example_outside_the_language_at_its_line() -> None:
     bad = HEADED.replace("// example: 1+2", "// example: 1 + 2")
     found = [d for d in Grammar(bad).check() if d.code == "example-refused"]
     assert len(found) == 1 and found[0].severity == "error" and found[0].line == 4 and "1 + 2" in found[0].message
+    bad = HEADED.replace("// example: 40", "// example: 4000")
+    assert [d.line for d in Grammar(bad).check() if d.code == "example-refused"] == [6]
     assert not [d for d in Grammar(HEADED).check() if d.code == "example-refused"]
     assert [d.line for d in Grammar("start: /[0-9]/", examples=["x"]).check() if d.code == "example-refused"] == [1]
 
@@ -68,8 +72,8 @@ def test_check_refuses_an_example_outside_the_language_at_its_line() -> None:
 def test_packaged_dsls_teach_their_syntax_with_valid_examples(name: str) -> None:
     g = load_grammar(name)
     assert len(g.description) > 80 and len(g.examples) >= 2 and g.max_tokens is not None
-    for example in g.examples:
-        g.parse_typed(example)  # raises if the grammar refuses the example
+    for output, _ in g.examples:
+        g.parse_typed(output)  # raises if the grammar refuses the example
     assert constrain.available_grammars()  # the catalog's one-line summaries still read
     summary = {info.name: info.description for info in constrain.available_grammars()}[name]
     assert not summary.startswith(("description:", "example:", "max-tokens:"))
@@ -79,14 +83,18 @@ def test_packaged_dsls_teach_their_syntax_with_valid_examples(name: str) -> None
 def test_guide_goes_into_the_system_message_unless_the_provider_takes_tools() -> None:
     g = Grammar(HEADED)
     text = guide(g)
-    assert text.startswith("Format: One or more numbers") and "Example:\n1+2" in text and "Example:\n40\n" in text
-    system, user = messages_for("add two numbers", g)
-    assert system.content == f"{ANSWER_SYSTEM}\n\n{text}" and user == Message("user", "add two numbers")
-    assert messages_for("x", g, in_tool=True)[0].content == DEFAULT_SYSTEM
-    assert messages_for("x", g, describe=False)[0].content == DEFAULT_SYSTEM
-    assert messages_for("x", g, system="be brief")[0].content == f"be brief\n\n{text}"
+    assert text.startswith("Format: One or more numbers") and "Example:\n1+2" in text
+    assert "Example request: forty, then a newline\nAnswer:\n40\n" in text  # a tool's description: all inline
+    short = guide(g, worked=False)
+    assert "Example:\n1+2" in short and "forty" not in short
+    system, request, answer, user = messages_for("add two numbers", g)  # worked examples: turns
+    assert system.content == f"{ANSWER_SYSTEM}\n\n{short}" and user == Message("user", "add two numbers")
+    assert (request, answer) == (Message("user", "forty, then a newline"), Message("assistant", "40\n"))
+    assert [m.content for m in messages_for("x", g, in_tool=True)] == [DEFAULT_SYSTEM, "x"]
+    assert [m.content for m in messages_for("x", g, describe=False)] == [DEFAULT_SYSTEM, "x"]
+    assert messages_for("x", g, system="be brief")[0].content == f"be brief\n\n{short}"
     chat = messages_for([Message("system", "you help"), Message("user", "x")], g)
-    assert chat[0].content == f"you help\n\n{text}" and len(chat) == 2
+    assert chat[0].content == f"you help\n\n{short}" and [m.role for m in chat] == ["system", "user", "assistant", "user"]
     with pytest.raises(constrain.InputError):
         messages_for("  ", g)
 
@@ -151,7 +159,8 @@ def test_tool_providers_carry_the_guide_in_the_tool_and_the_bound_on_the_wire(se
     assert body["tools"][0]["custom"]["description"] == guide(g) and body["max_completion_tokens"] == 30
     generate("add", grammar=g, provider=LlamaCppServer(base_url=url))  # grammar field, no tool: the system message
     body = server.requests_to("/chat/completions")[-1].body
-    assert body["messages"][0]["content"] == f"{ANSWER_SYSTEM}\n\n{guide(g)}" and body["max_tokens"] == 12
+    assert body["messages"][0]["content"] == f"{ANSWER_SYSTEM}\n\n{guide(g, worked=False)}" and body["max_tokens"] == 12
+    assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "user"]
     generate("add", grammar=g, provider=OpenAI("m", base_url=url, api_key="k"), describe=False)
     assert server.requests_to("/responses")[-1].body["tools"][0]["description"] != guide(g)
 

@@ -74,6 +74,7 @@ def _checked(fields: tuple[Field, ...]) -> tuple[Field, ...]:
 
     if not fields:
         raise InputError(f"no fields to bind: give at least one field of type {', '.join(TYPES)}")
+    fields = tuple(Field(f.name, f.type, tuple(f.enum)) for f in fields)  # hashable: grammars are cached
     seen: set[str] = set()
     for f in fields:
         if not isinstance(f.name, str) or not _FIELD.fullmatch(f.name):
@@ -314,7 +315,10 @@ def load_fields(spec: str) -> Any:
                 raise InputError(f"field {name!r} is named twice", source=spec)
             mapping[name] = kind
         return mapping
-    return load_schema(spec)
+    try:
+        return load_schema(spec)
+    except InputError as exc:  # or a mistyped name:type
+        raise InputError(f"{exc}; as name:type, the type is one of {', '.join(TYPES)}") from None
 
 
 # -- grammar text ---------------------------------------------------------------------------------------
@@ -326,12 +330,10 @@ def lark_literal(text: str) -> str:
     for c in text:
         if c in '"\\':
             out.append("\\" + c)
-        elif c.isprintable():
+        elif c.isprintable() or ord(c) > 0xFFFF:  # llguidance reads no \U escape; it reads astral characters raw
             out.append(c)
-        elif ord(c) <= 0xFFFF:
+        else:  # e.g. DEL, which llguidance refuses raw in a literal
             out.append(f"\\u{ord(c):04x}")
-        else:
-            out.append(f"\\U{ord(c):08x}")
     return '"' + "".join(out) + '"'
 
 

@@ -445,8 +445,9 @@ def _samples(f: Field) -> tuple[tuple[str, Value], tuple[str, Value], tuple[Valu
     return _SAMPLES[f.type]
 
 
-def _compare(f: Field, which: int = 0) -> Comparison:
-    op, value = _samples(f)[which]  # type: ignore[misc]
+def _compare(f: Field, second: bool = False) -> Comparison:
+    first, other, _ = _samples(f)
+    op, value = other if second else first
     return Comparison(f.name, op, value)  # type: ignore[arg-type]
 
 
@@ -457,9 +458,9 @@ def example_exprs(fields: tuple[Field, ...]) -> tuple[Expr, ...]:
     others = [f for f in fields if f is not listed]
     out: list[Expr] = [
         _compare(a),
-        And((_compare(b), Or((_compare(a, 1), _compare(fields[2 % len(fields)]))))) if len(fields) > 1
-        else Or((_compare(a), _compare(a, 1))),
-        And((In(listed.name, _samples(listed)[2]), Not(_compare(others[0] if others else listed, 1)))),
+        And((_compare(b), Or((_compare(a, second=True), _compare(fields[2 % len(fields)]))))) if len(fields) > 1
+        else Or((_compare(a), _compare(a, second=True))),
+        And((In(listed.name, _samples(listed)[2]), Not(_compare(others[0] if others else listed, second=True)))),
     ]
     return tuple(dict.fromkeys(out))
 
