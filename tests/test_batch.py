@@ -60,9 +60,11 @@ def test_run_validates_every_output_and_keeps_metadata(served: tuple[FaultServer
     assert (summary.counts.total, summary.counts.succeeded, summary.counts.failed) == (40, 38, 2)
     assert summary.exactly_once and summary.to_dict()["exactly_once"] is True
     results, failures = assert_exactly_once(tmp_path / "out", {f"item-{i}" for i in range(40)})
-    first = next(r for r in results if r["id"] == "item-0")
-    assert json.loads(first["output"]) == first["value"] and first["attempts"] == 1
-    assert first["metadata"] == {"topic": 0} and first["line"] == 1 and first["usage"]["output_tokens"] > 0
+    # (the random walk may write a number the json grammar's typed check refuses: such an item takes two)
+    first = min((r for r in results if r["attempts"] == 1), key=lambda r: r["line"])
+    index = int(first["id"].split("-")[1])
+    assert json.loads(first["output"]) == first["value"]
+    assert first["metadata"] == {"topic": index % 3} and first["line"] == index + 1 and first["usage"]["output_tokens"] > 0
     failed = {f["id"]: f for f in failures}
     assert set(failed) == {"item-3", "item-17"}
     assert failed["item-3"]["error"]["type"] == "GenerationError" and failed["item-3"]["attempts"] == 2
@@ -179,9 +181,16 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(served: tuple[Fault
     assert process.returncode == 1, stderr.decode()  # finished; 1 because some items failed
     assert b"ETA" not in stderr  # no progress bar when stderr is not a terminal
     summary = json.loads(stdout.decode().splitlines()[-1])
-    assert summary["total"] == n and summary["failed"] == 3 and summary["succeeded"] == n - 3 and summary["exactly_once"]
     results, failures = assert_exactly_once(out, set(prompts.values()))
-    assert {f["id"] for f in failures} == {"item-5", "item-50", "item-150"}
+    # the three BAD items fail; so may an item whose two random walks both wrote a number the json
+    # grammar admits and its typed check refuses (about 5% of walks, issue #23), and nothing else
+    bad = {"item-5", "item-50", "item-150"}
+    failed = {f["id"]: f for f in failures}
+    assert bad <= set(failed)
+    for name in set(failed) - bad:
+        assert "beyond the range of a 64-bit float" in json.dumps(failed[name]["error"]), failed[name]
+    assert summary["total"] == n and summary["failed"] == len(failed) and summary["succeeded"] == n - len(failed)
+    assert summary["exactly_once"] and len(failed) <= 6
     for name in ("results.jsonl", "failures.jsonl", "state.sqlite"):
         assert SECRET.encode() not in (out / name).read_bytes()
 

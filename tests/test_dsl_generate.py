@@ -36,7 +36,7 @@ def test_cron_walks_need_no_second_attempt(server: str) -> None:
     provider = providers.get("openai", base_url=server)
     for variant in range(6):  # the backend's walk depends on the conversation
         result = constrain.generate(f"Every weekday at 9:30 (#{variant})", grammar=grammar, provider=provider,
-                                    max_attempts=1)
+                                    max_attempts=1, max_tokens=512)  # random-walk pieces are bytes, not tokens
         assert isinstance(result.value, Cron) and result.value == grammar.parse_typed(result.raw)
 
 
