@@ -68,7 +68,27 @@ def target_grammar(task: tasks.Task, *, guided: bool) -> Grammar:
     module = filter_dsl if task.kind == "filter" else chart_dsl
     if not guided:
         return constrain.load_grammar(f"dsl/{task.kind}")
-    return module.grammar(task.target, name=f"dsl/{task.kind}[{task.dataset}]")
+    return module.grammar(dataset_schema(task.dataset or ""), name=f"dsl/{task.kind}[{task.dataset}]")
+
+
+ENUM_LIMIT = 12
+
+
+def dataset_schema(name: str) -> dict[str, Any]:
+    """The dataset's fields as an app would declare them: a JSON Schema whose string fields with few
+    distinct values (at most ENUM_LIMIT, as a status or a country in a model's ``Literal``) list them."""
+    fields = tasks.datasets()[name]["fields"]
+    rows = tasks.records(name)
+    properties: dict[str, Any] = {}
+    for field, kind in fields.items():
+        if kind == "date":
+            properties[field] = {"type": "string", "format": "date"}
+            continue
+        properties[field] = {"type": kind}
+        values = sorted({row[field] for row in rows if isinstance(row.get(field), str)})
+        if kind == "string" and 0 < len(values) <= ENUM_LIMIT:
+            properties[field]["enum"] = values
+    return {"type": "object", "properties": properties}
 
 
 def run_one(task: tasks.Task, mode: str, provider: Any, candidates: int) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, Sequence, get_args
 
+from .._resources import Example
 from .._compose import _Block, _drop_unreached_embedded, _split_blocks, _with_newline
 from ..errors import InputError
 from ._terminals import MAX_INT_DIGITS
@@ -363,13 +364,17 @@ def rebuild(source: str, drop: set[str], generated: str, header: str, keep: Sequ
     return header + body
 
 
-def header(summary: str, description: str, examples: Sequence[str], max_tokens: int | None, extra: Sequence[str] = ()) -> str:
+def header(summary: str, description: str, examples: Sequence[Example], max_tokens: int | None, extra: Sequence[str] = ()) -> str:
     """The leading comment block of a generated grammar (the packaged grammars' format)."""
     lines = [f"// {summary}", "// parser: earley", *(f"// {e}" for e in extra)]
     lines += [f"// description: {_printable(line)}" for line in description.split("\n") if line.strip()]
-    # an example with a line separator inside a string value would read back in another spelling
-    lines += ["// example: " + e.replace("\\", "\\\\").replace("\n", "\\n") for e in examples
-              if e.replace("\n", "").isprintable()]
+    for output, request in examples:
+        # an example with a line separator inside a string value would read back in another spelling
+        if not output.replace("\n", "").isprintable():
+            continue
+        if request is not None:
+            lines.append(f"// request: {_printable(request)}")
+        lines.append("// example: " + output.replace("\\", "\\\\").replace("\n", "\\n"))
     if max_tokens:
         lines.append(f"// max-tokens: {max_tokens}")
     return "\n".join(lines) + "\n"

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import lark
 from lark.visitors import merge_transformers
 
+from .._resources import Example
 from .._typed import run_transformer
 from ..errors import InputError
 from . import filter as filter_dsl
@@ -294,7 +295,7 @@ def _bound_grammar(fields: tuple[Field, ...], name: str) -> Grammar:
     from ..grammar import Grammar, load_grammar
 
     description = describe(fields)
-    examples = tuple(str(c).rstrip("\n") for c in example_charts(fields))
+    examples = worked_examples(fields)
     max_tokens = load_grammar(GRAMMAR).max_tokens
     head = _fields.header(f"Chart specs over {', '.join(f.name for f in fields)}"[:200], description, examples,
                           max_tokens, extra=["include: dsl/filter as filter"])
@@ -353,30 +354,41 @@ def _ordered(types: tuple[str, ...] | frozenset[str]) -> tuple[str, ...]:
     return tuple(t for t in get_args(FieldType) if t in types)
 
 
-def example_charts(fields: tuple[Field, ...]) -> tuple[Chart, ...]:
-    """Two or three charts over ``fields`` for the model's prompt."""
+def worked_examples(fields: tuple[Field, ...]) -> tuple[Example, ...]:
+    """Requests over ``fields`` and the charts they mean, shown to the model as worked examples: a
+    total by category, a count with a color, a trend over time, two numbers against each other with a
+    filter (as many of these as the fields' types allow)."""
     by_class: dict[str, list[Field]] = {cls: [] for cls in ENCODING_TYPES}
     for f in fields:
         by_class[FIELD_CLASSES[f.type]].append(f)
-    numbers, dates, categories = by_class["numeric"], by_class["temporal"], by_class["categorical"]
-    total = Encoding(numbers[0].name, "quantitative", "sum") if numbers else Encoding(None, "quantitative", "count")
-    if categories:
-        x = Encoding(categories[0].name, "nominal")
-    elif dates:
-        x = Encoding(dates[0].name, "temporal")
-    else:
-        x = Encoding(numbers[0].name, "ordinal")
-    count = Encoding(None, "quantitative", "count")
-    out = [Chart("bar", x, total)]
-    where = filter_dsl.example_exprs(fields)[0]
-    colour = Encoding(categories[-1].name, "nominal") if categories else None
-    if dates:
-        out.append(Chart("line", Encoding(dates[0].name, "temporal"), count, color=colour, filter=where))
-    else:
-        out.append(Chart("line", x, count, filter=where))
+    dates, categories = by_class["temporal"], by_class["categorical"]
+    numbers = filter_dsl.measures(fields)
+    words = filter_dsl._words
+    out: list[Example] = []
+
+    def add(chart: Chart, request: str) -> None:
+        out.append(Example(str(chart).rstrip("\n"), request))
+
+    if categories and numbers:
+        add(Chart("bar", Encoding(categories[0].name, "nominal"), Encoding(numbers[0].name, "quantitative", "sum")),
+            f"total {words(numbers[0])} per {words(categories[0])}, as bars")
+    if len(categories) >= 2:
+        add(Chart("bar", Encoding(categories[1].name, "nominal"), Encoding(None, "quantitative", "count"),
+                  color=Encoding(categories[0].name, "nominal")),
+            f"how many records for each {words(categories[1])}, colored by {words(categories[0])}")
+    if dates and numbers:
+        add(Chart("line", Encoding(dates[0].name, "temporal"), Encoding(numbers[0].name, "quantitative", "mean")),
+            f"average {words(numbers[0])} over {words(dates[0])} as a line")
     if len(numbers) >= 2:
-        out.append(Chart("point", Encoding(numbers[0].name, "quantitative"), Encoding(numbers[1].name, "quantitative"),
-                         color=colour, title=f"{numbers[1].name} by {numbers[0].name}"))
+        text, where = filter_dsl._phrase(numbers[0], 0)
+        add(Chart("point", Encoding(numbers[0].name, "quantitative"), Encoding(numbers[1].name, "quantitative"),
+                  filter=where),
+            f"scatter plot of {words(numbers[1])} against {words(numbers[0])}, only {text}")
+    if not out:  # a single kind of field: count its values
+        first = fields[0]
+        kind = "temporal" if first.type == "date" else "ordinal" if first.type in ("number", "integer") else "nominal"
+        add(Chart("bar", Encoding(first.name, kind), Encoding(None, "quantitative", "count")),  # type: ignore[arg-type]
+            f"number of records by {words(first)}")
     return tuple(dict.fromkeys(out))
 
 

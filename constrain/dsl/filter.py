@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, Mapping, Union
 
 import lark
 
+from .._resources import Example
 from .._typed import run_transformer
 from ..errors import InputError
 from . import _fields
@@ -344,7 +345,7 @@ def _bound_grammar(fields: tuple[Field, ...], name: str) -> Grammar:
     from ..grammar import Grammar, load_grammar
 
     description = describe(fields)
-    examples = tuple(str(e) for e in example_exprs(fields))
+    examples = worked_examples(fields)
     max_tokens = load_grammar(GRAMMAR).max_tokens
     head = _fields.header(f"Filter expressions over {', '.join(f.name for f in fields)}"[:200], description,
                           examples, max_tokens)
@@ -427,41 +428,62 @@ def bound_text(fields: tuple[Field, ...], header: str, *, keep: tuple[str, ...] 
     return _fields.rebuild(_packaged_text(GRAMMAR), _REPLACED, generated, header, keep)
 
 
-_SAMPLES: dict[str, tuple[tuple[str, Value], tuple[str, Value], tuple[Value, ...]]] = {
-    # type: (a comparison, another comparison, IN values)
-    "number": ((">", 100), ("<", 10.5), (1, 2.5, 10)),
-    "integer": ((">=", 10), ("<", 5), (1, 2, 3)),
-    "string": (("=", "example"), ("!=", "other"), ("example", "other")),
-    "date": ((">=", datetime.date(2024, 1, 1)), ("<", datetime.date(2024, 7, 1)),
-             (datetime.date(2024, 1, 1), datetime.date(2024, 2, 1))),
-    "boolean": (("=", True), ("=", False), (True, False)),
+def _words(f: Field) -> str:
+    """A field's name as a request would say it: ``response_hours`` -> ``response hours``."""
+    return f.name.replace("_", " ").replace(".", " ")
+
+
+# what a request says, and the comparison it means, per field type: (request, op, value)
+_PHRASES: dict[str, tuple[tuple[str, str, Value], ...]] = {
+    "number": (("{f} above 250", ">", 250), ("{f} of at most 19.99", "<=", 19.99)),
+    "integer": (("{f} of 3 or more", ">=", 3), ("{f} below 10", "<", 10)),
+    "date": (("{f} on or after March 1, 2023", ">=", datetime.date(2023, 3, 1)),
+             ("{f} before 2022", "<", datetime.date(2022, 1, 1))),
+    "boolean": (("where {f} is true", "=", True), ("where {f} is false", "=", False)),
 }
 
 
-def _samples(f: Field) -> tuple[tuple[str, Value], tuple[str, Value], tuple[Value, ...]]:
-    if f.enum:
-        other = ("=", f.enum[1]) if len(f.enum) > 1 else ("!=", f.enum[0])
-        return ("=", f.enum[0]), other, tuple(f.enum[:3])
-    return _SAMPLES[f.type]
+def _phrase(f: Field, which: int) -> tuple[str, Comparison]:
+    """A request fragment and the comparison it means, for one field (string values: the field's
+    listed values, else ones that appear in the request)."""
+    if f.type == "string":
+        values = f.enum or ("Lyon", "Porto")
+        value = values[which % len(values)]
+        return f"{_words(f)} {json.dumps(value, ensure_ascii=False)}", Comparison(f.name, "=", value)
+    text, op, value = _PHRASES[f.type][which % 2]
+    return text.format(f=_words(f)), Comparison(f.name, op, value)  # type: ignore[arg-type]
 
 
-def _compare(f: Field, second: bool = False) -> Comparison:
-    first, other, _ = _samples(f)
-    op, value = other if second else first
-    return Comparison(f.name, op, value)  # type: ignore[arg-type]
+def measures(fields: tuple[Field, ...]) -> list[Field]:
+    """The number fields, the likeliest measures first (numbers before integers, identifiers last)."""
+    numeric = [f for f in fields if f.type in ("number", "integer")]
+    return sorted(numeric, key=lambda f: (f.name.lower().endswith("id"), f.type == "integer"))
 
 
-def example_exprs(fields: tuple[Field, ...]) -> tuple[Expr, ...]:
-    """Two or three expressions over ``fields`` for the model's prompt (values are placeholders)."""
-    a, b = fields[0], fields[1 % len(fields)]
-    listed = next((f for f in fields if f.enum), None) or next((f for f in fields if f.type != "boolean"), a)
-    others = [f for f in fields if f is not listed]
-    out: list[Expr] = [
-        _compare(a),
-        And((_compare(b), Or((_compare(a, second=True), _compare(fields[2 % len(fields)]))))) if len(fields) > 1
-        else Or((_compare(a), _compare(a, second=True))),
-        And((In(listed.name, _samples(listed)[2]), Not(_compare(others[0] if others else listed, second=True)))),
-    ]
+def worked_examples(fields: tuple[Field, ...]) -> tuple[Example, ...]:
+    """Requests over ``fields`` and the expressions they mean, shown to the model as worked examples:
+    one condition; two joined with AND; NOT ... IN a list; an OR (as many as the fields' types allow)."""
+    def first(*kinds: str) -> Field | None:
+        return next((f for f in fields if f.type in kinds), None)
+
+    number = (measures(fields) or [None])[0]
+    text_field, date, flag = first("string"), first("date"), first("boolean")
+    out: list[Example] = []
+    lead = number or text_field or date or flag or fields[0]
+    lead_text, lead_cmp = _phrase(lead, 0)
+    out.append(Example(str(lead_cmp), f"items with {lead_text}"))
+    pair = [f for f in (text_field, date, flag, number) if f is not None and f is not lead][:2]
+    if len(pair) == 2:
+        (a_text, a), (b_text, b) = _phrase(pair[0], 0), _phrase(pair[1], 1)
+        out.append(Example(str(And((a, b))), f"{a_text} and {b_text}"))
+    if text_field is not None:
+        values = (text_field.enum or ("Lyon", "Porto"))[:2]
+        quoted = " or ".join(json.dumps(v, ensure_ascii=False) for v in values)
+        out.append(Example(str(Not(In(text_field.name, tuple(values)))), f"everything except {_words(text_field)} {quoted}"))
+    other = flag or date
+    if other is not None and other is not lead:
+        (o_text, o), (l_text, l) = _phrase(other, 1), _phrase(lead, 1)
+        out.append(Example(str(Or((o, l))), f"{o_text}, or {l_text}"))
     return tuple(dict.fromkeys(out))
 
 
