@@ -6,6 +6,7 @@ for what only a real model shows (looping, a request turned into a config), the 
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Literal
 
@@ -237,3 +238,36 @@ def test_candidates_vote_on_the_typed_value(local) -> None:
     same = [a for a in valid if repr(g.parse_typed(a.raw)) == repr(result.value)]
     assert len(same) == result.agreement and all(len(same) >= sum(
         repr(g.parse_typed(b.raw)) == repr(g.parse_typed(a.raw)) for b in valid) for a in valid)
+
+
+def test_cli_describes_by_default_and_takes_candidates(served, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from _fault_server import output
+
+    from constrain.cli import main
+
+    server, url = served
+    path = tmp_path / "sum.lark"
+    path.write_text(HEADED)
+    server.inject(output("1+2"))
+    assert main(["generate", "-g", str(path), "add", "-p", "openai", "--base-url", url, "-k", "2", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["ok"] and record["output"] == "1+2" and record["agreement"] == 1  # OpenAI does not sample: one
+    assert server.requests_to("/responses")[-1].body["tools"][0]["description"] == guide(load_grammar(path))
+    server.inject(output("3"))
+    assert main(["generate", "-g", str(path), "add", "-p", "openai", "--base-url", url, "--no-describe"]) == 0
+    assert server.requests_to("/responses")[-1].body["tools"][0]["description"] != guide(load_grammar(path))
+    assert capsys.readouterr().out == "3\n"
+
+
+def test_batch_requests_carry_the_guide_except_sql(tmp_path) -> None:
+    from constrain.batch._pipeline import grammar_pipeline, schema_pipeline, sql_pipeline
+
+    schema = tmp_path / "service.json"
+    schema.write_text(json.dumps(Service.model_json_schema()))
+    for pipeline in (schema_pipeline(str(schema)), grammar_pipeline("dsl/cron")):
+        assert pipeline.constraint.description == guide(pipeline.grammar) and "Format:" in pipeline.constraint.description
+    import importlib.resources
+
+    chinook = importlib.resources.files("constrain") / "data" / "chinook.sqlite"
+    sql = sql_pipeline(str(chinook))
+    assert not sql.guided and "Format:" not in sql.constraint.description

@@ -97,6 +97,7 @@ async def run_online(
                 max_attempts=max_attempts,
                 max_tokens=max_tokens,
                 tool_name=pipeline.tool_name,
+                describe=pipeline.guided,
             )
         except GenerationError as exc:
             record(item.seq, "failed", _records.failure(item, exc))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import InputError, TruncatedError
-from ..generate import DEFAULT_SYSTEM
+from ..generate import DEFAULT_SYSTEM, guide
 from ..grammar import Grammar, load_grammar
 from ..providers.base import Completion, Constraint, Message
 
@@ -34,10 +34,13 @@ class Pipeline:
     to_json: Callable[[Any], Any] = field(default=lambda value: jsonable(value), repr=False)
     tool_name: str = "emit"
     fingerprint: str = ""  # a hash of what decides the requests (the grammar text and the system prompt)
+    guided: bool = True  # tell the model the grammar's guide (SQL's system prompt describes its schema itself)
 
     @property
     def constraint(self) -> Constraint:
-        return Constraint(self.grammar, name=self.tool_name)
+        """The custom tool sent in Batch API mode: its description is the grammar's guide."""
+        text = guide(self.grammar) if self.guided else ""
+        return Constraint(self.grammar, name=self.tool_name, **({"description": text} if text else {}))
 
     def messages(self, prompt: str) -> list[Message]:
         return [Message("system", self.system), Message("user", prompt)]
@@ -62,7 +65,7 @@ def _fingerprint(*parts: str) -> str:
 def grammar_pipeline(spec: str) -> Pipeline:
     """``--grammar G``: a packaged grammar name or a ``.lark`` path; the value is ``parse_typed``'s."""
     g = load_grammar(spec)
-    return Pipeline("grammar", spec, g, fingerprint=_fingerprint(g.text, DEFAULT_SYSTEM))
+    return Pipeline("grammar", spec, g, fingerprint=_fingerprint(g.text, DEFAULT_SYSTEM, guide(g)))
 
 
 def schema_pipeline(spec: str) -> Pipeline:
@@ -71,7 +74,7 @@ def schema_pipeline(spec: str) -> Pipeline:
 
     schema = json_schema.load_schema(spec)
     g = json_schema.grammar(schema)
-    return Pipeline("schema", spec, g, fingerprint=_fingerprint(g.text, DEFAULT_SYSTEM))
+    return Pipeline("schema", spec, g, fingerprint=_fingerprint(g.text, DEFAULT_SYSTEM, guide(g)))
 
 
 def sql_pipeline(db: str) -> Pipeline:
@@ -94,7 +97,7 @@ def sql_pipeline(db: str) -> Pipeline:
                 "columns": list(query.columns), "rewritten": query.rewritten}
 
     return Pipeline("sql", db, g, system=system, validator=check, to_json=to_json, tool_name="sql_query",
-                    fingerprint=_fingerprint(g.text, system))
+                    fingerprint=_fingerprint(g.text, system), guided=False)
 
 
 def jsonable(value: Any) -> Any:

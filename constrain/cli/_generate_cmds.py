@@ -27,7 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "SPEC is module:Model (pydantic), SCHEMA.json, name:type,... (string, number, integer, "
                         "boolean, date) or sqlite:PATH:TABLE")
     p.add_argument("--widen", action="store_true", help="with --schema/--model-class: leave keywords a grammar cannot state to the validator")
-    p.add_argument("--system", help="a system message (default: answer with the grammar's tool only)")
+    p.add_argument("--system", help="a system message (default: answer in the format the grammar describes)")
+    p.add_argument("--candidates", "-k", type=int, default=1, metavar="K",
+                   help="draw K outputs a round and print the value most of them agree on (default 1; "
+                        "providers that sample: local)")
+    p.add_argument("--no-describe", dest="describe", action="store_false",
+                   help="do not tell the model the grammar's description and examples (or the schema's fields)")
     _add_generation_arguments(p)
     p.set_defaults(handler=cmd_generate)
 
@@ -143,14 +148,18 @@ def cmd_generate(args: argparse.Namespace, out: Output) -> int:
             max_attempts=args.max_attempts,
             max_tokens=args.max_tokens,
             max_total_tokens=args.max_total_tokens,
-            on_delta=_streamer(args, out),
+            on_delta=_streamer(args, out) if args.candidates == 1 else None,
+            candidates=args.candidates,
+            describe=args.describe,
         )
     except GenerationError as exc:
         _end_stream(args, out)
         return _report_failure(exc, out)
     _end_stream(args, out)
     _note_attempts(result, out)
-    if not args.stream:
+    if args.candidates > 1:
+        print(f"constrain: {result.agreement} of the last round's candidates gave this value", file=out.stderr, flush=True)
+    if not args.stream or args.candidates > 1:  # candidates do not stream
         out.line(result.raw)
     extra: dict[str, Any] = {}
     if not args.grammar:  # the validated value, as JSON

@@ -443,7 +443,7 @@ def ask(
                temperature, seed, sample_values, keys, query_seconds, schema_repairs)
     if job.k == 1:
         checker = job.checker
-        result = generate(job.plan.messages, grammar=job.plan.grammar, provider=job.provider, validator=checker,
+        result = generate(job.plan.messages, grammar=job.plan.grammar, provider=job.provider, validator=checker, describe=False,
                           max_attempts=max_attempts, max_tokens=max_tokens, max_total_tokens=max_total_tokens,
                           on_delta=on_delta, tool_name="sql_query")
         return checker.answer(question, result)
@@ -485,7 +485,7 @@ async def aask(
                temperature, seed, sample_values, keys, query_seconds, schema_repairs)
     if job.k == 1:
         checker = job.checker
-        result = await agenerate(job.plan.messages, grammar=job.plan.grammar, provider=job.provider, validator=checker,
+        result = await agenerate(job.plan.messages, grammar=job.plan.grammar, provider=job.provider, validator=checker, describe=False,
                                  max_attempts=max_attempts, max_tokens=max_tokens, max_total_tokens=max_total_tokens,
                                  on_delta=on_delta, tool_name="sql_query")
         return checker.answer(question, result)
