@@ -12,6 +12,8 @@ Modes (``--modes``, default all but ``k``):
   grammar   what there was before issue #25: the bare prompt, the grammar (undeclared JSON keys admitted,
             DSL fields unbound), one attempt of up to 512 tokens
   bare      the whole pipeline except the guide in the prompt (``describe=False``): what the prompt buys
+  open      the whole pipeline with the open grammar of before (undeclared JSON keys admitted, DSL fields
+            unbound) but the same guide: what the tighter grammar buys
   pipeline  ``constrain.generate`` as shipped: the guide, the generation grammar (declared keys only,
             DSLs bound to the dataset's fields), the target's token bound, the repetition guard,
             up to 3 attempts with the validator's feedback
@@ -51,7 +53,7 @@ from constrain.generate import messages_for
 from constrain.json_schema import grammar as schema_grammar
 from constrain.providers.base import Message
 
-MODES = ("free", "grammar", "bare", "pipeline", "k")
+MODES = ("free", "grammar", "bare", "open", "pipeline", "k")
 BEFORE_MAX_TOKENS = 512  # the local provider's default limit before issue #25
 FREE_MAX_TOKENS = 256
 
@@ -96,7 +98,11 @@ def run_one(task: tasks.Task, mode: str, provider: Any, candidates: int) -> dict
     # DSL task's own system message (written for prompting by hand) is left out; BFCL's are the data's
     messages = [Message(role, content) for role, content in task.messages  # type: ignore[arg-type]
                 if task.kind == "config" or role != "system"]
-    g = target_grammar(task, guided=mode != "grammar")
+    g = target_grammar(task, guided=mode not in ("grammar", "open"))
+    if mode == "open":  # the open grammar, told what the shipped one is told
+        shipped = target_grammar(task, guided=True)
+        g = type(g)(g.text, name=g.name, parser=g.parser_choice, description=shipped.description,
+                    examples=shipped.examples, max_tokens=shipped.max_tokens, _typer=g._typer)
     started = time.perf_counter()
     row: dict[str, Any] = {"id": task.id, "kind": task.kind, "mode": mode, "bound": g.max_tokens}
     attempts: list[Any] = []
