@@ -63,13 +63,26 @@ class Grammar:
         self.examples: tuple[Example, ...] = (
             tuple(e if isinstance(e, Example) else Example(e) for e in examples) if examples is not None else header.examples
         )
-        self.max_tokens: int | None = max_tokens if max_tokens is not None else header.max_tokens
+        self._max_tokens: int | None = max_tokens if max_tokens is not None else header.max_tokens
+        self._longest: tuple[int | None] | None = None
         self.max_bytes = max_bytes
         self._typer = _typer
         self._lock = threading.Lock()
         self._lark: lark.Lark | None = None
         self._parser_used: str | None = None
         self._matcher: llg_engine.Matcher | None = None
+
+    @property
+    def max_tokens(self) -> int | None:
+        """The most tokens a right answer needs, the bound of each attempt: as declared (``max_tokens=``,
+        ``// max-tokens:``), else for a grammar whose language is finite its longest output (4 tokens a
+        character: a character outside ASCII may take one token per byte), else None."""
+        if self._max_tokens is not None:
+            return self._max_tokens
+        if self._longest is None:
+            longest = lark_engine.longest_output(self._lark_parser())
+            self._longest = (None if longest is None else 4 * longest,)
+        return self._longest[0]
 
     # -- identity -----------------------------------------------------------------------------------
     @property
@@ -224,7 +237,7 @@ class Grammar:
             start=self.start,
             description=self.description,
             examples=self.examples,
-            max_tokens=self.max_tokens,
+            max_tokens=self._max_tokens,
             max_bytes=self.max_bytes,
             _typer=typer,
         )

@@ -271,3 +271,24 @@ def test_batch_requests_carry_the_guide_except_sql(tmp_path) -> None:
     chinook = importlib.resources.files("constrain") / "data" / "chinook.sqlite"
     sql = sql_pipeline(str(chinook))
     assert not sql.guided and "Format:" not in sql.constraint.description
+
+
+@pytest.mark.parametrize(("text", "longest"), [
+    ('start: "yes" | "no"', 3),
+    ('start: A ("," A)~0..3\nA: /[a-z]{1,5}/', 5 + 3 * 6),
+    ('start: a b?\na: "x" ~ 2..4\nb: /[0-9]{2}/ "!"', 4 + 3),
+    ('start: A ("," A)*\nA: /[a-z]{1,5}/', None),  # a repetition without end
+    ('start: "(" start ")" | "x"', None),  # recursion
+    ('start: /[a-z]+/', None),  # an unbounded terminal
+    ('start: "a" "b"\n%ignore " "', None),  # ignored runs between tokens
+])
+def test_a_finite_grammar_bounds_its_attempts_by_its_longest_output(text: str, longest: int | None) -> None:
+    g = Grammar(text)
+    assert g.max_tokens == (None if longest is None else 4 * longest)
+    assert Grammar(text, max_tokens=7).max_tokens == 7  # a declared bound wins
+
+
+def test_the_loop_sends_a_finite_grammar_its_bound(served) -> None:
+    server, url = served
+    generate("yes or no?", grammar=Grammar('start: "yes" | "no"'), provider=OpenAI("m", base_url=url, api_key="k"))
+    assert server.requests_to("/responses")[-1].body["max_output_tokens"] == 12

@@ -98,3 +98,40 @@ def line_column(text: str, char_pos: int) -> tuple[int, int]:
     line = before.count("\n") + 1
     column = char_pos - (before.rfind("\n") + 1) + 1
     return line, column
+
+
+_UNBOUNDED = 1 << 32  # sre's "no upper limit" width, as lark reports it, is far beyond this
+
+
+def longest_output(parser: lark.Lark) -> int | None:
+    """The most characters a text of the grammar can have: None when there is no most (a recursive
+    rule, a terminal of unbounded width, an ``%ignore``)."""
+    if parser.lexer_conf.ignore:
+        return None
+    widths = {t.name: t.pattern.max_width for t in parser.terminals}
+    expansions: dict[str, list[list[str]]] = {}
+    for rule in parser.rules:
+        expansions.setdefault(rule.origin.name, []).append([symbol.name for symbol in rule.expansion])
+    memo: dict[str, int | None] = {}
+    visiting: set[str] = set()
+
+    def longest(symbol: str) -> int | None:
+        if symbol in widths:
+            return widths[symbol] if widths[symbol] < _UNBOUNDED else None
+        if symbol in memo:
+            return memo[symbol]
+        if symbol in visiting:
+            return None  # recursion: as long as you like
+        visiting.add(symbol)
+        best: int | None = 0
+        for expansion in expansions.get(symbol, []):
+            parts = [longest(s) for s in expansion]
+            if any(part is None for part in parts):
+                best = None
+                break
+            best = max(best or 0, sum(parts))  # type: ignore[arg-type]
+        visiting.discard(symbol)
+        memo[symbol] = best
+        return best
+
+    return longest(parser.options.start[0] if isinstance(parser.options.start, list) else parser.options.start)
