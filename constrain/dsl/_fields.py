@@ -20,7 +20,7 @@ import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Literal, Mapping, Sequence, get_args
+from typing import Any, Callable, Iterator, Literal, Mapping, Sequence, get_args
 
 from .._resources import Example
 from .._compose import _Block, _drop_unreached_embedded, _split_blocks, _with_newline
@@ -362,6 +362,21 @@ def rebuild(source: str, drop: set[str], generated: str, header: str, keep: Sequ
     blocks += _split_blocks(generated)
     body = "".join(_with_newline(b.text) for b in _drop_unreached_embedded(blocks))
     return header + body
+
+
+def bound_grammar(
+    packaged: str, fields: tuple[Field, ...], name: str, *, summary: str, description: str,
+    examples: Sequence[Example], text: Callable[[str], str], transform: Callable[[Any], Any], extra: Sequence[str] = (),
+) -> Any:
+    """A packaged DSL bound to ``fields``: ``text(header)`` is its grammar text, ``transform`` turns a
+    tree into its typed value; the guide and the packaged grammar's bound ride along."""
+    from .._typed import run_transformer
+    from ..grammar import Grammar, load_grammar
+
+    max_tokens = load_grammar(packaged).max_tokens
+    head = header(f"{summary} over {', '.join(f.name for f in fields)}"[:200], description, examples, max_tokens, extra)
+    return Grammar(text(head), name=name, parser="earley", description=description, examples=examples,
+                   max_tokens=max_tokens, _typer=lambda source, tree: run_transformer(transform, source, tree, name))
 
 
 def header(summary: str, description: str, examples: Sequence[Example], max_tokens: int | None, extra: Sequence[str] = ()) -> str:

@@ -291,21 +291,12 @@ def grammar(fields: Any, *, name: str = "dsl/chart[fields]") -> Grammar:
 
 @functools.lru_cache(maxsize=32)
 def _bound_grammar(fields: tuple[Field, ...], name: str) -> Grammar:
-    from .._typed import run_transformer
-    from ..grammar import Grammar, load_grammar
-
-    description = describe(fields)
-    examples = worked_examples(fields)
-    max_tokens = load_grammar(GRAMMAR).max_tokens
-    head = _fields.header(f"Chart specs over {', '.join(f.name for f in fields)}"[:200], description, examples,
-                          max_tokens, extra=["include: dsl/filter as filter"])
-
-    def typer(text: str, tree: lark.Tree) -> Chart:
-        transformer = merge_transformers(ChartTransformer(), filter=filter_dsl.FilterTransformer())
-        return run_transformer(transformer.transform, text, tree, name)  # type: ignore[no-any-return]
-
-    return Grammar(bound_text(fields, head), name=name, parser="earley", description=description,
-                   examples=examples, max_tokens=max_tokens, _typer=typer)
+    transformer = merge_transformers(ChartTransformer(), filter=filter_dsl.FilterTransformer())
+    return _fields.bound_grammar(  # type: ignore[no-any-return]
+        GRAMMAR, fields, name, summary="Chart specs", description=describe(fields),
+        examples=worked_examples(fields), text=lambda head: bound_text(fields, head),
+        transform=transformer.transform, extra=["include: dsl/filter as filter"],
+    )
 
 
 def bound_text(fields: tuple[Field, ...], header: str) -> str:

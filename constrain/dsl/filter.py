@@ -341,22 +341,10 @@ def grammar(fields: Any, *, name: str = "dsl/filter[fields]") -> Grammar:
 
 @functools.lru_cache(maxsize=32)
 def _bound_grammar(fields: tuple[Field, ...], name: str) -> Grammar:
-    from .._typed import run_transformer
-    from ..grammar import Grammar, load_grammar
-
-    description = describe(fields)
-    examples = worked_examples(fields)
-    max_tokens = load_grammar(GRAMMAR).max_tokens
-    head = _fields.header(f"Filter expressions over {', '.join(f.name for f in fields)}"[:200], description,
-                          examples, max_tokens)
-    return Grammar(
-        bound_text(fields, head),
-        name=name,
-        parser="earley",
-        description=description,
-        examples=examples,
-        max_tokens=max_tokens,
-        _typer=lambda text, tree: run_transformer(FilterTransformer().transform, text, tree, name),
+    return _fields.bound_grammar(  # type: ignore[no-any-return]
+        GRAMMAR, fields, name, summary="Filter expressions", description=describe(fields),
+        examples=worked_examples(fields), text=lambda head: bound_text(fields, head),
+        transform=FilterTransformer().transform,
     )
 
 
