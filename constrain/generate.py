@@ -207,6 +207,7 @@ class _Loop:
         self.attempts: list[Attempt] = []
         self.sampling = False
         self.round_start = 0  # attempts recorded before the current round
+        self.rounds = 0  # requests sent (a round of candidates is one)
         self.started = time.perf_counter()
 
     def budget_left(self) -> int | None:
@@ -237,7 +238,7 @@ class _Loop:
         raise self.failure()
 
     def should_continue(self) -> bool:
-        if len(self.attempts) >= self.max_attempts * self.candidates:
+        if self.rounds >= self.max_attempts:
             return False
         left = self.budget_left()
         return left is None or left > 0
@@ -311,6 +312,7 @@ class _Loop:
         """The next round's options: its token limit; the candidates' samplings (the first greedy unless
         greedy answers repeat); a single sampling once greedy answers repeat."""
         self.round_start = len(self.attempts)
+        self.rounds += 1
         options: dict[str, Any] = {"max_tokens": self.request_limit()}
         if self.candidates > 1 and self.provider.supports_sampling:
             first = len(self.attempts) + 1

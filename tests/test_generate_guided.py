@@ -51,7 +51,7 @@ def test_header_lines_give_description_examples_and_bound() -> None:
     assert g.description == "One or more numbers from 0 to 999 joined by `+`. No spaces."
     assert g.examples == (Example("1+2"), Example("40\n", "forty, then a newline")) and g.max_tokens == 12
     plain = Grammar("// Just a digit\nstart: /[0-9]/")
-    assert plain.description == "Just a digit" and plain.examples == () and plain.max_tokens is None
+    assert plain.description == "Just a digit" and plain.examples == () and plain.max_tokens == 4  # its longest output
     given_ = Grammar(HEADED, description="numbers", examples=["7"], max_tokens=5)
     assert (given_.description, given_.examples, given_.max_tokens) == ("numbers", (Example("7"),), 5)
     assert given_.with_transformer(lambda tree: 1).examples == (Example("7"),)  # typed copies keep them
