@@ -248,10 +248,12 @@ def test_cli_describes_by_default_and_takes_candidates(served, tmp_path, capsys:
     server, url = served
     path = tmp_path / "sum.lark"
     path.write_text(HEADED)
-    server.inject(output("1+2"))
+    before = len(server.requests_to("/responses"))
+    server.inject(output("1+2"), output("1+2"))  # two candidates, two requests (sampled over HTTP), one value
     assert main(["generate", "-g", str(path), "add", "-p", "openai", "--base-url", url, "-k", "2", "--json"]) == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert record["ok"] and record["output"] == "1+2" and record["agreement"] == 1  # OpenAI does not sample: one
+    assert record["ok"] and record["output"] == "1+2" and record["agreement"] == 2
+    assert len(server.requests_to("/responses")) == before + 2 and len(record["attempts"]) == 2
     assert server.requests_to("/responses")[-1].body["tools"][0]["description"] == guide(load_grammar(path))
     server.inject(output("3"))
     assert main(["generate", "-g", str(path), "add", "-p", "openai", "--base-url", url, "--no-describe"]) == 0
