@@ -29,8 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--widen", action="store_true", help="with --schema/--model-class: leave keywords a grammar cannot state to the validator")
     p.add_argument("--system", help="a system message (default: answer in the format the grammar describes)")
     p.add_argument("--candidates", "-k", type=int, default=1, metavar="K",
-                   help="draw K outputs a round and print the value most of them agree on (default 1; "
-                        "providers that sample: local)")
+                   help="draw K outputs a round and print the value most of them agree on (default 1; the "
+                        "local model decodes them together, a remote provider gets K sampled requests)")
     p.add_argument("--no-describe", dest="describe", action="store_false",
                    help="do not tell the model the grammar's description and examples (or the schema's fields)")
     _add_generation_arguments(p)
