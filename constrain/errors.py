@@ -278,10 +278,13 @@ class TruncatedError(ConstrainError):
     """Generation stopped before the grammar was complete: at the token ``limit`` (the bound of the
     attempt), or early because the output looped, writing ``repeated`` over and over."""
 
-    def __init__(self, message: str, *, partial: str = "", limit: int | None = None, repeated: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, partial: str = "", limit: int | None = None, repeated: str | None = None, usage: Any = None,
+    ) -> None:
         self.partial = partial
         self.limit = limit
         self.repeated = repeated
+        self.usage = usage  # the tokens the cut attempt spent (a ``Usage``), when the provider knows them
         super().__init__(message)
 
     def to_dict(self) -> dict[str, Any]:

@@ -247,7 +247,7 @@ class _Loop:
         """Record an attempt; return its Result when it validated, else queue the feedback message
         (for a round of candidates, only the first refused output is fed back)."""
         raw = completion.text if completion is not None else getattr(error, "text", "") or getattr(error, "partial", "")
-        usage = completion.usage if completion is not None else Usage()
+        usage = completion.usage if completion is not None else getattr(error, "usage", None) or Usage()
         value: Any = None
         validation_time = 0.0
         if error is None and completion is not None:

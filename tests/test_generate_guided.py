@@ -216,7 +216,7 @@ def test_a_looping_attempt_is_cut_early_and_named(local) -> None:
     cut = [a for a in attempts if isinstance(a.error, TruncatedError) and a.error.repeated]
     assert cut, [a.raw for a in attempts]
     for attempt in cut:
-        assert attempt.usage.output_tokens < 300 and attempt.raw.endswith(attempt.error.repeated * MIN_REPEATS)  # type: ignore[union-attr]
+        assert 0 < attempt.usage.output_tokens < 300 and attempt.raw.endswith(attempt.error.repeated * MIN_REPEATS)  # type: ignore[union-attr]
         assert "over and over" in str(attempt.error) and attempt.to_dict()["error"]["repeated"] == attempt.error.repeated  # type: ignore[union-attr]
 
 

@@ -146,6 +146,7 @@ class Local(Provider):
         *, first: bool = True,
     ) -> Completion:
         """``first``: this completion counts the prompt's tokens (candidates after the first share it)."""
+        usage = Usage(input_tokens=result.prompt_tokens if first else 0, output_tokens=result.completion_tokens)
         if result.finish_reason == "repetition":
             raise TruncatedError(
                 f"the output looped, writing {result.repeated!r} over and over; stopped after "
@@ -153,16 +154,18 @@ class Local(Provider):
                 partial=result.text,
                 limit=limit,
                 repeated=result.repeated,
+                usage=usage,
             )
         if result.finish_reason == "length" and constraint is not None:
             raise TruncatedError(
                 f"the local model reached the token limit ({limit}) before the grammar was complete",
                 partial=result.text,
                 limit=limit,
+                usage=usage,
             )
         return Completion(
             text=result.text,
-            usage=Usage(input_tokens=result.prompt_tokens if first else 0, output_tokens=result.completion_tokens),
+            usage=usage,
             finish_reason=result.finish_reason,
             request_id=None,
             model=self.model,
