@@ -26,6 +26,7 @@ from .._resources import Example
 from .._compose import _Block, _drop_unreached_embedded, _split_blocks, _with_newline
 from ..errors import InputError
 from ._terminals import MAX_INT_DIGITS
+from ._values import _FIELD, _check_value
 
 __all__ = ["Field", "FieldKind", "TYPES", "field_list", "fields_spec", "fields_of_table", "load_fields", "sqlite_type"]
 
@@ -71,8 +72,6 @@ def fields_spec(obj: Any) -> dict[str, str]:
 
 
 def _checked(fields: tuple[Field, ...]) -> tuple[Field, ...]:
-    from .filter import _FIELD, _check_value
-
     if not fields:
         raise InputError(f"no fields to bind: give at least one field of type {', '.join(TYPES)}")
     fields = tuple(Field(f.name, f.type, tuple(f.enum)) for f in fields)  # hashable: grammars are cached
