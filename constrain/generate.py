@@ -23,7 +23,7 @@ from .providers.base import (
     DEFAULT_TEMPERATURE, Candidate, Completion, Constraint, DeltaCallback, Message, Provider, Sampling, Usage,
 )
 
-__all__ = ["Attempt", "Result", "generate", "agenerate", "guide", "messages_for", "DEFAULT_SYSTEM"]
+__all__ = ["Attempt", "Result", "generate", "agenerate", "guide", "messages_for", "constraint_for", "DEFAULT_SYSTEM"]
 
 T = TypeVar("T")
 
@@ -81,6 +81,13 @@ def messages_for(
             messages.insert(0, Message("system", content))
     first = 1 if messages[0].role == "system" else 0
     return messages[:first] + turns + messages[first:]
+
+
+def constraint_for(grammar: Grammar, provider: Provider, *, describe: bool = True, name: str = "emit") -> Constraint:
+    """The constraint ``generate`` sends: a provider that takes the grammar as a custom tool gets the
+    grammar's guide as the tool's description."""
+    text = guide(grammar) if describe and provider.tool_descriptions else ""
+    return Constraint(grammar, name=name, **({"description": text} if text else {}))
 
 
 @dataclass(frozen=True)
@@ -194,9 +201,7 @@ class _Loop:
                 raise InputError("syntax='regex' needs the regex as a string in grammar=")
             self.constraint = Constraint.regex(grammar, name=tool_name)
         else:
-            target = _resolve_grammar(grammar, output_type)
-            in_tool = describe and self.provider.tool_descriptions and bool(guide(target))
-            self.constraint = Constraint(target, name=tool_name, **({"description": guide(target)} if in_tool else {}))
+            self.constraint = constraint_for(_resolve_grammar(grammar, output_type), self.provider, describe=describe, name=tool_name)
         self.grammar = self.constraint.grammar
         # an explicit max_tokens wins; else the grammar's bound (its longest right answer), else the provider's
         self.max_tokens = max_tokens if max_tokens is not None else self.grammar.max_tokens

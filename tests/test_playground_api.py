@@ -88,6 +88,12 @@ def test_check_locates_findings_and_builds_each_provider_request(client: httpx.C
     assert requests["openai"]["body"]["tool_choice"] == {"type": "custom", "name": tool["name"]}
     assert requests["vllm"]["body"]["structured_outputs"] == {"grammar": cron.text}
     assert requests["llamacpp"]["body"]["grammar"] == cron.to_gbnf()
+    # what generate sends: the guide in the tool's description, or in the system message, and the bound
+    from constrain.generate import guide
+
+    assert tool["description"] == guide(cron) and requests["openai"]["body"]["max_output_tokens"] == cron.max_tokens
+    vllm = requests["vllm"]["body"]
+    assert vllm["messages"][0]["content"].endswith(guide(cron, worked=False)) and vllm["max_tokens"] == cron.max_tokens
 
 
 def test_check_reports_a_grammar_that_does_not_build(client: httpx.Client) -> None:

@@ -163,12 +163,10 @@ def check(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def provider_requests(grammar: Grammar) -> dict[str, Any]:
-    """The exact request body each provider would receive for this grammar (built by the providers)."""
+    """The exact request body each provider would receive for this grammar from ``generate`` (built by the
+    providers: the grammar's guide in the system message, or in the tool's description)."""
+    from ..generate import constraint_for, messages_for
     from ..providers import VLLM, LlamaCppServer, OpenAI
-    from ..providers.base import Constraint, Message
-
-    constraint = Constraint(grammar)
-    messages = [Message("user", _PROMPT)]
     builders: dict[str, tuple[str, Callable[[], Any]]] = {
         # the key is a placeholder so that the default base URL does not demand one; only build() runs
         "openai": ("POST https://api.openai.com/v1/responses", lambda: OpenAI(api_key="-")),
@@ -176,9 +174,15 @@ def provider_requests(grammar: Grammar) -> dict[str, Any]:
         "llamacpp": ("POST http://127.0.0.1:8080/v1/chat/completions", lambda: LlamaCppServer()),
     }
     out: dict[str, Any] = {}
+    try:
+        bound = grammar.max_tokens  # the attempt's bound, as generate sends it
+    except ConstrainError:  # a grammar lark cannot build has no computed bound; each provider says why below
+        bound = None
     for name, (endpoint, make) in builders.items():
         try:
-            request = make().build(messages, constraint, max_tokens=None, stream=False)
+            provider = make()
+            messages = messages_for(_PROMPT, grammar, in_tool=provider.tool_descriptions)
+            request = provider.build(messages, constraint_for(grammar, provider), max_tokens=bound, stream=False)
         except ConstrainError as exc:
             out[name] = {"endpoint": endpoint, "error": str(exc).splitlines()[0]}
         else:
