@@ -4,8 +4,9 @@ In a wheel they sit at ``constrain/grammars``; in a source checkout at the repo'
 Each ``.lark`` file opens with ``// <one-line description>``; an optional ``// parser: lalr|earley``
 line pins the Lark parser. What the model is told about the language comes from the same comment block:
 ``// description: ...`` lines (joined with a space), ``// example: ...`` lines (one output each; ``\n``
-inside stands for a newline, ``\\`` for a backslash) and ``// max-tokens: N`` (the longest output a
-right answer needs, the bound on every attempt).
+inside stands for a newline, ``\\`` for a backslash), each optionally preceded by a ``// request: ...``
+line (the request it answers: the pair is shown to the model as a worked example), and
+``// max-tokens: N`` (the longest output a right answer needs, the bound on every attempt).
 """
 
 from __future__ import annotations

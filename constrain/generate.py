@@ -13,6 +13,8 @@ draws K outputs and returns the typed value most of the valid ones agree on.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generator, Generic, Sequence, TypeVar
@@ -83,10 +85,10 @@ def messages_for(
     return messages[:first] + turns + messages[first:]
 
 
-def constraint_for(grammar: Grammar, provider: Provider, *, describe: bool = True, name: str = "emit") -> Constraint:
-    """The constraint ``generate`` sends: a provider that takes the grammar as a custom tool gets the
-    grammar's guide as the tool's description."""
-    text = guide(grammar) if describe and provider.tool_descriptions else ""
+def constraint_for(grammar: Grammar, *, in_tool: bool, name: str = "emit") -> Constraint:
+    """The constraint ``generate`` sends; ``in_tool`` (a provider that takes the grammar as a custom tool,
+    the guide wanted): the grammar's guide is the tool's description."""
+    text = guide(grammar) if in_tool else ""
     return Constraint(grammar, name=name, **({"description": text} if text else {}))
 
 
@@ -201,7 +203,8 @@ class _Loop:
                 raise InputError("syntax='regex' needs the regex as a string in grammar=")
             self.constraint = Constraint.regex(grammar, name=tool_name)
         else:
-            self.constraint = constraint_for(_resolve_grammar(grammar, output_type), self.provider, describe=describe, name=tool_name)
+            self.constraint = constraint_for(_resolve_grammar(grammar, output_type),
+                                             in_tool=describe and self.provider.tool_descriptions, name=tool_name)
         self.grammar = self.constraint.grammar
         # an explicit max_tokens wins; else the grammar's bound (its longest right answer), else the provider's
         self.max_tokens = max_tokens if max_tokens is not None else self.grammar.max_tokens
@@ -280,7 +283,7 @@ class _Loop:
             finish_reason=completion.finish_reason if completion is not None else None,
         )
         repeated = error is not None and any(a.error is not None and a.raw == raw for a in self.attempts)
-        first_of_round = not self.attempts or self.round_start == len(self.attempts)
+        first_of_round = self.round_start == len(self.attempts)
         self.attempts.append(attempt)
         if error is None:
             return Result(
@@ -306,12 +309,8 @@ class _Loop:
         for result in valid:
             groups.setdefault(_vote_key(result.value), []).append(result)
         best = max(groups.values(), key=len)  # max keeps the first of equal sizes
-        chosen = best[0]
-        return Result(
-            value=chosen.value, raw=chosen.raw, attempts=tuple(self.attempts), grammar=chosen.grammar,
-            provider=chosen.provider, model=chosen.model, elapsed=time.perf_counter() - self.started,
-            agreement=len(best),
-        )
+        return dataclasses.replace(best[0], attempts=tuple(self.attempts), elapsed=time.perf_counter() - self.started,
+                                   agreement=len(best))
 
     def send_options(self) -> dict[str, Any]:
         """The next round's options: its token limit; the candidates' samplings (the first greedy unless
@@ -348,8 +347,6 @@ class _Loop:
 
 def _vote_key(value: Any) -> str:
     """Equal typed values, equal keys: JSON for pydantic models and plain data, else the value's repr."""
-    import json
-
     if hasattr(value, "model_dump"):
         value = value.model_dump(mode="json")
     try:

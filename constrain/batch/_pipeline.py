@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import InputError, TruncatedError
-from ..generate import DEFAULT_SYSTEM, guide
+from ..generate import DEFAULT_SYSTEM, constraint_for, guide
 from ..grammar import Grammar, load_grammar
 from ..providers.base import Completion, Constraint, Message
 
@@ -39,8 +39,7 @@ class Pipeline:
     @property
     def constraint(self) -> Constraint:
         """The custom tool sent in Batch API mode: its description is the grammar's guide."""
-        text = guide(self.grammar) if self.guided else ""
-        return Constraint(self.grammar, name=self.tool_name, **({"description": text} if text else {}))
+        return constraint_for(self.grammar, in_tool=self.guided, name=self.tool_name)
 
     def messages(self, prompt: str) -> list[Message]:
         return [Message("system", self.system), Message("user", prompt)]

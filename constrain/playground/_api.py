@@ -182,7 +182,7 @@ def provider_requests(grammar: Grammar) -> dict[str, Any]:
         try:
             provider = make()
             messages = messages_for(_PROMPT, grammar, in_tool=provider.tool_descriptions)
-            request = provider.build(messages, constraint_for(grammar, provider), max_tokens=bound, stream=False)
+            request = provider.build(messages, constraint_for(grammar, in_tool=provider.tool_descriptions), max_tokens=bound, stream=False)
         except ConstrainError as exc:
             out[name] = {"endpoint": endpoint, "error": str(exc).splitlines()[0]}
         else:
