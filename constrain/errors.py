@@ -13,6 +13,7 @@ __all__ = [
     "SchemaError",
     "PolicyError",
     "JSONSchemaError",
+    "DatabaseError",
     "ProviderError",
     "AuthenticationError",
     "BadRequestError",
@@ -185,6 +186,18 @@ class PolicyError(ValidationError):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "rule": self.rule}
+
+
+class DatabaseError(ConstrainError):
+    """A database could not be used: its driver is missing (``reason="driver"``), the server refused the
+    credentials (``"authentication"``), it could not be reached (``"connection"``), or reading its catalog
+    failed (``"catalog"``). The message carries the engine's own words, never a password; ``database``
+    is where it is, password hidden."""
+
+    def __init__(self, message: str, *, reason: str = "", database: str = "") -> None:
+        self.reason = reason
+        self.database = database
+        super().__init__(f"{database}: {message}" if database else message)
 
 
 class JSONSchemaError(ConstrainError):

@@ -195,12 +195,12 @@ def test_aask_sends_the_candidates_together_and_chat_sends_seeds(served) -> None
     assert sorted((b["temperature"], b.get("seed")) for b in bodies) == [(0.0, None), (0.7, 11), (0.7, 12)]
 
 
-def test_candidates_need_a_database_file_and_a_positive_count(served) -> None:
+def test_candidates_need_a_database_and_a_positive_count(served) -> None:
     from constrain.errors import InputError
 
     _, url = served
     schema = sql.Schema.from_sqlite(_chinook())
-    with pytest.raises(InputError, match="database file"):
+    with pytest.raises(InputError, match="need a database"):
         sql.ask("x", db=schema, provider=_provider(url), candidates=3)
     with pytest.raises(InputError, match="at least 1"):
         sql.ask("x", db=_chinook(), provider=_provider(url), candidates=0)

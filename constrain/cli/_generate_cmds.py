@@ -36,10 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _add_generation_arguments(p)
     p.set_defaults(handler=cmd_generate)
 
-    p = sub.add_parser("sql", help="ask a question about a SQLite database; get a validated query (and rows)")
+    p = sub.add_parser("sql", help="ask a question about a database; get a validated query (and rows)")
     p.add_argument("question", help="the question, in natural language")
-    p.add_argument("--db", required=True, help="SQLite file, or a packaged database name (chinook)")
-    p.add_argument("--dialect", default="sqlite", help="SQL dialect of the query (default: sqlite)")
+    p.add_argument("--db", required=True, metavar="DB",
+                   help="a database URL (postgresql://user:pw@host/db, mysql://..., mariadb://..., duckdb:///file, "
+                        "sqlite:///file), a SQLite or .duckdb file, or a packaged name (chinook)")
+    p.add_argument("--dialect", default=None, help="SQL dialect of the query (default: the database's)")
     p.add_argument("--run", action="store_true", help="run the validated query (read-only) and print the rows")
     p.add_argument("--max-rows", type=int, default=1000, help="at most this many rows (default 1000; truncation is reported)")
     p.add_argument("--candidates", "-k", type=int, default=None, metavar="K",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from typing import Callable
 
 from ..errors import InputError
-from ..sql import Schema, SQLQuery, grammar, validate
+from ..sql import Database, Schema, SQLQuery, connect, grammar, validate
 from ..sql._dialects import get_dialect
 from ._output import Output, add_json_flag, read_text_file
 
@@ -20,27 +21,35 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _add_schema_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--db", metavar="FILE.sqlite", help="SQLite database whose schema binds the grammar (opened read-only)")
+    source.add_argument("--db", metavar="DB", help="database whose schema binds the grammar: a URL, a SQLite or .duckdb file, "
+                        "or a packaged name (read-only)")
     source.add_argument("--ddl", metavar="FILE.sql", help="CREATE TABLE statements describing the schema (read in --dialect)")
-    parser.add_argument("--dialect", default="sqlite", help="SQL dialect: sqlite (default), postgres, duckdb")
+    parser.add_argument("--dialect", default=None, help="SQL dialect: sqlite, postgres, mysql, duckdb (default: the database's, else sqlite)")
 
 
-def _schema_from_args(args: argparse.Namespace) -> Schema | None:
-    get_dialect(args.dialect)  # an unknown dialect fails before any file is read
-    if args.db:
-        return Schema.from_sqlite(args.db)
+def _database_from_args(args: argparse.Namespace) -> Database | None:
+    if args.dialect is not None:
+        get_dialect(args.dialect)  # an unknown dialect fails before any database is opened
+    return connect(args.db, samples=0) if args.db else None
+
+
+def _schema_from_args(args: argparse.Namespace, database: Database | None = None) -> Schema | None:
+    if database is not None:
+        return database.schema
     if args.ddl:
-        return Schema.from_ddl(read_text_file(args.ddl), args.dialect)
+        return Schema.from_ddl(read_text_file(args.ddl), args.dialect or "sqlite")
     return None
 
 
 def cmd_sql_grammar(args: argparse.Namespace, out: Output) -> int:
-    schema = _schema_from_args(args)
+    with _database_from_args(args) or contextlib.nullcontext() as database:
+        schema = _schema_from_args(args, database)
     if schema is None:
-        raise InputError("sql-grammar needs --db FILE.sqlite or --ddl FILE.sql")
-    bound = grammar(args.dialect, schema=schema)
+        raise InputError("sql-grammar needs --db DB or --ddl FILE.sql")
+    dialect = get_dialect(args.dialect or schema.dialect).name
+    bound = grammar(dialect, schema=schema)
     out.line(bound.text.rstrip("\n"))
-    out.json({"grammar": bound.text, "dialect": args.dialect, "tables": len(schema.tables)})
+    out.json({"grammar": bound.text, "dialect": dialect, "tables": len(schema.tables)})
     return 0
 
 
@@ -49,9 +58,10 @@ def add_validator_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("SQL (--sql)")
     group.add_argument("--sql", action="store_true", help="validate SQL queries: grammar, sqlglot, schema, read-only policy")
     source = group.add_mutually_exclusive_group()
-    source.add_argument("--db", metavar="FILE.sqlite", help="with --sql: check tables and columns against this SQLite database")
+    source.add_argument("--db", metavar="DB", help="with --sql: check against this database (URL, SQLite or .duckdb file, "
+                        "packaged name); its engine compiles each query (EXPLAIN, read-only)")
     source.add_argument("--ddl", metavar="FILE.sql", help="with --sql: check against the tables these CREATE TABLE statements define")
-    group.add_argument("--dialect", default="sqlite", help="with --sql: SQL dialect (sqlite, postgres, duckdb)")
+    group.add_argument("--dialect", default=None, help="with --sql: SQL dialect (sqlite, postgres, mysql, duckdb; default: the database's)")
 
 
 def validator_from_args(args: argparse.Namespace) -> tuple[str, Callable[[str], SQLQuery]] | None:
@@ -61,11 +71,13 @@ def validator_from_args(args: argparse.Namespace) -> tuple[str, Callable[[str], 
         return None
     if args.grammar:
         raise InputError("--sql and --grammar are exclusive: --sql picks the dialect grammar itself")
-    dialect = get_dialect(args.dialect).name
-    schema = _schema_from_args(args)
-    label = f"sql/{dialect}" + (f" bound to {args.db or args.ddl} ({len(schema.tables)} tables)" if schema else "")
+    database = _database_from_args(args)
+    schema = _schema_from_args(args, database)
+    dialect = get_dialect(args.dialect or (schema.dialect if schema is not None else "sqlite")).name
+    where = database.url if database is not None else args.ddl
+    label = f"sql/{dialect}" + (f" bound to {where} ({len(schema.tables)} tables)" if schema else "")
 
     def check(text: str) -> SQLQuery:
-        return validate(text, dialect, schema)
+        return validate(text, dialect, schema, db=database)
 
     return label, check

@@ -6,9 +6,10 @@ from .grammar import grammar
 from .schema import Column, ForeignKey, Schema, Table
 from .policy import Policy
 from .validate import Rows, SQLQuery, validate
+from .database import Database, connect
 
 __all__ = ["Column", "ForeignKey", "Schema", "Table", "grammar"]
-__all__ += ["Policy", "Rows", "SQLQuery", "validate"]
+__all__ += ["Policy", "Rows", "SQLQuery", "validate", "Database", "connect"]
 
 from .ask import Answer, Candidate, Vote, aask, ask  # noqa: E402  (needs the modules above)
 

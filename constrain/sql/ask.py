@@ -35,7 +35,11 @@ from ..providers.base import DEFAULT_TEMPERATURE, Constraint, DeltaCallback, Mes
 from .grammar import grammar as sql_grammar
 from .policy import Policy
 from .schema import Schema
+from ._dialects import get_dialect
+from .database import DEFAULT_QUERY_SECONDS, Database, connect
 from .validate import DEFAULT_MAX_ROWS, DEFAULT_POLICY, Rows, SQLQuery, validate
+
+DatabaseSpec = Schema | Database | str | os.PathLike[str] | Any  # Any: an application's SQLAlchemy Engine
 
 __all__ = ["Answer", "Candidate", "Vote", "ask", "aask", "DEFAULT_MAX_ROWS", "DEFAULT_TEMPERATURE", "REDRAW_TEMPERATURE"]
 
@@ -45,8 +49,9 @@ SYSTEM_PROMPT = """You translate questions into one read-only {dialect} SQL quer
 
 Use only the tables and columns above. Answer by calling the tool; its input is the query alone."""
 
+# how the prompt names each dialect (SQLite's stays as measured: "sqlite")
+DIALECT_NAMES = {"postgres": "PostgreSQL", "mysql": "MySQL", "duckdb": "DuckDB"}
 REDRAW_TEMPERATURE = 1.0  # the fresh samples of a repair round: hotter, to leave the failed drafts' track
-DEFAULT_QUERY_SECONDS = 5.0  # each candidate's run is interrupted after this long
 MAX_SCHEMA_REPAIRS = 3  # changes proposed by SchemaError.fix applied to one query, at most
 SAMPLE_VALUES = 3  # distinct values per column shown in the prompt
 
@@ -159,38 +164,43 @@ class Answer:
 @dataclass(frozen=True)
 class _Plan:
     schema: Schema
-    path: Path | None
+    database: Database | None
+    dialect: str
     grammar: Grammar
     messages: list[Message]
+    owned: bool = False  # the database was opened for this question (closed after it)
 
 
-def _plan(question: str, db: str | os.PathLike[str] | Schema, dialect: str, sample_values: int, keys: bool) -> _Plan:
+def _plan(question: str, db: DatabaseSpec, dialect: str | None, sample_values: int, keys: bool) -> _Plan:
     if not isinstance(question, str) or not question.strip():
         raise InputError("the question is empty")
     if sample_values < 0:
         raise InputError(f"sample_values must be >= 0, got {sample_values}")
+    database: Database | None = None
     if isinstance(db, Schema):
-        schema, path = db, None
+        schema = db
     else:
-        from .._databases import resolve_database
-
-        path = resolve_database(db)
-        schema = Schema.from_sqlite(path, samples=sample_values)
+        database = connect(db, samples=sample_values)
+        schema = database.schema
+    info = get_dialect(dialect or schema.dialect)
+    if database is not None and info.name != database.dialect:
+        raise InputError(f"dialect {dialect!r} does not match the database, which is {database.dialect}")
     described = schema.describe(keys=keys, samples=sample_values > 0)
-    system = SYSTEM_PROMPT.format(dialect=dialect, schema=described)
-    return _Plan(schema, path, sql_grammar(dialect, schema=schema), [Message("system", system), Message("user", question)])
+    system = SYSTEM_PROMPT.format(dialect=DIALECT_NAMES.get(info.name, info.name), schema=described)
+    return _Plan(schema, database, info.name, sql_grammar(info.name, schema=schema),
+                 [Message("system", system), Message("user", question)], owned=database is not db)
 
 
 class _Checker:
     """The loop's validator: validate (and, with ``run``, execute) each output, so that a query that fails
     at run time (a misused aggregate, a type error) is fed back to the model like any other error."""
 
-    def __init__(self, plan: _Plan, dialect: str, policy: Policy | None, run: bool, max_rows: int | None,
+    def __init__(self, plan: _Plan, policy: Policy | None, run: bool, max_rows: int | None,
                  double_quoted_strings: bool, query_seconds: float | None = DEFAULT_QUERY_SECONDS,
                  schema_repairs: bool = True) -> None:
-        if run and plan.path is None:
-            raise InputError("run=True needs a database file (db=PATH), not a Schema")
-        self.plan, self.dialect, self.policy, self.run, self.max_rows = plan, dialect, policy, run, max_rows
+        if run and plan.database is None:
+            raise InputError("run=True needs a database (db=PATH, URL or Database), not a Schema")
+        self.plan, self.dialect, self.policy, self.run, self.max_rows = plan, plan.dialect, policy, run, max_rows
         self.double_quoted_strings = double_quoted_strings
         self.query_seconds = query_seconds
         self.schema_repairs = schema_repairs
@@ -201,7 +211,7 @@ class _Checker:
         ``fix``) is repaired and the result validated again, up to ``MAX_SCHEMA_REPAIRS`` changes, each
         recorded in ``rewrites``; when the repairs do not lead to a valid query, the first error stands."""
         check = functools.partial(validate, dialect=self.dialect, schema=self.plan.schema, policy=self.policy,
-                                  double_quoted_strings=self.double_quoted_strings)
+                                  db=self.plan.database, double_quoted_strings=self.double_quoted_strings)
         try:
             return check(text)
         except SchemaError as exc:
@@ -227,8 +237,8 @@ class _Checker:
     def __call__(self, text: str) -> SQLQuery:
         query = self.validate(text)
         if self.run:
-            assert self.plan.path is not None
-            self.rows[text] = query.run(self.plan.path, max_rows=self.max_rows, timeout=self.query_seconds)
+            assert self.plan.database is not None
+            self.rows[text] = query.run(self.plan.database, max_rows=self.max_rows, timeout=self.query_seconds)
         return query
 
     def answer(self, question: str, result: Result[SQLQuery]) -> Answer:
@@ -312,19 +322,19 @@ def vote(candidates: Sequence[Candidate]) -> tuple[Vote, tuple[Candidate, ...]]:
 class _Ask:
     """What ``ask`` and ``aask`` share: the plan, the provider, the candidates' samplings, the verdicts."""
 
-    def __init__(self, question: str, db: str | os.PathLike[str] | Schema, provider: Provider | str | None,
-                 dialect: str, policy: Policy | None, run: bool, max_rows: int | None, double_quoted_strings: bool,
+    def __init__(self, question: str, db: DatabaseSpec, provider: Provider | str | None,
+                 dialect: str | None, policy: Policy | None, run: bool, max_rows: int | None, double_quoted_strings: bool,
                  candidates: int | None, temperature: float, seed: int, sample_values: int, keys: bool,
                  query_seconds: float | None, schema_repairs: bool) -> None:
         self.question = question
         self.plan = _plan(question, db, dialect, sample_values, keys)
         self.provider = _resolve_provider(provider)
         if candidates is None:
-            candidates = self.provider.default_candidates if self.plan.path is not None else 1
+            candidates = self.provider.default_candidates if self.plan.database is not None else 1
         if candidates < 1:
             raise InputError(f"candidates must be at least 1, got {candidates}")
-        if candidates > 1 and self.plan.path is None:
-            raise InputError("candidates > 1 compare the candidates' results, so they need a database file (db=PATH), not a Schema")
+        if candidates > 1 and self.plan.database is None:
+            raise InputError("candidates > 1 compare the candidates' results, so they need a database (db=PATH, URL or Database), not a Schema")
         if temperature < 0:
             raise InputError(f"temperature must be >= 0, got {temperature}")
         self.k = candidates if self.provider.supports_sampling else 1
@@ -332,7 +342,7 @@ class _Ask:
         self.fed_back: set[str] = set()
         self.samplings = [Sampling(0.0, None)] + [Sampling(temperature, seed + i) for i in range(1, self.k)]
         # candidates run even without run=True: the vote compares their results
-        self.checker = _Checker(self.plan, dialect, policy, run or self.k > 1, max_rows, double_quoted_strings,
+        self.checker = _Checker(self.plan, policy, run or self.k > 1, max_rows, double_quoted_strings,
                                 query_seconds, schema_repairs)
         self.constraint = Constraint(self.plan.grammar, name="sql_query")
         self.started = time.perf_counter()
@@ -355,6 +365,11 @@ class _Ask:
         base = self.seed + (round - 1) * self.k
         return (self.plan.messages + _feedback(worst.raw, worst.error),
                 [Sampling(REDRAW_TEMPERATURE, base + i) for i in range(1, self.k)])
+
+    def close(self) -> None:
+        """Close the database when it was opened for this question."""
+        if self.plan.owned and self.plan.database is not None:
+            self.plan.database.close()
 
     def budget_left(self, candidates: tuple[Candidate, ...], max_total_tokens: int | None) -> bool:
         return max_total_tokens is None or sum(c.usage.total_tokens for c in candidates) < max_total_tokens
@@ -403,10 +418,10 @@ _Requests = list[tuple[list[Message], list[Sampling]]]
 def ask(
     question: str,
     *,
-    db: str | os.PathLike[str] | Schema,
+    db: DatabaseSpec,
     provider: Provider | str | None = None,
     run: bool = False,
-    dialect: str = "sqlite",
+    dialect: str | None = None,
     policy: Policy | None = DEFAULT_POLICY,
     max_attempts: int = 3,
     max_tokens: int | None = 512,
@@ -422,11 +437,14 @@ def ask(
     query_seconds: float | None = DEFAULT_QUERY_SECONDS,
     schema_repairs: bool = True,
 ) -> Answer:
-    """Answer ``question`` with one query over ``db`` (a SQLite path, a packaged name like ``"chinook"``, or
-    a ``Schema``): the schema-bound grammar constrains the model, ``constrain.sql.validate`` checks the
-    output (syntax, unknown names, the read-only policy) and re-asks on failure; ``run=True`` executes it
+    """Answer ``question`` with one query over ``db``: a ``Database`` (``constrain.sql.connect``), anything
+    ``connect`` takes (a packaged name like ``"chinook"``, a SQLite or DuckDB path, a database URL such as
+    ``postgresql://user:pw@host/db``, a SQLAlchemy ``Engine``), or a ``Schema`` (no database: the query is
+    checked but cannot run). The schema-bound grammar of the database's dialect (``dialect`` defaults to
+    it) constrains the model; ``constrain.sql.validate`` checks the output (syntax, unknown names, the
+    read-only policy, the engine's own EXPLAIN) and re-asks on failure; ``run=True`` executes it
     read-only and returns typed rows (at most ``max_rows``; ``Rows.truncated`` says when it cut) — a
-    query SQLite refuses at run time is fed back to the model like any other error.
+    query the engine refuses at run time is fed back to the model like any other error.
     ``double_quoted_strings`` is passed to ``validate`` (SQLite's ``"x"`` read as a string).
 
     ``candidates`` (default: the provider's ``default_candidates``, 1 for a ``Schema``) drafts that many
@@ -441,6 +459,15 @@ def ask(
     again; the change is listed in ``answer.query.rewrites`` and the model's text stays in the audit."""
     job = _Ask(question, db, provider, dialect, policy, run, max_rows, double_quoted_strings, candidates,
                temperature, seed, sample_values, keys, query_seconds, schema_repairs)
+    try:
+        return _ask(job, max_attempts, max_tokens, max_total_tokens, on_delta)
+    finally:
+        job.close()
+
+
+def _ask(job: _Ask, max_attempts: int, max_tokens: int | None, max_total_tokens: int | None,
+         on_delta: DeltaCallback | None) -> Answer:
+    question = job.question
     if job.k == 1:
         checker = job.checker
         result = generate(job.plan.messages, grammar=job.plan.grammar, provider=job.provider, validator=checker, describe=False,
@@ -461,10 +488,10 @@ def ask(
 async def aask(
     question: str,
     *,
-    db: str | os.PathLike[str] | Schema,
+    db: DatabaseSpec,
     provider: Provider | str | None = None,
     run: bool = False,
-    dialect: str = "sqlite",
+    dialect: str | None = None,
     policy: Policy | None = DEFAULT_POLICY,
     max_attempts: int = 3,
     max_tokens: int | None = 512,
@@ -483,6 +510,15 @@ async def aask(
     """The async twin of ``ask`` (remote providers send the candidates' requests together)."""
     job = _Ask(question, db, provider, dialect, policy, run, max_rows, double_quoted_strings, candidates,
                temperature, seed, sample_values, keys, query_seconds, schema_repairs)
+    try:
+        return await _aask(job, max_attempts, max_tokens, max_total_tokens, on_delta)
+    finally:
+        job.close()
+
+
+async def _aask(job: _Ask, max_attempts: int, max_tokens: int | None, max_total_tokens: int | None,
+                on_delta: DeltaCallback | None) -> Answer:
+    question = job.question
     if job.k == 1:
         checker = job.checker
         result = await agenerate(job.plan.messages, grammar=job.plan.grammar, provider=job.provider, validator=checker, describe=False,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -31,6 +31,7 @@ class Column:
     name: str
     type: str = ""
     samples: tuple[Any, ...] = field(default=(), compare=False)
+    comment: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,15 @@ class Table:
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...] = field(default=(), compare=False)
     foreign_keys: tuple[ForeignKey, ...] = field(default=(), compare=False)
+    comment: str = field(default="", compare=False)
 
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    def with_samples(self, values: Mapping[str, tuple[Any, ...]]) -> Table:
+        """This table with each named column's sample values replaced by ``values[name]``."""
+        columns = tuple(replace(c, samples=values.get(c.name, c.samples)) for c in self.columns)
+        return replace(self, columns=columns)
 
 
 @dataclass(frozen=True)
@@ -200,6 +207,8 @@ class Schema:
                 cols = ", ".join(f"{quote(c.name)} {c.type}".rstrip() for c in table.columns)
                 lines.append(f"CREATE TABLE {quote(table.name)} ({cols});")
                 continue
+            if table.comment:
+                lines.append(f"-- {_one_line(table.comment)}")
             lines.append(f"CREATE TABLE {quote(table.name)} (")
             lines += _column_lines(table, quote, keys, samples)
             lines.append(");")
@@ -250,11 +259,18 @@ def _sample_values(conn: sqlite3.Connection, table: str, columns: list[str], n: 
                 ).fetchall()
             except (sqlite3.Error, ValueError):  # interrupted, or undecodable text
                 break
-            kept = [v for (v,) in rows if isinstance(v, (str, int, float)) and not (isinstance(v, str) and not v.strip())]
+            kept = [v for (v,) in rows if sample_literal_ok(v)]
             out[col] = tuple(kept[:n])
     finally:
         conn.set_progress_handler(None, 0)
     return out
+
+
+def sample_literal_ok(value: Any) -> bool:
+    """Whether a stored value can stand in a prompt's sample comment: text with something in it, or a number."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float)) or (isinstance(value, str) and bool(value.strip()))
 
 
 def _column_lines(table: Table, quote: Any, keys: bool, samples: bool) -> list[str]:
@@ -269,8 +285,9 @@ def _column_lines(table: Table, quote: Any, keys: bool, samples: bool) -> list[s
         if fk is not None:
             text += f" REFERENCES {quote(fk.ref_table)}({quote(fk.ref_columns[0])})"
         is_key = column.name in pk or fk is not None
-        comment = ", ".join(_sample_literal(v) for v in column.samples) if samples and column.samples and not is_key else ""
-        items.append((text, comment))
+        shown = ", ".join(_sample_literal(v) for v in column.samples) if samples and column.samples and not is_key else ""
+        note = _one_line(column.comment)
+        items.append((text, "; ".join(part for part in (note, f"e.g. {shown}" if shown else "") if part)))
     if len(pk) > 1:
         items.append((f"PRIMARY KEY ({', '.join(quote(c) for c in pk)})", ""))
     if keys:
@@ -281,8 +298,14 @@ def _column_lines(table: Table, quote: Any, keys: bool, samples: bool) -> list[s
     lines = []
     for i, (text, comment) in enumerate(items):
         sep = "," if i < len(items) - 1 else ""
-        lines.append(f"  {text}{sep}" + (f"  -- e.g. {comment}" if comment else ""))
+        lines.append(f"  {text}{sep}" + (f"  -- {comment}" if comment else ""))
     return lines
+
+
+def _one_line(text: str, limit: int = 120) -> str:
+    """A catalog comment on one line, cut at ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _sample_literal(value: Any) -> str:

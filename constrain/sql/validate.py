@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import lark
 import sqlglot
@@ -32,6 +32,9 @@ from ._dialects import get_dialect
 from .grammar import grammar as sql_grammar
 from .policy import DIALECT_RULES, Policy, reparse, sqlglot_error, too_deep
 from .schema import Schema, Table
+
+if TYPE_CHECKING:
+    from .database import Database
 
 __all__ = ["validate", "SQLQuery", "Rows", "DEFAULT_POLICY"]
 
@@ -96,54 +99,69 @@ class SQLQuery:
 
     def run(
         self,
-        connection: sqlite3.Connection | str | Path,
+        connection: Database | sqlite3.Connection | str | Path,
         *,
         max_rows: int | None = DEFAULT_MAX_ROWS,
         timeout: float | None = DEFAULT_TIMEOUT,
     ) -> Rows:
-        """Execute on SQLite and return typed rows.
+        """Execute read-only and return typed rows.
 
-        ``connection`` is an open ``sqlite3.Connection`` or a database path (opened read-only). While the
-        query runs, SQLite's own authorizer allows reads only (and refuses the dialect's denied
-        functions and system tables), values are capped at 10 MB, and ``timeout`` seconds interrupt it
-        (``PolicyError(rule="timeout")``). ``max_rows`` bounds the rows fetched; ``Rows.truncated``
-        says when it cut the result. The connection's authorizer is cleared afterwards.
+        ``connection`` is a ``Database`` (``constrain.sql.connect``: the query runs in a read-only
+        transaction with the engine's own time limit), an open ``sqlite3.Connection`` or a SQLite path
+        (opened read-only). On SQLite, the authorizer allows reads only (and refuses the dialect's denied
+        functions and system tables) and values are capped at 10 MB. Past ``timeout`` seconds the query
+        is cancelled (``PolicyError(rule="timeout")``). ``max_rows`` bounds the rows fetched;
+        ``Rows.truncated`` says when it cut the result.
         """
+        from .database import Database
+
+        if isinstance(connection, Database):
+            if connection.dialect != get_dialect(self.dialect).name:
+                raise InputError(f"this query is {self.dialect}; the database is {connection.dialect} (use transpile first)")
+            return connection.run(self.text, max_rows=max_rows, seconds=timeout)  # type: ignore[no-any-return]
         if get_dialect(self.dialect).name != "sqlite":
-            raise InputError(f"run() executes on SQLite; this query is {self.dialect} (use transpile first)")
-        if max_rows is not None and max_rows < 0:
-            raise ValueError(f"max_rows must be >= 0, got {max_rows}")
-        owned = not isinstance(connection, sqlite3.Connection)
-        conn = _open_read_only(connection) if owned else connection
-        assert isinstance(conn, sqlite3.Connection)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        previous_length = conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH)
-        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, min(previous_length, _MAX_VALUE_BYTES))
-        conn.set_authorizer(_read_only_authorizer(self.dialect))
-        conn.set_progress_handler((lambda: int(time.monotonic() > deadline)) if deadline else None, 10_000)
-        try:
-            cursor = conn.execute(self.text)
-            columns = tuple(d[0] for d in cursor.description or ())
-            fetched = cursor.fetchall() if max_rows is None else cursor.fetchmany(max_rows + 1)
-            cursor.close()
-        except sqlite3.Error as exc:
-            raise _run_error(exc, self.text, timeout) from None
-        finally:
-            conn.set_authorizer(None)
-            conn.set_progress_handler(None, 0)
-            conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, previous_length)
-            if owned:
-                conn.close()
-        truncated = max_rows is not None and len(fetched) > max_rows
-        return Rows(columns, fetched[:max_rows] if truncated else fetched, truncated, max_rows)
+            raise InputError(f"run() executes {self.dialect} on a Database (constrain.sql.connect); this is a SQLite connection")
+        return run_sqlite(self.text, connection, max_rows=max_rows, timeout=timeout)
+
+
+def run_sqlite(text: str, connection: sqlite3.Connection | str | Path, *, max_rows: int | None = DEFAULT_MAX_ROWS,
+               timeout: float | None = DEFAULT_TIMEOUT) -> Rows:
+    """Run ``text`` on SQLite read-only (authorizer, value cap, ``timeout``); see ``SQLQuery.run``.
+    The connection's authorizer is cleared afterwards."""
+    if max_rows is not None and max_rows < 0:
+        raise ValueError(f"max_rows must be >= 0, got {max_rows}")
+    owned = not isinstance(connection, sqlite3.Connection)
+    conn = _open_read_only(connection) if owned else connection
+    assert isinstance(conn, sqlite3.Connection)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    previous_length = conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, min(previous_length, _MAX_VALUE_BYTES))
+    conn.set_authorizer(_read_only_authorizer("sqlite"))
+    conn.set_progress_handler((lambda: int(time.monotonic() > deadline)) if deadline else None, 10_000)
+    try:
+        cursor = conn.execute(text)
+        columns = tuple(d[0] for d in cursor.description or ())
+        fetched = cursor.fetchall() if max_rows is None else cursor.fetchmany(max_rows + 1)
+        cursor.close()
+    except sqlite3.Error as exc:
+        raise _run_error(exc, text, timeout) from None
+    finally:
+        conn.set_authorizer(None)
+        conn.set_progress_handler(None, 0)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, previous_length)
+        if owned:
+            conn.close()
+    truncated = max_rows is not None and len(fetched) > max_rows
+    return Rows(columns, fetched[:max_rows] if truncated else fetched, truncated, max_rows)
 
 
 def validate(
     text: str,
-    dialect: str = "sqlite",
+    dialect: str | None = None,
     schema: Schema | None = None,
     policy: Policy | None = DEFAULT_POLICY,
     *,
+    db: Database | None = None,
     double_quoted_strings: bool = True,
 ) -> SQLQuery:
     """Check ``text`` with every wall and return the ``SQLQuery``; raise on the first wall that refuses.
@@ -156,14 +174,27 @@ def validate(
     it, a string, and rewritten to single quotes (the rewrite is recorded) — unless it is a near miss of
     a column of the query's tables (``"Naem"`` beside ``Name``), which is a ``SchemaError`` naming the
     probable column. ``double_quoted_strings=False`` makes every such word an unknown column.
+
+    ``db`` (a ``Database`` from ``constrain.sql.connect``) supplies the dialect and the schema when they
+    are not given, and makes the engine the last judge: the query is compiled by the engine's own
+    ``EXPLAIN`` in a read-only transaction (a ``ValidationError`` with the engine's message, located
+    where the engine says). Without ``db``, a SQLite query with a schema is compiled by SQLite over an
+    empty copy of the schema. ``dialect`` defaults to the database's, else the schema's, else sqlite.
     """
+    if db is not None:
+        dialect = dialect or db.dialect
+        schema = schema if schema is not None else db.schema
+        if get_dialect(dialect).name != db.dialect:
+            raise InputError(f"the query is checked as {dialect}, but the database is {db.dialect}")
+    dialect = dialect or (schema.dialect if schema is not None else "sqlite")
     try:
-        return _validate(text, dialect, schema, policy, double_quoted_strings)
+        return _validate(text, dialect, schema, policy, double_quoted_strings, db)
     except RecursionError:  # sqlglot recurses per nesting level; the policy bounds nesting first
         raise too_deep(text) from None
 
 
-def _validate(text: str, dialect: str, schema: Schema | None, policy: Policy | None, double_quoted_strings: bool) -> SQLQuery:
+def _validate(text: str, dialect: str, schema: Schema | None, policy: Policy | None, double_quoted_strings: bool,
+              db: Database | None = None) -> SQLQuery:
     if not isinstance(text, str):
         raise TypeError(f"expected str, got {type(text).__name__}")
     info = get_dialect(dialect)
@@ -203,7 +234,9 @@ def _validate(text: str, dialect: str, schema: Schema | None, policy: Policy | N
         final_text = root.sql(dialect=info.sqlglot_name, normalize_functions=False)  # keep result column names
         if policy is not None:  # what runs is checked again, not assumed
             policy.check(reparse(final_text, info.sqlglot_name), info.name, final_text)
-    if schema is not None and info.name == "sqlite":
+    if db is not None:
+        db.explain(final_text)
+    elif schema is not None and info.name == "sqlite":
         _sqlite_compiles(final_text, schema)
     return SQLQuery(
         text=final_text,

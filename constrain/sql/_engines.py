@@ -1,0 +1,540 @@
+"""One small ``Database`` subclass per engine: how to open it, read its catalog, compile and run a query
+read-only with a time limit on the engine itself, and recognise its errors. See ``database.py``."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..errors import InputError, PolicyError, ValidationError
+from .database import DEFAULT_CONNECT_SECONDS, DEFAULT_QUERY_SECONDS, DEFAULT_SAMPLES, Database, DatabaseError
+from .schema import Column, ForeignKey, Schema, Table, sample_literal_ok
+
+_SAMPLE_SECONDS = 0.5  # reading one table's sample values stops after this long on the engine
+
+
+# -- SQLite: the standard library's driver, opened read-only --------------------------------------
+class SQLiteDatabase(Database):
+    """A SQLite file, opened read-only (``mode=ro``); while a query runs, SQLite's authorizer allows reads only."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str | Path, *, samples: int = DEFAULT_SAMPLES) -> None:
+        super().__init__(samples=samples)
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError("no such SQLite database file", source=str(path))
+
+    @property
+    def url(self) -> str:
+        return str(self.path)
+
+    def _reflect(self) -> Schema:
+        return Schema.from_sqlite(self.path, samples=self.samples)
+
+    def explain(self, sql: str) -> None:
+        from .validate import _open_read_only
+
+        conn = _open_read_only(self.path)
+        try:
+            conn.execute("EXPLAIN " + sql).close()
+        except sqlite3.Error as exc:
+            raise ValidationError(f"SQLite refuses the query: {exc}", text=sql, engine="sqlite") from None
+        finally:
+            conn.close()
+
+    def run(self, sql: str, *, max_rows: int | None = None, seconds: float | None = DEFAULT_QUERY_SECONDS) -> Any:
+        from .validate import run_sqlite
+
+        return run_sqlite(sql, self.path, max_rows=max_rows, timeout=seconds)
+
+
+# -- engines reached through SQLAlchemy ------------------------------------------------------------
+class _ServerDatabase(Database):
+    """PostgreSQL and MySQL/MariaDB: SQLAlchemy for the URL, the connection pool and the catalog
+    (``Inspector``); each query runs in its own read-only transaction with a server-side time limit,
+    then is rolled back."""
+
+    # SQLAlchemy dialect names this class serves, and the driver a plain scheme gets
+    sqlalchemy_names: ClassVar[tuple[str, ...]] = ()
+    default_driver: ClassVar[str] = ""
+    driver_module: ClassVar[str] = ""
+    # the name of the driver's connect-timeout argument
+    connect_timeout_arg: ClassVar[str] = "connect_timeout"
+
+    def __init__(self, engine: Any, *, samples: int = DEFAULT_SAMPLES, secrets: tuple[str, ...] = (), owned: bool = True) -> None:
+        password = engine.url.password
+        super().__init__(samples=samples, secrets=secrets + ((str(password),) if password else ()))
+        self.engine = engine
+        self._owned = owned
+
+    @property
+    def url(self) -> str:
+        return str(self.engine.url.render_as_string(hide_password=True))
+
+    def close(self) -> None:
+        if self._owned:
+            self.engine.dispose()
+
+    # hooks --------------------------------------------------------------------------------------
+    def _begin(self, conn: Any, seconds: float | None) -> None:
+        """Make the connection's transaction read-only, with ``seconds`` as the engine's time limit."""
+        raise NotImplementedError
+
+    def _is_timeout(self, orig: BaseException) -> bool:
+        raise NotImplementedError
+
+    def _error_offset(self, orig: BaseException, sent: str, prefix: int) -> int | None:
+        """Where in the query (a character offset) the engine says its error is, when it says."""
+        return _quoted_name_offset(str(orig), sent[prefix:])
+
+    def _message(self, orig: BaseException) -> str:
+        return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+    # the work -----------------------------------------------------------------------------------
+    def _connection(self) -> Any:
+        from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+        try:
+            return self.engine.connect()
+        except DBAPIError as exc:
+            raise self._connect_error(exc.orig or exc) from None
+        except SQLAlchemyError as exc:
+            raise DatabaseError(self.scrub(str(exc).splitlines()[0]), reason="connection", database=self.url) from None
+
+    def _connect_error(self, orig: BaseException) -> DatabaseError:
+        message = self.scrub(" ".join(str(orig).split()))
+        lowered = message.lower()
+        reason = "authentication" if ("password" in lowered or "access denied" in lowered or "authentication" in lowered) else "connection"
+        return DatabaseError(f"cannot connect: {message}", reason=reason, database=self.url)
+
+    def _execute(self, sql: str, *, seconds: float | None, max_rows: int | None, prefix: int = 0) -> tuple[tuple[str, ...], list[tuple[Any, ...]], bool]:
+        from sqlalchemy.exc import DBAPIError
+
+        with self._connection() as conn:
+            try:
+                self._begin(conn, seconds)
+                result = conn.exec_driver_sql(sql)
+                columns = tuple(result.keys()) if result.returns_rows else ()
+                fetched = [tuple(r) for r in (result.fetchall() if max_rows is None else result.fetchmany(max_rows + 1))] if result.returns_rows else []
+                result.close()
+            except DBAPIError as exc:
+                conn.rollback()
+                raise self._query_error(exc.orig or exc, sql, prefix, seconds) from None
+            conn.rollback()
+        truncated = max_rows is not None and len(fetched) > max_rows
+        return columns, fetched[:max_rows] if truncated else fetched, truncated
+
+    def _query_error(self, orig: BaseException, sent: str, prefix: int, seconds: float | None) -> ValidationError:
+        text = sent[prefix:]
+        if self._is_timeout(orig):
+            return PolicyError(f"query ran longer than {seconds} s and was cancelled by the server", rule="timeout",
+                               text=text, engine=self.dialect)
+        message = self.scrub(self._message(orig))
+        offset = self._error_offset(orig, sent, prefix)
+        where: dict[str, Any] = {}
+        if offset is not None and 0 <= offset <= len(text):
+            line = text.count("\n", 0, offset) + 1
+            column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+            where = {"line": line, "column": column, "offset": len(text[:offset].encode("utf-8"))}
+        return ValidationError(f"{self.display_name} refuses the query: {message}", text=text, engine=self.dialect, **where)
+
+    display_name: ClassVar[str] = ""
+
+    def explain(self, sql: str) -> None:
+        self._execute("EXPLAIN " + sql, seconds=DEFAULT_QUERY_SECONDS, max_rows=0, prefix=len("EXPLAIN "))
+
+    def run(self, sql: str, *, max_rows: int | None = None, seconds: float | None = DEFAULT_QUERY_SECONDS) -> Any:
+        from .validate import Rows
+
+        if max_rows is not None and max_rows < 0:
+            raise ValueError(f"max_rows must be >= 0, got {max_rows}")
+        columns, rows, truncated = self._execute(sql, seconds=seconds, max_rows=max_rows)
+        return Rows(columns, rows, truncated, max_rows)
+
+    # the catalog --------------------------------------------------------------------------------
+    def _reflect(self) -> Schema:
+        import sqlalchemy as sa
+        from sqlalchemy.engine.reflection import ObjectKind
+        from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+        try:
+            with self._connection() as conn:
+                inspector = sa.inspect(conn)
+                kinds = ObjectKind.TABLE | ObjectKind.VIEW | ObjectKind.MATERIALIZED_VIEW
+                names = inspector.get_table_names() + inspector.get_view_names()
+                columns = inspector.get_multi_columns(kind=kinds)
+                keys = inspector.get_multi_pk_constraint(kind=ObjectKind.TABLE)
+                foreign = inspector.get_multi_foreign_keys(kind=ObjectKind.TABLE)
+                comments = inspector.get_multi_table_comment(kind=kinds)
+                conn.rollback()
+        except DBAPIError as exc:
+            raise self._connect_error(exc.orig or exc) if exc.connection_invalidated else DatabaseError(
+                f"cannot read the catalog: {self.scrub(self._message(exc.orig or exc))}", reason="catalog", database=self.url) from None
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"cannot read the catalog: {self.scrub(str(exc).splitlines()[0])}", reason="catalog",
+                                database=self.url) from None
+        by_name = {name: key for key in columns for name in [key[1]]}
+        tables = []
+        for name in names:
+            key = by_name.get(name)
+            if key is None or not columns[key]:
+                continue
+            cols = tuple(Column(c["name"], self._type_name(c["type"]), comment=c.get("comment") or "") for c in columns[key])
+            pk = tuple((keys.get(key) or {}).get("constrained_columns") or ())
+            fks = tuple(ForeignKey(tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]))
+                        for fk in foreign.get(key, ()) if fk.get("referred_table") and not fk.get("referred_schema"))
+            comment = (comments.get(key) or {}).get("text") or ""
+            tables.append(Table(name, cols, pk, fks, comment=comment))
+        if not tables:
+            raise DatabaseError("the database has no tables or views to query", reason="catalog", database=self.url)
+        if self.samples:
+            tables = self._with_samples(tables)
+        return Schema(tuple(tables), self.dialect)
+
+    def _type_name(self, kind: Any) -> str:
+        try:
+            return str(kind.compile(dialect=self.engine.dialect))
+        except Exception:  # a type SQLAlchemy cannot render for this dialect: its class name says enough
+            return type(kind).__name__.upper()
+
+    def _with_samples(self, tables: list[Table]) -> list[Table]:
+        """Each table's columns with up to ``samples`` distinct non-null values (a time-bounded read each)."""
+        from sqlalchemy.exc import DBAPIError
+
+        out = []
+        with self._connection() as conn:
+            for table in tables:
+                values: dict[str, tuple[Any, ...]] = {}
+                for column in table.columns:
+                    q_col, q_table = self.quote(column.name), self.quote(table.name)
+                    try:
+                        self._begin(conn, _SAMPLE_SECONDS)
+                        rows = conn.exec_driver_sql(
+                            f"SELECT DISTINCT {q_col} FROM {q_table} WHERE {q_col} IS NOT NULL LIMIT {self.samples * 2}"
+                        ).fetchall()
+                    except DBAPIError:
+                        conn.rollback()
+                        continue
+                    conn.rollback()
+                    values[column.name] = tuple(v for v in (_sample_value(r[0]) for r in rows) if v is not None)[: self.samples]
+                out.append(table.with_samples(values))
+        return out
+
+    def quote(self, name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+
+class PostgresDatabase(_ServerDatabase):
+    """PostgreSQL (psycopg 3): ``BEGIN READ ONLY`` and ``SET LOCAL statement_timeout`` around each query."""
+
+    dialect = "postgres"
+    extra = "postgres"
+    display_name = "PostgreSQL"
+    sqlalchemy_names = ("postgresql",)
+    default_driver = "psycopg"
+    driver_module = "psycopg"
+
+    def _begin(self, conn: Any, seconds: float | None) -> None:
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {_milliseconds(seconds)}")
+
+    def _is_timeout(self, orig: BaseException) -> bool:
+        return getattr(orig, "sqlstate", None) == "57014"  # query_canceled
+
+    def _message(self, orig: BaseException) -> str:
+        diag = getattr(orig, "diag", None)
+        primary = getattr(diag, "message_primary", None)
+        return primary or super()._message(orig)
+
+    def _error_offset(self, orig: BaseException, sent: str, prefix: int) -> int | None:
+        position = getattr(getattr(orig, "diag", None), "statement_position", None)
+        if position and str(position).isdigit():
+            return int(position) - 1 - prefix
+        return super()._error_offset(orig, sent, prefix)
+
+
+class MySQLDatabase(_ServerDatabase):
+    """MySQL and MariaDB (PyMySQL): ``START TRANSACTION READ ONLY`` after the server's statement time limit
+    (MariaDB ``max_statement_time``, MySQL ``max_execution_time``)."""
+
+    dialect = "mysql"
+    extra = "mysql"
+    display_name = "MySQL"
+    sqlalchemy_names = ("mysql", "mariadb")
+    default_driver = "pymysql"
+    driver_module = "pymysql"
+
+    def _begin(self, conn: Any, seconds: float | None) -> None:
+        if getattr(self.engine.dialect, "is_mariadb", False):
+            conn.exec_driver_sql(f"SET SESSION max_statement_time = {0 if seconds is None else max(seconds, 0.001):.3f}")
+        else:
+            conn.exec_driver_sql(f"SET SESSION max_execution_time = {_milliseconds(seconds)}")
+        conn.exec_driver_sql("START TRANSACTION READ ONLY")
+
+    def _is_timeout(self, orig: BaseException) -> bool:
+        code = orig.args[0] if getattr(orig, "args", None) else None
+        return code in (1969, 3024)  # MariaDB ER_STATEMENT_TIMEOUT, MySQL ER_QUERY_TIMEOUT
+
+    def _message(self, orig: BaseException) -> str:
+        args = getattr(orig, "args", ())
+        if len(args) >= 2 and isinstance(args[1], str):
+            return f"({args[0]}) {args[1]}"
+        return super()._message(orig)
+
+    def _error_offset(self, orig: BaseException, sent: str, prefix: int) -> int | None:
+        near = re.search(r"near '(.{1,80}?)' at line", str(orig), re.DOTALL)
+        if near:
+            found = sent.find(near.group(1)[:40], prefix)
+            return found - prefix if found >= 0 else None
+        return super()._error_offset(orig, sent, prefix)
+
+    def quote(self, name: str) -> str:
+        return "`" + name.replace("`", "``") + "`"
+
+
+# -- DuckDB: its own module (duckdb_engine's reflection fails on SQLAlchemy 2.1, see the README) -------
+class DuckDBDatabase(Database):
+    """A DuckDB file, opened ``read_only=True`` with ``enable_external_access=false`` (no file, URL or
+    extension access); a query past its time limit is interrupted inside DuckDB."""
+
+    dialect = "duckdb"
+    extra = "duckdb"
+
+    def __init__(self, path: str | Path, *, samples: int = DEFAULT_SAMPLES) -> None:
+        super().__init__(samples=samples)
+        duckdb = _import_driver("duckdb", self.extra, str(path))
+        self.path = Path(path)
+        try:
+            self._conn = duckdb.connect(str(self.path), read_only=True, config={"enable_external_access": False})
+            self._conn.execute("SET lock_configuration = true")
+        except duckdb.Error as exc:
+            raise DatabaseError(f"cannot open DuckDB database: {exc}", reason="connection", database=str(path)) from None
+        self._duckdb = duckdb
+
+    @property
+    def url(self) -> str:
+        return f"duckdb:///{self.path}"
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _cursor(self) -> Any:
+        return self._conn.cursor()  # one per query: DuckDB cursors may run on different threads
+
+    def _execute(self, sql: str, *, seconds: float | None, max_rows: int | None, prefix: int = 0) -> tuple[tuple[str, ...], list[tuple[Any, ...]], bool]:
+        cursor = self._cursor()
+        timer = threading.Timer(seconds, cursor.interrupt) if seconds is not None else None
+        started = time.monotonic()
+        try:
+            if timer is not None:
+                timer.start()
+            cursor.execute(sql)
+            columns = tuple(d[0] for d in cursor.description or ())
+            fetched = cursor.fetchall() if max_rows is None else cursor.fetchmany(max_rows + 1)
+        except self._duckdb.Error as exc:
+            text = sql[prefix:]
+            if isinstance(exc, self._duckdb.InterruptException) or (seconds is not None and time.monotonic() - started >= seconds and "interrupt" in str(exc).lower()):
+                raise PolicyError(f"query ran longer than {seconds} s and was interrupted", rule="timeout",
+                                  text=text, engine="duckdb") from None
+            raise _located(f"DuckDB refuses the query: {str(exc).splitlines()[0]}", text, _duckdb_position(str(exc), prefix),
+                           "duckdb") from None
+        finally:
+            if timer is not None:
+                timer.cancel()
+            cursor.close()
+        truncated = max_rows is not None and len(fetched) > max_rows
+        return columns, fetched[:max_rows] if truncated else fetched, truncated
+
+    def explain(self, sql: str) -> None:
+        self._execute("EXPLAIN " + sql, seconds=DEFAULT_QUERY_SECONDS, max_rows=0, prefix=len("EXPLAIN "))
+
+    def run(self, sql: str, *, max_rows: int | None = None, seconds: float | None = DEFAULT_QUERY_SECONDS) -> Any:
+        from .validate import Rows
+
+        if max_rows is not None and max_rows < 0:
+            raise ValueError(f"max_rows must be >= 0, got {max_rows}")
+        columns, rows, truncated = self._execute(sql, seconds=seconds, max_rows=max_rows)
+        return Rows(columns, rows, truncated, max_rows)
+
+    def _reflect(self) -> Schema:
+        cursor = self._cursor()
+        try:
+            where = "database_name = current_database() AND schema_name = current_schema() AND NOT internal"
+            order = [r[0] for r in cursor.execute(
+                f"SELECT table_name FROM duckdb_tables() WHERE {where} UNION ALL "
+                f"SELECT view_name FROM duckdb_views() WHERE {where}").fetchall()]
+            comments = dict(cursor.execute(f"SELECT table_name, comment FROM duckdb_tables() WHERE {where}").fetchall())
+            columns: dict[str, list[Column]] = {}
+            for table, name, kind, comment in cursor.execute(
+                f"SELECT table_name, column_name, data_type, comment FROM duckdb_columns() WHERE {where} "
+                "ORDER BY table_oid, column_index"
+            ).fetchall():
+                columns.setdefault(table, []).append(Column(name, kind, comment=comment or ""))
+            keys: dict[str, tuple[str, ...]] = {}
+            foreign: dict[str, list[ForeignKey]] = {}
+            for table, kind, names, ref_table, ref_names in cursor.execute(
+                "SELECT table_name, constraint_type, constraint_column_names, referenced_table, referenced_column_names "
+                "FROM duckdb_constraints() WHERE database_name = current_database() AND schema_name = current_schema() "
+                "AND constraint_type IN ('PRIMARY KEY', 'FOREIGN KEY')"
+            ).fetchall():
+                if kind == "PRIMARY KEY":
+                    keys[table] = tuple(names)
+                elif ref_table:
+                    foreign.setdefault(table, []).append(ForeignKey(tuple(names), ref_table, tuple(ref_names or ())))
+        except self._duckdb.Error as exc:
+            raise DatabaseError(f"cannot read the catalog: {exc}", reason="catalog", database=self.url) from None
+        finally:
+            cursor.close()
+        tables = [Table(name, tuple(columns[name]), keys.get(name, ()), tuple(foreign.get(name, ())),
+                        comment=comments.get(name) or "") for name in order if columns.get(name)]
+        if not tables:
+            raise DatabaseError("the database has no tables or views to query", reason="catalog", database=self.url)
+        if self.samples:
+            tables = [table.with_samples(self._samples_of(table)) for table in tables]
+        return Schema(tuple(tables), "duckdb")
+
+    def _samples_of(self, table: Table) -> dict[str, tuple[Any, ...]]:
+        values: dict[str, tuple[Any, ...]] = {}
+        q_table = '"' + table.name.replace('"', '""') + '"'
+        for column in table.columns:
+            q_col = '"' + column.name.replace('"', '""') + '"'
+            try:
+                _, rows, _ = self._execute(f"SELECT DISTINCT {q_col} FROM {q_table} WHERE {q_col} IS NOT NULL LIMIT {self.samples * 2}",
+                                           seconds=_SAMPLE_SECONDS, max_rows=None)
+            except (ValidationError, PolicyError):
+                continue
+            values[column.name] = tuple(v for v in (_sample_value(r[0]) for r in rows) if v is not None)[: self.samples]
+        return values
+
+
+# -- choosing the class ----------------------------------------------------------------------------
+_SERVER_CLASSES: tuple[type[_ServerDatabase], ...] = (PostgresDatabase, MySQLDatabase)
+
+
+def from_url(text: str, *, samples: int = DEFAULT_SAMPLES, connect_seconds: float = DEFAULT_CONNECT_SECONDS) -> Database:
+    """The database a SQLAlchemy-style URL names; a plain scheme gets the driver this project installs."""
+    import sqlalchemy as sa
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = sa.engine.make_url(text)
+    except ArgumentError:
+        raise InputError(f"not a database URL: {_hide_password(text)!r}") from None
+    backend, _, driver = url.drivername.partition("+")
+    if backend == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise InputError("sqlite:/// needs a database file path")
+        return SQLiteDatabase(url.database, samples=samples)
+    if backend == "duckdb":
+        if not url.database or url.database == ":memory:":
+            raise InputError("duckdb:/// needs a database file path")
+        if not Path(url.database).is_file():
+            raise InputError("no such DuckDB database file", source=url.database)
+        return DuckDBDatabase(url.database, samples=samples)
+    cls = next((c for c in _SERVER_CLASSES if backend in c.sqlalchemy_names), None)
+    if cls is None:
+        known = ", ".join(sorted({n for c in _SERVER_CLASSES for n in c.sqlalchemy_names} | {"sqlite", "duckdb"}))
+        raise InputError(f"unsupported database scheme {backend!r} (supported: {known})")
+    shown = url.render_as_string(hide_password=True)
+    if not driver:
+        _import_driver(cls.driver_module, cls.extra, shown)
+        url = url.set(drivername=f"{backend}+{cls.default_driver}")
+    try:
+        engine = sa.create_engine(url, connect_args={cls.connect_timeout_arg: max(1, round(connect_seconds))}, pool_pre_ping=True)
+    except ModuleNotFoundError as exc:
+        raise DatabaseError(f"the driver {exc.name!r} is not installed: pip install \"constrain-cfg[{cls.extra}]\"",
+                            reason="driver", database=shown) from None
+    except ArgumentError as exc:
+        raise InputError(f"cannot use the database URL {shown!r}: {exc}") from None
+    password = url.password
+    return cls(engine, samples=samples, secrets=(str(password),) if password else ())
+
+
+def from_engine(engine: Any, *, samples: int = DEFAULT_SAMPLES) -> Database:
+    """The ``Database`` over an application's own SQLAlchemy ``Engine`` (not disposed by ``close()``)."""
+    name = getattr(getattr(engine, "dialect", None), "name", None)
+    if name is None or not hasattr(engine, "url"):
+        raise InputError(f"db must be a path, a URL, a Database or a SQLAlchemy Engine, got {type(engine).__name__}")
+    cls = next((c for c in _SERVER_CLASSES if name in c.sqlalchemy_names), None)
+    if cls is not None:
+        return cls(engine, samples=samples, owned=False)
+    if name == "sqlite" and engine.url.database:
+        return SQLiteDatabase(engine.url.database, samples=samples)
+    if name == "duckdb" and engine.url.database:
+        return DuckDBDatabase(engine.url.database, samples=samples)
+    raise InputError(f"unsupported SQLAlchemy dialect {name!r} (supported: postgresql, mysql, mariadb, sqlite, duckdb)")
+
+
+def _import_driver(module: str, extra: str, where: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise DatabaseError(f"the driver {module!r} is not installed: pip install \"constrain-cfg[{extra}]\"",
+                            reason="driver", database=where) from None
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _milliseconds(seconds: float | None) -> int:
+    return 0 if seconds is None else max(1, int(seconds * 1000))
+
+
+def _sample_value(value: Any) -> Any:
+    """A value fit for a prompt's sample comment (text and numbers; ``Decimal`` as a float), else None."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        value = float(value)
+    return value if sample_literal_ok(value) else None
+
+
+_QUOTED = re.compile(r"""["'`]([^"'`\n]{1,128})["'`]""")
+
+
+def _quoted_name_offset(message: str, text: str) -> int | None:
+    """The offset in ``text`` of the first name the engine's message quotes that the text holds."""
+    for found in _QUOTED.finditer(message):
+        name = found.group(1)
+        match = re.search(r"(?<![A-Za-z0-9_])" + re.escape(name) + r"(?![A-Za-z0-9_])", text)
+        if match:
+            return match.start()
+    return None
+
+
+def _duckdb_position(message: str, prefix: int) -> tuple[int, int] | None:
+    """(line, 0-based column) of the error in the query: DuckDB echoes the failing line (``LINE n: ...``)
+    with carets under the error; ``prefix`` characters were sent before the query on its first line."""
+    lines = message.splitlines()
+    for i, line in enumerate(lines[:-1]):
+        echo = re.match(r"LINE (\d+): ", line)
+        if echo and "^" in lines[i + 1]:
+            if line[echo.end():].startswith("..."):
+                return None
+            column = lines[i + 1].index("^") - echo.end()
+            if int(echo.group(1)) == 1:
+                column -= prefix
+            return (int(echo.group(1)), column) if column >= 0 else None
+    return None
+
+
+def _located(message: str, text: str, where: tuple[int, int] | None, engine: str) -> ValidationError:
+    if where is None:
+        return ValidationError(message, text=text, engine=engine)
+    line, column = where
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines) or column > len(lines[line - 1]):
+        return ValidationError(message, text=text, engine=engine)
+    offset = sum(len(part) + 1 for part in lines[: line - 1]) + column
+    return ValidationError(message, text=text, engine=engine, line=line, column=column + 1,
+                           offset=len(text[:offset].encode("utf-8")))
+
+
+def _hide_password(text: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", text)
+
