@@ -197,12 +197,18 @@ def _open_submitted(out: PathLike) -> State:
     return state
 
 
-def _stored_pipeline(state: State) -> Pipeline:
+def _stored_pipeline(state: State, sql_db: str | None = None) -> Pipeline:
     import json
 
     described = json.loads(state.get("constraint") or "{}")
     kind = {"grammar": "grammar", "schema": "schema", "sql": "sql_db"}[described["kind"]]
-    chosen = pipeline(**{kind: described["source"]})
+    source = described["source"]
+    if kind == "sql_db" and sql_db:
+        source = sql_db  # the state never holds a password: the caller gives the database again
+    elif kind == "sql_db" and "***@" in source:
+        raise BatchError(f"the batches were submitted against {source}, whose password is not stored; "
+                         "give the database again (sql_db=, CLI --sql-db)")
+    chosen = pipeline(**{kind: source})
     if chosen.fingerprint != described["fingerprint"]:
         raise BatchError(f"the constraint {described['source']} changed since the batches were submitted; "
                          "outputs would be validated against a different grammar")
@@ -244,11 +250,13 @@ def collect_batch(
     base_url: str | None = None,
     api_key: str | None = None,
     log: Callable[[str], None] | None = None,
+    sql_db: str | None = None,
 ) -> BatchSummary:
-    """Download and validate the outputs of every finished batch; the summary checks exactly-once when all are in."""
+    """Download and validate the outputs of every finished batch; the summary checks exactly-once when all are in.
+    ``sql_db`` gives the database of a SQL batch again (its URL's password is never stored in the folder)."""
     started = time.perf_counter()
     with _open_submitted(out) as state:
-        chosen = _stored_pipeline(state)
+        chosen = _stored_pipeline(state, sql_db)
         api = _batch_api(provider or state.get("provider"), base_url or state.get("base_url"), state.get("model"), api_key)
         try:
             _openai.refresh(state, api)

@@ -77,25 +77,26 @@ def schema_pipeline(spec: str) -> Pipeline:
 
 
 def sql_pipeline(db: str) -> Pipeline:
-    """``--sql-db FILE.sqlite``: the schema-bound SQLite grammar, ``sql.validate`` and ``sql.ask``'s prompt."""
-    from ..sql import Schema, validate
-    from ..sql.ask import SYSTEM_PROMPT
+    """``--sql-db DB``: the database's schema-bound grammar, ``sql.validate`` (ending with the engine's own
+    EXPLAIN) and ``sql.ask``'s prompt. ``DB`` is anything ``constrain.sql.connect`` takes."""
+    from ..sql import connect, validate
+    from ..sql.ask import DIALECT_NAMES, SYSTEM_PROMPT
     from ..sql.grammar import grammar as sql_grammar
 
-    if not Path(db).is_file():
-        raise InputError("no such SQLite database file", source=db)
-    schema = Schema.from_sqlite(db)
-    system = SYSTEM_PROMPT.format(dialect="sqlite", schema=schema.describe())
-    g = sql_grammar("sqlite", schema=schema)
+    database = connect(db, samples=0)
+    schema = database.schema
+    dialect = database.dialect
+    system = SYSTEM_PROMPT.format(dialect=DIALECT_NAMES.get(dialect, dialect), schema=schema.describe())
+    g = sql_grammar(dialect, schema=schema)
 
     def check(text: str) -> Any:
-        return validate(text, "sqlite", schema)
+        return validate(text, dialect, schema, db=database)
 
     def to_json(query: Any) -> dict[str, Any]:
         return {"sql": query.text, "dialect": query.dialect, "tables": list(query.tables),
                 "columns": list(query.columns), "rewritten": query.rewritten}
 
-    return Pipeline("sql", db, g, system=system, validator=check, to_json=to_json, tool_name="sql_query",
+    return Pipeline("sql", database.url, g, system=system, validator=check, to_json=to_json, tool_name="sql_query",
                     fingerprint=_fingerprint(g.text, system), guided=False)
 
 

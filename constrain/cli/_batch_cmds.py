@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     collect = commands.add_parser("collect", help="Batch API: download, validate and record the outputs")
     collect.add_argument("folder", help="the -o folder of `batch submit`")
     collect.add_argument("--base-url", help="override the server URL stored at submit")
+    collect.add_argument("--sql-db", metavar="DB", help="the database of a SQL batch again (a URL's password is never stored)")
     add_json_flag(collect)
     collect.set_defaults(handler=cmd_collect)
 
@@ -49,7 +50,8 @@ def _add_input_arguments(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--grammar", "-g", help="packaged grammar name or .lark path")
     which.add_argument("--schema", help="JSON Schema file")
-    which.add_argument("--sql-db", metavar="FILE.sqlite", help="SQLite database: the prompt is the question")
+    which.add_argument("--sql-db", metavar="DB", help="database (URL, SQLite or .duckdb file, packaged name): "
+                       "the prompt is the question")
     p.add_argument("-o", "--out", required=True, help="output folder (results.jsonl, failures.jsonl, state.sqlite)")
     p.add_argument("--provider", "-p", help="openai, openai-chat, vllm, sglang, ... (default: as for `generate`)")
     p.add_argument("--base-url", help="server URL, e.g. http://127.0.0.1:8000/v1")
@@ -123,5 +125,6 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
 def cmd_collect(args: argparse.Namespace, out: Output) -> int:
     from ..batch import collect_batch
 
-    summary = collect_batch(args.folder, base_url=args.base_url, log=_log(out) if not out.json_mode else None)
+    summary = collect_batch(args.folder, base_url=args.base_url, log=_log(out) if not out.json_mode else None,
+                            sql_db=args.sql_db)
     return _report(summary, out)

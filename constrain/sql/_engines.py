@@ -3,6 +3,7 @@ read-only with a time limit on the engine itself, and recognise its errors. See 
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import threading
@@ -65,10 +66,13 @@ class _ServerDatabase(Database):
     driver_module: ClassVar[str] = ""
     # the name of the driver's connect-timeout argument
     connect_timeout_arg: ClassVar[str] = "connect_timeout"
+    # environment variables the driver reads a password from (scrubbed from messages like the URL's)
+    password_variables: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, engine: Any, *, samples: int = DEFAULT_SAMPLES, secrets: tuple[str, ...] = (), owned: bool = True) -> None:
         password = engine.url.password
-        super().__init__(samples=samples, secrets=secrets + ((str(password),) if password else ()))
+        from_env = tuple(os.environ.get(name, "") for name in self.password_variables)
+        super().__init__(samples=samples, secrets=secrets + from_env + ((str(password),) if password else ()))
         self.engine = engine
         self._owned = owned
 
@@ -238,6 +242,7 @@ class PostgresDatabase(_ServerDatabase):
     sqlalchemy_names = ("postgresql",)
     default_driver = "psycopg"
     driver_module = "psycopg"
+    password_variables = ("PGPASSWORD",)
 
     def _begin(self, conn: Any, seconds: float | None) -> None:
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")

@@ -15,6 +15,7 @@ Passwords never leave the object: ``url`` and ``repr`` hide them, and every erro
 from __future__ import annotations
 
 import os
+import re
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -81,7 +82,10 @@ class Database(ABC):
     def scrub(self, message: str) -> str:
         """``message`` with every secret this object knows (passwords) replaced by ``***``."""
         for secret in self._secrets:
-            message = message.replace(secret, "***")
+            if len(secret) >= 6:
+                message = message.replace(secret, "***")
+            else:  # a short one only where it stands alone: "ab" must not eat every "ab" of a message
+                message = re.sub(r"(?<![A-Za-z0-9])" + re.escape(secret) + r"(?![A-Za-z0-9])", "***", message)
         return message
 
     def __enter__(self) -> Database:

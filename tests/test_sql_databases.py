@@ -1,0 +1,397 @@
+"""``constrain.sql.connect``: one ``Database`` per engine, against real engines.
+
+PostgreSQL and MariaDB are real servers the tests start themselves (tests/_dbservers.py, Chinook loaded
+from the corpus scripts); DuckDB is a real file copied from the Chinook SQLite database; SQLite is the
+packaged file. The model's side is the scripted test server (tests/_fault_server.py) speaking the
+Responses wire format. Each engine's differences are the data in ``ENGINES``.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from _fault_server import fault_server, output, served  # noqa: F401  (fixtures)
+from constrain import sql
+from constrain.errors import DatabaseError, InputError, PolicyError, ValidationError
+from constrain.providers import OpenAI
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    dialect: str
+    album: str  # the Chinook album table, its key and its title column, as this engine's script names them
+    album_id: str
+    title: str
+    artist: str
+    quote: str  # the engine's identifier quote
+    hostile: tuple[str, ...]  # queries the policy must refuse before they reach the engine
+    slow: str  # a query that runs for minutes (MARK is replaced by a unique marker)
+
+
+_SHARED_HOSTILE = (
+    "SELECT * FROM {album} WHERE 'MARK' = 'MARK'; DELETE FROM {album}",
+    "DELETE FROM {album} WHERE 'MARK' = 'MARK'",
+    "SELECT * FROM {album} WHERE 'MARK' = 'MARK' FOR UPDATE",
+)
+
+ENGINES = {
+    "postgres": Engine(
+        "postgres", "postgres", "album", "album_id", "title", "artist", '"',
+        _SHARED_HOSTILE + (
+            "SELECT pg_sleep(5), 'MARK'",
+            "SELECT pg_read_file('/etc/passwd'), 'MARK'",
+            "SELECT lo_import('/etc/passwd'), 'MARK'",
+            "SELECT set_config('statement_timeout', '0', false), 'MARK'",
+            "SELECT pg_terminate_backend(1), 'MARK'",
+            "SELECT nextval('s'), 'MARK'",
+            "WITH d AS (DELETE FROM album RETURNING *) SELECT *, 'MARK' FROM d",
+            "COPY (SELECT 'MARK') TO '/tmp/x'",
+        ),
+        "SELECT count(*) FROM track a, track b, track c WHERE 'MARK' = 'MARK'",
+    ),
+    "mysql": Engine(
+        "mysql", "mysql", "Album", "AlbumId", "Title", "Artist", "`",
+        _SHARED_HOSTILE + (
+            "SELECT SLEEP(5), 'MARK'",
+            "SELECT BENCHMARK(100000000, MD5('MARK'))",
+            "SELECT LOAD_FILE('/etc/passwd'), 'MARK'",
+            "SELECT 'MARK' INTO OUTFILE '/tmp/x'",
+            "SELECT 'MARK' INTO DUMPFILE '/tmp/x'",
+            "SELECT GET_LOCK('MARK', 10)",
+        ),
+        "SELECT count(*) FROM Track a, Track b, Track c WHERE 'MARK' = 'MARK'",
+    ),
+    "duckdb": Engine(
+        "duckdb", "duckdb", "Album", "AlbumId", "Title", "Artist", '"',
+        _SHARED_HOSTILE + (
+            "SELECT * FROM read_csv('/etc/passwd'), (SELECT 'MARK')",
+            "SELECT * FROM read_text('/etc/passwd'), (SELECT 'MARK')",
+            "SELECT * FROM read_parquet('http://example.com/MARK.parquet')",
+            "SELECT * FROM 'MARK.csv'",
+            "ATTACH 'MARK.duckdb'",
+            "INSTALL httpfs",
+            "PRAGMA version",
+            "COPY (SELECT 'MARK') TO 'x.csv'",
+        ),
+        "SELECT count(*) FROM Track a, Track b, Track c, Track d WHERE 'MARK' = 'MARK'",
+    ),
+    "sqlite": Engine(
+        "sqlite", "sqlite", "Album", "AlbumId", "Title", "Artist", '"',
+        _SHARED_HOSTILE + ("SELECT load_extension('x'), 'MARK'", "SELECT readfile('/etc/passwd'), 'MARK'"),
+        "SELECT count(*) FROM Track a, Track b, Track c, Track d WHERE 'MARK' = 'MARK'",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def duckdb_chinook(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from conftest import corpus
+
+    import _dbservers
+
+    pytest.importorskip("duckdb", reason="the [duckdb] extra is not installed")
+    target = tmp_path_factory.mktemp("duckdb") / "chinook.duckdb"
+    _dbservers.copy_sqlite(corpus("chinook", "Chinook_Sqlite.sqlite"), f"duckdb:///{target}")
+    return f"duckdb:///{target}"
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def engine(request: pytest.FixtureRequest) -> tuple[Engine, str, object]:
+    """(the engine's data, its URL, the server or None)."""
+    return _engine(request, request.param)
+
+
+def _engine(request: pytest.FixtureRequest, name: str) -> tuple[Engine, str, object]:
+    if name == "postgres":
+        server = request.getfixturevalue("postgres_server")
+        return ENGINES[name], server.url, server
+    if name == "mysql":
+        server = request.getfixturevalue("mariadb_server")
+        return ENGINES[name], server.url, server
+    if name == "duckdb":
+        return ENGINES[name], request.getfixturevalue("duckdb_chinook"), None
+    return ENGINES[name], "chinook", None
+
+
+def _provider(url: str) -> OpenAI:
+    return OpenAI(base_url=url, model="m", backoff=0.01, max_backoff=0.02)
+
+
+def _marked(query: str, engine: Engine, marker: str) -> str:
+    return query.replace("{album}", engine.album).replace("MARK", marker)
+
+
+def test_connect_reads_the_catalog_with_keys_and_samples(engine) -> None:
+    data, url, _ = engine
+    with sql.connect(url) as db:
+        assert db.dialect == data.dialect
+        album = db.schema.table(data.album)
+        assert album is not None and album.name == data.album
+        assert album.primary_key == (data.album_id,)
+        if data.name != "duckdb":  # the DuckDB copy keeps primary keys only; see the DuckDB catalog test
+            assert any(fk.ref_table == data.artist for fk in album.foreign_keys)
+        title = next(c for c in album.columns if c.name == data.title)
+        assert title.samples and all(isinstance(v, str) for v in title.samples)
+        assert len(db.schema.tables) == 11
+
+
+def test_ask_answers_end_to_end_on_the_engine(engine, served) -> None:
+    data, url, _ = engine
+    server, model_url = served
+    server.inject(output(f"SELECT count(*) FROM {data.album}"), output(f"SELECT COUNT({data.album_id}) FROM {data.album}"))
+    answer = sql.ask("How many albums are there?", db=url, provider=_provider(model_url), candidates=2, run=True)
+    assert answer.query.dialect == data.dialect
+    assert answer.rows is not None and [tuple(int(v) for v in r) for r in answer.rows.rows] == [(347,)]
+    assert answer.vote is not None and answer.vote.rule == "unanimous"
+    system = server.requests_to("/responses")[0].body["input"][0]["content"]
+    assert f"CREATE TABLE {data.album}" in str(system)
+
+
+def test_validate_ends_with_the_engines_own_compiler(engine) -> None:
+    data, url, _ = engine
+    with sql.connect(url) as db:
+        query = f"SELECT nosuchfn({data.title}) FROM {data.album}"
+        with pytest.raises(ValidationError) as caught:
+            sql.validate(query, db=db)
+        assert caught.value.engine == data.dialect
+        assert "nosuchfn" in str(caught.value).lower()
+
+
+@pytest.mark.parametrize(("name", "hostile"), [(n, q) for n, e in sorted(ENGINES.items()) for q in e.hostile])
+def test_each_hostile_form_is_refused_before_it_reaches_the_engine(name: str, hostile: str,
+                                                                    request: pytest.FixtureRequest) -> None:
+    data, url, server = _engine(request, name)
+    marker = f"hostile{int(time.time() * 1000) % 10**9}"
+    query = _marked(hostile, data, marker)
+    with sql.connect(url, samples=0) as db:
+        with pytest.raises(ValidationError) as caught:  # PolicyError, or the grammar itself for non-SELECT text
+            sql.validate(query, db=db)
+        assert isinstance(caught.value, PolicyError) or caught.value.engine in ("lark", "llguidance", "sqlglot")
+        assert db.run(f"SELECT count(*) FROM {data.album}").rows[0][0] == 347
+    if server is not None:
+        assert marker not in server.log_text()  # the statement log proves it was never sent
+
+
+def test_the_engine_itself_refuses_writes(engine) -> None:
+    """Past the policy: a write sent straight to ``Database.run`` fails on the engine (read-only
+    transaction, read-only file, SQLite's authorizer), and nothing changed."""
+    data, url, _ = engine
+    with sql.connect(url, samples=0) as db:
+        for statement in (f"DELETE FROM {data.album}", "CREATE TABLE constrain_probe (a INT)",
+                          f"UPDATE {data.album} SET {data.title} = 'x'"):
+            with pytest.raises(ValidationError):
+                db.run(statement)
+        assert db.run(f"SELECT count(*) FROM {data.album}").rows[0][0] == 347
+        assert db.run(f"SELECT count(*) FROM {data.album} WHERE {data.title} = 'x'").rows[0][0] == 0
+
+
+_ACTIVE = {
+    "postgres": "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%{marker}%' "
+                "AND pid <> pg_backend_pid()",
+    "mysql": "SELECT count(*) FROM information_schema.processlist WHERE info LIKE '%{marker}%' AND id <> connection_id()",
+}
+
+
+def test_a_slow_query_is_cancelled_on_the_engine(engine) -> None:
+    data, url, server = engine
+    marker = f"slow{int(time.time() * 1000) % 10**9}"
+    with sql.connect(url, samples=0) as db:
+        started = time.monotonic()
+        with pytest.raises(PolicyError) as caught:
+            db.run(_marked(data.slow, data, marker), seconds=1.0)
+        assert caught.value.rule == "timeout"
+        assert time.monotonic() - started < 10
+        assert db.run(f"SELECT count(*) FROM {data.album}").rows[0][0] == 347  # the connection is usable again
+    if server is not None:
+        probe = _ACTIVE[data.dialect].replace("{marker}", marker)
+        deadline = time.monotonic() + 5
+        while int(server.admin_sql(probe, database=server.database)[0][0] or 0) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert int(server.admin_sql(probe, database=server.database)[0][0] or 0) == 0  # no backend still runs it
+
+
+def test_a_timed_out_candidate_is_fed_back_like_any_error(engine, served) -> None:
+    data, url, _ = engine
+    server, model_url = served
+    server.inject(output(_marked(data.slow, data, "fedback")), output(f"SELECT count(*) FROM {data.album}"))
+    answer = sql.ask("How many albums?", db=url, provider=_provider(model_url), candidates=1, run=True,
+                     query_seconds=1.0)
+    assert [tuple(int(v) for v in r) for r in answer.rows.rows] == [(347,)]
+    first = answer.result.attempts[0]
+    assert isinstance(first.error, PolicyError) and first.error.rule == "timeout"
+    second_prompt = json.dumps(server.requests_to("/responses")[1].body)
+    assert "longer than 1.0 s" in second_prompt
+
+
+# -- connections: passwords, hosts, drivers ------------------------------------------------------
+@pytest.fixture(params=["postgres", "mysql"])
+def server_engine(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    return request.getfixturevalue("postgres_server" if request.param == "postgres" else "mariadb_server")
+
+
+def test_a_wrong_password_is_a_typed_error_that_never_shows_a_password(server_engine) -> None:
+    wrong = server_engine.url.replace(server_engine.password, "WrongSecret123", 1)
+    db = sql.connect(wrong)
+    for shown in (repr(db), db.url, str(db)):
+        assert "WrongSecret123" not in shown and server_engine.password not in shown
+    with pytest.raises(DatabaseError) as caught:
+        db.schema
+    assert caught.value.reason == "authentication"
+    assert "WrongSecret123" not in str(caught.value)
+    assert "denied" in str(caught.value).lower() or "authentication failed" in str(caught.value).lower()
+
+
+def test_the_cli_never_prints_the_password(server_engine, served, capsys: pytest.CaptureFixture[str]) -> None:
+    from constrain.cli import main
+
+    server, model_url = served
+    table = "album" if server_engine.kind == "postgresql" else "Album"
+    server.inject(output(f"SELECT nosuch FROM {table}"), output(f"SELECT count(*) FROM {table}"))
+    code = main(["sql", "How many albums?", "--db", server_engine.url, "--provider", "openai", "--base-url", model_url,
+                 "--model", "m", "--candidates", "1", "--run", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert server_engine.password not in captured.out + captured.err
+    record = json.loads(captured.out.strip().splitlines()[-1])
+    assert record["rows"]["rows"] == [[347]]
+    wrong = server_engine.url.replace(server_engine.password, "AnotherWrong456", 1)
+    code = main(["sql-grammar", "--db", wrong, "--json"])
+    captured = capsys.readouterr()
+    assert code == 2 and "AnotherWrong456" not in captured.out + captured.err
+    assert json.loads(captured.out)["error"]["type"] == "DatabaseError"
+
+
+def test_an_unreachable_host_is_an_error_within_the_connect_timeout() -> None:
+    silent = socket.socket()  # accepts connections and never answers: the driver waits for its timeout
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+    try:
+        for scheme in ("postgresql", "mysql"):
+            started = time.monotonic()
+            with pytest.raises(DatabaseError) as caught:
+                sql.connect(f"{scheme}://u:TopSecret99@127.0.0.1:{port}/db", connect_seconds=1).schema
+            assert caught.value.reason == "connection"
+            assert time.monotonic() - started < 8
+            assert "TopSecret99" not in str(caught.value)
+    finally:
+        silent.close()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    with pytest.raises(DatabaseError, match="cannot connect"):
+        sql.connect(f"postgresql://u:pw@127.0.0.1:{port}/db").schema
+
+
+def test_a_missing_driver_names_the_extra_to_install(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseError) as caught:
+        sql.connect("postgresql+pg8000://u:SecretPw1@127.0.0.1:1/db")
+    assert caught.value.reason == "driver" and "constrain-cfg[postgres]" in str(caught.value)
+    assert "SecretPw1" not in str(caught.value)
+    # the plain scheme picks the project's driver; without it, the error names the extra (in a fresh
+    # interpreter where importing the driver fails, as on a machine without the extra)
+    script = ("import sys; sys.modules['pymysql'] = None\n"
+              "from constrain import sql\n"
+              "try:\n    sql.connect('mysql://u:pw@127.0.0.1:1/db')\n"
+              "except Exception as exc:\n    print(type(exc).__name__, exc.reason, exc)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60).stdout
+    assert out.startswith("DatabaseError driver") and 'constrain-cfg[mysql]' in out
+    with pytest.raises(InputError, match="unsupported database scheme"):
+        sql.connect("oracle://u:pw@h/db")
+
+
+def test_an_application_engine_is_used_as_it_is(postgres_server) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(postgres_server.url.replace("postgresql://", "postgresql+psycopg://", 1))
+    db = sql.connect(engine)
+    assert db.dialect == "postgres" and postgres_server.password not in repr(db)
+    assert sql.validate("SELECT count(*) FROM album", db=db).run(db).rows == [(347,)]
+    db.close()  # the application's engine is not disposed
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+    engine.dispose()
+
+
+# -- names as real schemas hold them ---------------------------------------------------------------
+_ODD_TABLES = {
+    "postgres": ('CREATE TABLE "Odd Name" ("Mixed Case" int, "naïve col" text, "select" int);\n'
+                 "INSERT INTO \"Odd Name\" VALUES (1, 'café', 7), (2, 'thé', 8);\n"
+                 'GRANT ALL ON "Odd Name" TO app;'),
+    "mysql": ("CREATE TABLE `Odd Name` (`Mixed Case` int, `naïve col` text, `select` int);\n"
+              "INSERT INTO `Odd Name` VALUES (1, 'café', 7), (2, 'thé', 8);"),
+}
+
+
+@pytest.mark.parametrize("kind", ["postgres", "mysql"])
+def test_odd_names_quoted_mixed_case_and_non_ascii(kind: str, request: pytest.FixtureRequest) -> None:
+    server = request.getfixturevalue("postgres_server" if kind == "postgres" else "mariadb_server")
+    server.admin_sql(_ODD_TABLES[kind], database=server.database)
+    q = '"' if kind == "postgres" else "`"
+    try:
+        with sql.connect(server.url) as db:
+            table = db.schema.table("Odd Name")
+            assert table is not None and table.column_names() == ["Mixed Case", "naïve col", "select"]
+            query = sql.validate(f"SELECT {q}Mixed Case{q}, {q}naïve col{q} FROM {q}Odd Name{q} WHERE {q}select{q} = 8", db=db)
+            assert query.run(db).rows == [(2, "thé")]
+            assert f"CREATE TABLE {q}Odd Name{q}" in db.schema.describe(keys=True, samples=True)
+    finally:
+        drop = 'DROP TABLE "Odd Name";' if kind == "postgres" else "DROP TABLE `Odd Name`;"
+        server.admin_sql(drop, database=server.database)
+
+
+def test_pgpassword_from_the_environment_is_never_shown(postgres_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    bare = postgres_server.url.replace(f":{postgres_server.password}@", "@", 1).replace("%", "%%")
+    monkeypatch.setenv("PGPASSWORD", postgres_server.password)
+    with sql.connect(bare) as db:
+        assert db.run("SELECT count(*) FROM album").rows == [(347,)]
+        with pytest.raises(ValidationError) as caught:
+            db.run(f"SELECT '{postgres_server.password}'::int")
+        assert postgres_server.password not in str(caught.value.reason)
+
+
+def test_sqlite_and_duckdb_urls_and_paths_open_their_engines(duckdb_chinook: str, tmp_path: Path) -> None:
+    from conftest import corpus
+
+    path = str(corpus("chinook", "Chinook_Sqlite.sqlite"))
+    for spec in (path, f"sqlite:///{path}"):
+        with sql.connect(spec) as db:
+            assert db.dialect == "sqlite" and db.run("SELECT count(*) FROM Album").rows == [(347,)]
+    file = duckdb_chinook.removeprefix("duckdb:///")
+    for spec in (duckdb_chinook, file):
+        with sql.connect(spec) as db:
+            assert db.dialect == "duckdb" and db.run("SELECT count(*) FROM Album").rows == [(347,)]
+    with pytest.raises(InputError, match="no such DuckDB"):
+        sql.connect(str(tmp_path / "missing.duckdb"))
+
+
+def test_the_duckdb_catalog_gives_keys_comments_and_views(tmp_path: Path) -> None:
+    duckdb = pytest.importorskip("duckdb", reason="the [duckdb] extra is not installed")
+    path = tmp_path / "keys.duckdb"
+    conn = duckdb.connect(str(path))
+    conn.execute("CREATE TABLE a (id INT PRIMARY KEY, n VARCHAR)")
+    conn.execute('CREATE TABLE "B b" (id INT PRIMARY KEY, a_id INT REFERENCES a(id))')
+    conn.execute("COMMENT ON TABLE a IS 'the a table'")
+    conn.execute("COMMENT ON COLUMN a.n IS 'its name'")
+    conn.execute("CREATE VIEW v AS SELECT n FROM a")
+    conn.execute("INSERT INTO a VALUES (1, 'one'), (2, 'two')")
+    conn.close()
+    with sql.connect(path) as db:
+        schema = db.schema
+        assert schema.table_names() == ["a", "B b", "v"]
+        assert schema.table("B b").foreign_keys == (sql.ForeignKey(("a_id",), "a", ("id",)),)
+        assert schema.table("a").comment == "the a table"
+        text = schema.describe(keys=True, samples=True)
+        assert "-- the a table" in text and "-- its name; e.g. 'one', 'two'" in text
+        assert sql.validate('SELECT n FROM v', db=db).run(db).rows == [("one",), ("two",)]
