@@ -33,6 +33,9 @@ def resolve_database(name_or_path: str | os.PathLike[str]) -> Path:
     stem = key[: -len(".sqlite")] if key.endswith(".sqlite") else key
     if stem in PACKAGED_DATABASES and os.sep not in key:
         return packaged_database(stem)
+    if os.sep in key or Path(key).suffix:
+        raise InputError(f"no such SQLite database file (not found, and not a packaged database: "
+                         f"{', '.join(sorted(PACKAGED_DATABASES))})", source=key)
     raise InputError(
         f"database {key!r} not found: not a file, and not a packaged database "
         f"({', '.join(sorted(PACKAGED_DATABASES))})"
