@@ -1,0 +1,731 @@
+"""Private PostgreSQL and MariaDB servers for tests and benchmarks, and typed copies of SQLite databases.
+
+``start_postgres(folder)`` / ``start_mariadb(folder)`` start a throw-away server from Debian's packages
+(DESIGN.md section 10): its own data folder, 127.0.0.1 on a free port, an ``app`` user with a random
+password, every statement the server receives written to ``server.log_path`` (PostgreSQL
+``log_statement=all``, MariaDB's general log), so a test can prove that a refused query never reached it.
+Run as root, the servers run as the system users ``postgres`` and ``mysql``; run as another user, as that
+user (who then needs to be able to run the binaries). ``load_chinook(server)`` loads the Chinook corpus;
+``copy_sqlite(path, target)`` copies a SQLite file into PostgreSQL, MariaDB or a DuckDB file with column
+types taken from the values (SQLite keeps numbers as text in many Spider columns).
+
+The ``app`` user is not a superuser but has every privilege on its databases (PostgreSQL: ``CREATEDB``,
+all privileges on the database, its ``public`` schema and its tables; MariaDB: ``ALL`` on the database),
+so read-only behaviour in tests is proved by the caller's transaction settings, not by grants.
+
+No pytest import: ``bench/`` loads this file by path (``importlib``), as ``tests/`` is not a package.
+"""
+
+from __future__ import annotations
+
+import atexit
+import csv
+import getpass
+import glob
+import json
+import os
+import pwd
+import re
+import secrets
+import shutil
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+from urllib.parse import quote, unquote, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPORA = Path(os.environ.get("CONSTRAIN_CORPORA", ROOT.parent / "shared" / "corpora"))
+START_SECONDS = 60.0
+APP_USER = "app"
+
+
+class ServerUnavailable(RuntimeError):
+    """The server's binaries (or its system user, when running as root) are not on this machine."""
+
+
+class ServerError(RuntimeError):
+    """A server failed to start or an administrative statement failed (the message has the log tail)."""
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        return f"(no log: {exc})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _which(name: str) -> str | None:
+    """``shutil.which`` that also looks in the sbin folders (not on a non-root user's PATH on Debian)."""
+    path = os.environ.get("PATH", "") + os.pathsep + os.pathsep.join(["/usr/sbin", "/usr/local/sbin", "/usr/bin"])
+    return shutil.which(name, path=path)
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    """The caller's environment without libpq/MySQL client settings that would redirect our clients."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "MYSQL", "MARIADB"))}
+    env.update(extra)
+    return env
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _run_as(user: str | None) -> list[str]:
+    return ["runuser", "-u", user, "--"] if user else []
+
+
+def _prepare_base(folder: Path, name: str, user: str | None, socket_room: int) -> tuple[Path, bool]:
+    """The server's working folder ``folder/name`` owned by ``user`` (root only), or a private temporary
+    folder when ``user`` could not reach ``folder`` (e.g. pytest's 0700 ``/tmp/pytest-of-root``) or its
+    path is too long for a Unix socket. Returns (folder, private)."""
+    folder = Path(folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    base = folder / name
+    reachable = len(str(base)) + socket_room < 100
+    if reachable and user:
+        reachable = subprocess.run([*_run_as(user), "test", "-x", str(folder)], cwd="/", check=False).returncode == 0
+    private = not reachable
+    if private:
+        base = Path(tempfile.mkdtemp(prefix=f"constrain-{name}-"))
+    else:
+        if base.exists():
+            shutil.rmtree(base)
+        base.mkdir()
+    if user:
+        entry = pwd.getpwnam(user)
+        os.chown(base, entry.pw_uid, entry.pw_gid)
+    os.chmod(base, 0o700)
+    return base, private
+
+
+def _postgres_bindir() -> Path:
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(re.sub(r"\D", "", p.split("/")[4]) or 0)
+    )
+    if candidates:
+        return Path(candidates[-1]).parent
+    initdb = _which("initdb")
+    if initdb:
+        return Path(initdb).resolve().parent
+    raise ServerUnavailable("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb, no initdb on PATH)")
+
+
+def _system_user(name: str, what: str) -> str | None:
+    """The system user to run a server as: ``name`` when running as root, else nobody (run as ourselves)."""
+    if not _is_root():
+        return None
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        raise ServerUnavailable(f"{what} needs the system user {name!r} when run as root; it does not exist") from None
+    if not shutil.which("runuser"):
+        raise ServerUnavailable("runuser (util-linux) is needed to run the server as its system user")
+    return name
+
+
+# ---------------------------------------------------------------------------------------------- servers
+
+
+@dataclass
+class Server:
+    """A running private server. ``url`` is a SQLAlchemy URL (plain scheme, no driver) for the ``app`` user."""
+
+    kind: str  # "postgresql" | "mariadb"
+    port: int
+    password: str = field(repr=False)
+    folder: Path  # the server's working folder (data, socket, logs)
+    log_path: Path  # every statement the server received
+    database: str  # the database ``url`` names ("" = none); load_chinook sets it
+    user: str = APP_USER
+    _private: bool = False
+    _caller_folder: Path | None = None
+    _stop: Any = field(default=None, repr=False)
+    _admin: Any = field(default=None, repr=False)
+    _stopped: bool = False
+
+    @property
+    def scheme(self) -> str:
+        return "postgresql" if self.kind == "postgresql" else "mysql"
+
+    @property
+    def url(self) -> str:
+        return self.url_for(self.database)
+
+    def url_for(self, database: str) -> str:
+        return f"{self.scheme}://{self.user}:{quote(self.password, safe='')}@127.0.0.1:{self.port}/{quote(database, safe='')}"
+
+    def admin_sql(self, sql: str, database: str | None = None) -> list[tuple[str | None, ...]]:
+        """Run ``sql`` (one or more statements) as the superuser through the command-line client; returns
+        the rows of the statements that return rows, values as text and NULL as None (MariaDB: the string
+        ``NULL`` also reads as None). Raises ServerError with the client's message on failure."""
+        return self._admin(sql, database)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """Fast shutdown. Removes only a private temporary folder (after copying its logs into the
+        caller's folder, where ``log_path`` then points); the caller's folder keeps the data folder."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            self._stop()
+        finally:
+            if self._private and self._caller_folder is not None:
+                keep = self._caller_folder / f"{self.kind}-logs"
+                keep.mkdir(parents=True, exist_ok=True)
+                for log in self.folder.glob("*.log"):
+                    shutil.copy(log, keep / log.name)
+                self.log_path = keep / self.log_path.name
+                shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_postgres(folder: Path) -> Server:
+    """Initialise and start a PostgreSQL cluster under ``folder`` (DESIGN.md section 10)."""
+    bindir = _postgres_bindir()
+    user = _system_user("postgres", "PostgreSQL")
+    as_user = _run_as(user)
+    base, private = _prepare_base(Path(folder), "postgres", user, socket_room=len("/.s.PGSQL.65535.lock"))
+    data, log = base / "data", base / "postgres.log"
+    superuser, super_password, password = "postgres", secrets.token_hex(16), secrets.token_hex(16)
+    pwfile = base / "pwfile"
+    pwfile.write_text(super_password + "\n")
+    if user:
+        entry = pwd.getpwnam(user)
+        os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+    os.chmod(pwfile, 0o600)
+    env = _clean_env(LC_ALL="C.UTF-8")
+    init = subprocess.run(
+        [*as_user, str(bindir / "initdb"), "-D", str(data), "-U", superuser, "--auth=scram-sha-256",
+         f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
+        cwd=base, env=env, capture_output=True, text=True, check=False,
+    )
+    pwfile.unlink()
+    if init.returncode:
+        raise ServerError(f"initdb failed ({init.returncode}):\n{init.stdout}\n{init.stderr}")
+
+    def psql(sql: str, database: str | None = None) -> list[tuple[str | None, ...]]:
+        cmd = [str(bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--csv", "-t", "-P", "null=\x01NULL",
+               "-h", str(base), "-p", str(port), "-U", superuser, "-d", database or "postgres", "-f", "-"]
+        done = subprocess.run(cmd, input=sql, env=_clean_env(PGPASSWORD=super_password), cwd=base,
+                              capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise ServerError(f"psql failed ({done.returncode}): {done.stderr.strip()}")
+        return [tuple(None if v == "\x01NULL" else v for v in row) for row in csv.reader(done.stdout.splitlines()) if row]
+
+    def pg_ctl_stop() -> None:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "60", "stop"],
+                       cwd=base, env=env, capture_output=True, check=False)
+
+    for attempt in range(3):
+        port = _free_port()
+        options = (f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
+                   "-c full_page_writes=off -c log_statement=all -c log_min_messages=warning")
+        started = subprocess.run(
+            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", str(int(START_SECONDS)),
+             "-o", options, "start"],
+            cwd=base, env=env, capture_output=True, text=True, check=False,
+        )
+        if started.returncode == 0:
+            break
+        if attempt == 2 or "already in use" not in _tail(log, 10):
+            pg_ctl_stop()
+            raise ServerError(f"PostgreSQL did not start ({started.stderr.strip()}); log tail:\n{_tail(log)}")
+    server = Server("postgresql", port, password, base, log, "postgres", _private=private,
+                    _caller_folder=Path(folder).resolve(), _stop=pg_ctl_stop, _admin=psql)
+    atexit.register(server.stop)
+    try:
+        psql(f"CREATE ROLE {APP_USER} LOGIN CREATEDB PASSWORD '{password}';")
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _mariadb_binaries() -> tuple[str, str, str]:
+    found = [_which(name) for name in ("mariadbd", "mariadb-install-db", "mariadb")]
+    if not all(found):
+        missing = [n for n, p in zip(("mariadbd", "mariadb-install-db", "mariadb"), found) if not p]
+        raise ServerUnavailable(f"MariaDB is not installed (missing {', '.join(missing)})")
+    return found[0], found[1], found[2]  # type: ignore[return-value]
+
+
+def _mariadb_unescape(value: str) -> str | None:
+    if value == "NULL":
+        return None
+    return re.sub(r"\\(.)", lambda m: {"t": "\t", "n": "\n", "0": "\0", "\\": "\\"}.get(m.group(1), m.group(1)), value)
+
+
+def start_mariadb(folder: Path) -> Server:
+    """Initialise and start a MariaDB server under ``folder`` (DESIGN.md section 10)."""
+    mariadbd, install_db, client = _mariadb_binaries()
+    user = _system_user("mysql", "MariaDB")
+    base, private = _prepare_base(Path(folder), "mariadb", user, socket_room=len("/mysql.sock.lock"))
+    data, sock = base / "data", base / "mysql.sock"
+    log, error_log = base / "general.log", base / "error.log"
+    os_user = user or getpass.getuser()  # the socket-authenticated admin account mariadb-install-db creates
+    admin = "root" if user else os_user
+    env = _clean_env()
+    init = subprocess.run(
+        [install_db, "--no-defaults", f"--user={os_user}", f"--datadir={data}",
+         "--auth-root-authentication-method=socket", "--skip-test-db", "--skip-name-resolve"],
+        cwd=base, env=env, capture_output=True, text=True, check=False,
+    )
+    if init.returncode:
+        raise ServerError(f"mariadb-install-db failed ({init.returncode}):\n{init.stdout[-2000:]}\n{init.stderr[-2000:]}")
+
+    def client_sql(sql: str, database: str | None = None) -> list[tuple[str | None, ...]]:
+        cmd = [client, "--no-defaults", f"-u{admin}", f"--socket={sock}", "--batch", "--skip-column-names",
+               "--default-character-set=utf8mb4", *([database] if database else [])]
+        done = subprocess.run(cmd, input=sql, env=env, cwd=base, capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise ServerError(f"mariadb client failed ({done.returncode}): {done.stderr.strip()}")
+        return [tuple(_mariadb_unescape(v) for v in line.split("\t")) for line in done.stdout.splitlines()]
+
+    process: subprocess.Popen[bytes] | None = None
+
+    def shutdown() -> None:
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()  # SIGTERM: a normal (fast) InnoDB shutdown
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    port = 0
+    for attempt in range(3):
+        port = _free_port()
+        error_log.unlink(missing_ok=True)
+        process = subprocess.Popen(
+            [mariadbd, "--no-defaults", *([f"--user={user}"] if user else []), f"--datadir={data}",
+             f"--socket={sock}", f"--port={port}", "--bind-address=127.0.0.1", "--skip-log-bin",
+             "--skip-name-resolve", f"--pid-file={base / 'mariadbd.pid'}", f"--log-error={error_log}",
+             "--general-log=1", f"--general-log-file={log}", "--character-set-server=utf8mb4",
+             "--collation-server=utf8mb4_general_ci", "--innodb-flush-log-at-trx-commit=0",
+             "--innodb-buffer-pool-size=64M", "--innodb-doublewrite=0", "--max-allowed-packet=64M"],
+            cwd=base, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                client_sql("SELECT 1")
+                break
+            except ServerError:
+                time.sleep(0.2)
+        else:
+            tail = _tail(error_log)
+            shutdown()
+            if attempt < 2 and "already in use" in tail:
+                continue
+            why = "exited" if process.poll() is not None else f"did not answer within {START_SECONDS:.0f} s"
+            raise ServerError(f"MariaDB {why}; error log tail:\n{tail}")
+        break
+    server = Server("mariadb", port, secrets.token_hex(16), base, log, "", _private=private,
+                    _caller_folder=Path(folder).resolve(), _stop=shutdown, _admin=client_sql)
+    atexit.register(server.stop)
+    try:
+        client_sql(f"CREATE USER '{APP_USER}'@'127.0.0.1' IDENTIFIED BY '{server.password}';")
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def create_database(server: Server, name: str) -> str:
+    """Create (or keep) database ``name`` on ``server`` with every privilege for the app user; its URL."""
+    if server.kind == "postgresql":
+        quoted = '"' + name.replace('"', '""') + '"'
+        literal = name.replace("'", "''")
+        if not server.admin_sql(f"SELECT 1 FROM pg_database WHERE datname = '{literal}'"):
+            server.admin_sql(f"CREATE DATABASE {quoted} OWNER {APP_USER};")
+        server.admin_sql(f"GRANT ALL ON SCHEMA public TO {APP_USER};", database=name)
+    else:
+        quoted = "`" + name.replace("`", "``") + "`"
+        grant = "`" + re.sub(r"([_%\\])", r"\\\1", name).replace("`", "``") + "`"  # `_` and `%` are wildcards
+        server.admin_sql(
+            f"CREATE DATABASE IF NOT EXISTS {quoted} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;\n"
+            f"GRANT ALL PRIVILEGES ON {grant}.* TO '{APP_USER}'@'127.0.0.1';"
+        )
+    return server.url_for(name)
+
+
+def load_chinook(server: Server) -> Server:
+    """Load the Chinook corpus script (PostgreSQL: database ``chinook``; MariaDB: ``Chinook``), give the app
+    user every privilege on it and point ``server.url`` at it."""
+    folder = CORPORA / "chinook"
+    if server.kind == "postgresql":
+        script, database = folder / "Chinook_PostgreSql.sql", "chinook"
+        server.admin_sql(script.read_text(encoding="utf-8"))
+        server.admin_sql(
+            f"GRANT ALL ON DATABASE chinook TO {APP_USER};\nGRANT ALL ON SCHEMA public TO {APP_USER};\n"
+            f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {APP_USER};\n"
+            f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {APP_USER};",
+            database="chinook",
+        )
+    else:
+        script, database = folder / "Chinook_MySql.sql", "Chinook"
+        server.admin_sql(script.read_text(encoding="utf-8"))
+        server.admin_sql(f"GRANT ALL PRIVILEGES ON `Chinook`.* TO '{APP_USER}'@'127.0.0.1';")
+    server.database = database
+    return server
+
+
+# ---------------------------------------------------------------------------------------------- SQLite copies
+
+_INT = re.compile(r"[+-]?\d+\Z")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _affinity(declared: str) -> str:
+    """SQLite's column affinity rules (https://www.sqlite.org/datatype3.html, 3.1)."""
+    d = declared.upper()
+    if "INT" in d:
+        return "int"
+    if any(word in d for word in ("CHAR", "CLOB", "TEXT")):
+        return "text"
+    if "BLOB" in d or not d:
+        return "blob"
+    if any(word in d for word in ("REAL", "FLOA", "DOUB")):
+        return "float"
+    return "numeric"
+
+
+def _kind(declared: str, values: Iterable[Any]) -> str:
+    """Column type from the values: all integers -> "int", all numbers -> "float" (text that reads as a
+    number counts; ``''`` next to numbers reads as NULL), bytes -> "blob", else "text". The declared type
+    decides only for a column without values, and REAL affinity makes integers "float" (as SQLite does)."""
+    ints = floats = empties = 0
+    for value in values:
+        if value is None:
+            continue
+        if isinstance(value, bytes):
+            return "blob"
+        if isinstance(value, bool) or isinstance(value, int):
+            ints += 1
+        elif isinstance(value, float):
+            floats += 1
+        elif value == "":
+            empties += 1
+        elif _INT.match(value) and str(int(value)) == value and _INT64[0] <= int(value) <= _INT64[1]:
+            ints += 1  # round-trips: '007' and '+5' stay text
+        elif _NUMBER.match(value):
+            floats += 1
+        else:
+            return "text"
+    if ints + floats == 0:
+        return "text" if empties else {"int": "int", "float": "float", "numeric": "float"}.get(_affinity(declared), "text")
+    if floats or _affinity(declared) == "float":
+        return "float"
+    return "int"
+
+
+def _convert(kind: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if kind == "int":
+        return None if value == "" else int(value)
+    if kind == "float":
+        return None if value == "" else float(value)
+    if kind == "blob":
+        return value if isinstance(value, bytes) else str(value).encode()
+    return value if isinstance(value, str) else str(value)
+
+
+@dataclass
+class _Table:
+    name: str
+    columns: list[str]
+    kinds: list[str]
+    rows: list[tuple[Any, ...]]
+    primary_key: list[str]
+    foreign_keys: list[tuple[list[str], str, list[str]]]  # (columns, referenced table, referenced columns)
+
+
+def _read_sqlite(path: Path) -> list[_Table]:
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    con.text_factory = lambda raw: raw.decode("utf-8", "replace")
+    try:
+        names = [r[0] for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid")]
+        by_lower = {n.lower(): n for n in names}
+        tables = []
+        for name in names:
+            q = '"' + name.replace('"', '""') + '"'
+            info = con.execute(f"PRAGMA table_info({q})").fetchall()  # cid, name, type, notnull, default, pk
+            columns = [r[1] for r in info]
+            raw = con.execute(f"SELECT * FROM {q}").fetchall()
+            kinds = [_kind(r[2] or "", (row[i] for row in raw)) for i, r in enumerate(info)]
+            rows = [tuple(_convert(k, v) for k, v in zip(kinds, row)) for row in raw]
+            primary_key = [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
+            col_lower = {c.lower(): c for c in columns}
+            groups: dict[int, list[tuple[str, str, str | None]]] = {}
+            for fk in con.execute(f"PRAGMA foreign_key_list({q})"):  # id, seq, table, from, to, ...
+                groups.setdefault(fk[0], []).append((fk[2], fk[3], fk[4]))
+            foreign_keys = []
+            for refs in groups.values():
+                target = by_lower.get(refs[0][0].lower())
+                mine = [col_lower.get(r[1].lower()) for r in refs]
+                if target is None or None in mine:
+                    continue
+                foreign_keys.append(([c for c in mine if c], target, [r[2] or "" for r in refs]))
+            tables.append(_Table(name, columns, kinds, rows, primary_key, foreign_keys))
+        # referenced columns: real spelling, or the referenced table's primary key when omitted
+        spelled = {t.name: ({c.lower(): c for c in t.columns}, t.primary_key) for t in tables}
+        for table in tables:
+            fixed = []
+            for mine, target, theirs in table.foreign_keys:
+                lower, pk = spelled[target]
+                cols = pk if not any(theirs) else [lower.get(c.lower()) for c in theirs]
+                if len(cols) == len(mine) and None not in cols:
+                    fixed.append((mine, target, cols))
+            table.foreign_keys = fixed
+        return tables
+    finally:
+        con.close()
+
+
+def _unique(table: _Table) -> bool:
+    idx = [table.columns.index(c) for c in table.primary_key]
+    keys = [tuple(row[i] for i in idx) for row in table.rows]
+    return bool(idx) and all(None not in k for k in keys) and len(set(keys)) == len(keys)
+
+
+_TYPES = {
+    "postgresql": {"int": "BIGINT", "float": "DOUBLE PRECISION", "text": "TEXT", "blob": "BYTEA"},
+    "mariadb": {"int": "BIGINT", "float": "DOUBLE", "text": "VARCHAR(255)", "blob": "LONGBLOB"},
+    "duckdb": {"int": "BIGINT", "float": "DOUBLE", "text": "VARCHAR", "blob": "BLOB"},
+}
+
+
+def _column_type(engine: str, table: _Table, i: int) -> str:
+    kind = table.kinds[i]
+    if engine == "mariadb" and kind == "text":
+        longest = max((len(row[i]) for row in table.rows if row[i] is not None), default=0)
+        return "VARCHAR(255)" if longest <= 255 else "LONGTEXT"
+    return _TYPES[engine][kind]
+
+
+def _q(engine: str, name: str) -> str:
+    if engine == "mariadb":
+        return "`" + name.replace("`", "``") + "`"
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _create_sql(engine: str, table: _Table, prefix: str = "") -> str:
+    cols = ", ".join(f"{_q(engine, c)} {_column_type(engine, table, i)}" for i, c in enumerate(table.columns))
+    return f"CREATE TABLE {prefix}{_q(engine, table.name)} ({cols})"
+
+
+def _constraints(engine: str, tables: Sequence[_Table], execute: Any, prefix: str = "") -> None:
+    """Primary keys where the data holds them, then foreign keys; a statement the engine refuses is skipped."""
+    for table in tables:
+        if _unique(table):
+            cols = ", ".join(_q(engine, c) for c in table.primary_key)
+            try:
+                execute(f"ALTER TABLE {prefix}{_q(engine, table.name)} ADD PRIMARY KEY ({cols})")
+            except Exception:  # noqa: BLE001 - e.g. MariaDB's LONGTEXT key, a collation-equal duplicate
+                table.primary_key = []
+        else:
+            table.primary_key = []
+    if engine == "duckdb":
+        return  # DuckDB cannot add a foreign key to an existing table
+    for table in tables:
+        for i, (mine, target, theirs) in enumerate(table.foreign_keys):
+            try:
+                execute(
+                    f"ALTER TABLE {prefix}{_q(engine, table.name)} ADD CONSTRAINT {_q(engine, f'fk_{table.name}_{i}'[:60])} "
+                    f"FOREIGN KEY ({', '.join(_q(engine, c) for c in mine)}) "
+                    f"REFERENCES {prefix}{_q(engine, target)} ({', '.join(_q(engine, c) for c in theirs)})"
+                )
+            except Exception:  # noqa: BLE001 - no unique key on the referenced columns, types differ, orphans
+                pass
+
+
+def _parse(url: str) -> tuple[str, dict[str, Any], str]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+")[0]
+    engine = {"postgresql": "postgresql", "postgres": "postgresql", "mysql": "mariadb", "mariadb": "mariadb"}.get(scheme)
+    if engine is None:
+        raise ValueError(f"copy_sqlite: unsupported URL scheme {parts.scheme!r} (postgresql, mysql, mariadb, duckdb)")
+    login = {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port,
+        "user": unquote(parts.username or ""),
+        "password": unquote(parts.password or ""),
+    }
+    return engine, login, unquote(parts.path.lstrip("/"))
+
+
+def copy_sqlite(
+    sqlite_path: Path | str, url: str | Path | Server, *, database: str | None = None, lower_names: bool = False
+) -> str:
+    """Copy every table of a SQLite file into PostgreSQL, MariaDB or DuckDB with column types from the values.
+
+    ``url``: a ``Server`` (the database is created by the superuser, the app user gets every privilege on it),
+    a ``postgresql://`` / ``mysql://`` URL whose user may create databases, or ``duckdb:///FILE`` (or a
+    ``Path``; ``duckdb:////abs/path`` as in SQLAlchemy). ``database``: the database to create, default the
+    SQLite file's stem; for DuckDB the schema (default ``main``). Tables already there are replaced. Names
+    are kept exactly (quoted), primary keys are added where the data holds them and foreign keys where the
+    engine accepts them (not on DuckDB). ``lower_names=True`` lower-cases table and column names (SQLite's
+    names are case-insensitive, PostgreSQL folds unquoted names to lower case: Spider's gold SQL names
+    ``singer.age`` for the column ``Age``). Returns the URL of the copy.
+    """
+    path = Path(sqlite_path)
+    tables = _read_sqlite(path)
+    if lower_names:
+        for table in tables:
+            table.name, table.columns = table.name.lower(), [c.lower() for c in table.columns]
+            table.primary_key = [c.lower() for c in table.primary_key]
+            table.foreign_keys = [([c.lower() for c in a], t.lower(), [c.lower() for c in b]) for a, t, b in table.foreign_keys]
+    if isinstance(url, Path) or str(url).startswith("duckdb:"):
+        return _copy_duckdb(tables, url, database)
+    if isinstance(url, Server):
+        name = database or path.stem
+        target = create_database(url, name)
+        engine, login, _ = _parse(target)
+    else:
+        engine, login, _ = _parse(url)
+        name = database or path.stem
+        target = urlsplit(url)._replace(path="/" + quote(name, safe="")).geturl()
+        _create_with(engine, login, name)
+    if engine == "postgresql":
+        _copy_postgres(tables, login, name)
+    else:
+        _copy_mariadb(tables, login, name)
+    return target
+
+
+def _create_with(engine: str, login: dict[str, Any], name: str) -> None:
+    if engine == "postgresql":
+        import psycopg
+
+        with psycopg.connect(dbname="postgres", autocommit=True, **login) as con:
+            if not con.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                con.execute(f"CREATE DATABASE {_q(engine, name)}")
+    else:
+        import pymysql
+
+        con = pymysql.connect(charset="utf8mb4", autocommit=True, **{**login, "port": login["port"] or 3306})
+        try:
+            con.cursor().execute(
+                f"CREATE DATABASE IF NOT EXISTS {_q(engine, name)} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+            )
+        finally:
+            con.close()
+
+
+def _copy_postgres(tables: list[_Table], login: dict[str, Any], name: str) -> None:
+    import psycopg
+    from psycopg import sql as pgsql
+
+    with psycopg.connect(dbname=name, autocommit=True, **login) as con:
+        with con.transaction():
+            for table in tables:
+                con.execute(f"DROP TABLE IF EXISTS {_q('postgresql', table.name)} CASCADE")
+                con.execute(_create_sql("postgresql", table))
+                copy_sql = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
+                    pgsql.Identifier(table.name), pgsql.SQL(", ").join(map(pgsql.Identifier, table.columns))
+                )
+                with con.cursor() as cur, cur.copy(copy_sql) as copy:
+                    for row in table.rows:
+                        copy.write_row(tuple(v.replace("\0", "") if isinstance(v, str) else v for v in row))
+
+        def execute(statement: str) -> None:
+            con.execute(statement)
+
+        _constraints("postgresql", tables, execute)
+
+
+def _copy_mariadb(tables: list[_Table], login: dict[str, Any], name: str) -> None:
+    import pymysql
+
+    con = pymysql.connect(database=name, charset="utf8mb4", autocommit=False, **{**login, "port": login["port"] or 3306})
+    try:
+        cur = con.cursor()
+        cur.execute("SET SESSION foreign_key_checks = 0")
+        for table in tables:
+            cur.execute(f"DROP TABLE IF EXISTS {_q('mariadb', table.name)}")
+            cur.execute(_create_sql("mariadb", table))
+            if table.rows:
+                cols = ", ".join(_q("mariadb", c) for c in table.columns)
+                marks = ", ".join(["%s"] * len(table.columns))
+                # pymysql turns executemany of a plain INSERT ... VALUES into multi-row INSERTs (<= 1 MB each)
+                cur.executemany(f"INSERT INTO {_q('mariadb', table.name)} ({cols}) VALUES ({marks})", table.rows)
+        con.commit()
+        cur.execute("SET SESSION foreign_key_checks = 1")
+
+        def execute(statement: str) -> None:
+            cur.execute(statement)
+
+        _constraints("mariadb", tables, execute)
+        con.commit()
+    finally:
+        con.close()
+
+
+def _copy_duckdb(tables: list[_Table], url: str | Path, schema: str | None) -> str:
+    import duckdb
+
+    if isinstance(url, Path):
+        file, target = str(url), f"duckdb:///{url}"
+    else:
+        file, target = url[len("duckdb:///") :], url
+    prefix = ""
+    con = duckdb.connect(file)
+    try:
+        if schema:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {_q('duckdb', schema)}")
+            prefix = _q("duckdb", schema) + "."
+        with tempfile.TemporaryDirectory(prefix="constrain-duckdb-") as tmp:
+            for n, table in enumerate(tables):
+                con.execute(f"DROP TABLE IF EXISTS {prefix}{_q('duckdb', table.name)} CASCADE")
+                con.execute(_create_sql("duckdb", table, prefix))
+                if not table.rows:
+                    continue
+                # newline-delimited JSON + read_json: row-by-row executemany is orders of magnitude slower
+                ndjson = Path(tmp) / f"t{n}.json"
+                keys = [f"c{i}" for i in range(len(table.columns))]
+                with ndjson.open("w", encoding="utf-8") as out:
+                    for row in table.rows:
+                        out.write(json.dumps(
+                            {k: (v.hex() if isinstance(v, bytes) else v) for k, v in zip(keys, row)}, ensure_ascii=False))
+                        out.write("\n")
+                types = {"int": "BIGINT", "float": "DOUBLE", "text": "VARCHAR", "blob": "VARCHAR"}
+                columns = ", ".join(f"'{k}': '{types[kind]}'" for k, kind in zip(keys, table.kinds))
+                select = ", ".join(f"unhex({k})" if kind == "blob" else k for k, kind in zip(keys, table.kinds))
+                literal = str(ndjson).replace("'", "''")
+                con.execute(
+                    f"INSERT INTO {prefix}{_q('duckdb', table.name)} SELECT {select} FROM "
+                    f"read_json('{literal}', format = 'newline_delimited', columns = {{{columns}}})"
+                )
+        _constraints("duckdb", tables, con.execute, prefix)
+    finally:
+        con.close()
+    return target
