@@ -29,7 +29,21 @@ spaced within each.
 tallies to ``--save FILE``; ``--merge FILE...`` reports the parts as one run (on a 2-core machine two
 one-thread shards finish the whole set in about half the time; latencies stay per question).
 
+``--db-engine sqlite,postgres,mysql,duckdb`` (default ``sqlite``) also asks every question against a
+copy of its database on each listed engine: a private PostgreSQL / MariaDB server (``tests/_dbservers.py``)
+started in a temporary folder, or one DuckDB file per database, each Spider database copied once per run
+with column types taken from its values (names kept as they are; ``--lower-names`` lower-cases them).
+``sql.ask`` then gets that engine's ``Database`` (its dialect, grammar and prompt); free and grammar modes
+run the engine's prompt and grammar and execute there. The gold rows are always the gold query's result
+on the SQLite file; an engine's answer is scored on its own result rows, with engine values read as
+SQLite would hold them (Decimal -> float, bool -> int, date/time -> ISO text) and, on both sides, text
+that reads as a number taken as the number (the copies type Spider's numbers-as-text columns as numbers)
+and floats rounded to 4 places (MySQL's AVG). ``--sweep`` and
+``--plain`` stay SQLite-only, and so do the "dqs off" replays (``double_quoted_strings`` is SQLite's).
+The report has a row per engine and mode with the difference to SQLite's EX in the same run (points).
+
     python bench/nl2sql.py [--limit N] [--candidates K] [--sweep N] [--plain] [--model NAME|PATH] [--json]
+    python bench/nl2sql.py --db-engine sqlite,postgres,mysql,duckdb --modes ask1,askK [--limit N]
     python bench/nl2sql.py --shard 1/2 --save a.json & python bench/nl2sql.py --shard 2/2 --save b.json
     python bench/nl2sql.py --merge a.json b.json [--json]
 """
@@ -37,14 +51,26 @@ one-thread shards finish the whole set in about half the time; latencies stay pe
 from __future__ import annotations
 
 import collections
+import contextlib
+import datetime
+import decimal
+import importlib.util
 import itertools
 import json
 import os
 import re
+import shutil
+import signal
 import sqlite3
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
+
+# bench/ goes last on the path: bench/jsonschema.py must not shadow the jsonschema package
+_HERE = str(Path(__file__).resolve().parent)
+sys.path[:] = [entry for entry in sys.path if entry != _HERE] + [_HERE]
 
 from _common import ROOT, bench_parser, emit, percentile, print_table
 
@@ -122,6 +148,176 @@ def same_rows(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]) -> bool:
     return any(norm([tuple(row[i] for i in order) for row in a]) == target for order in orders)
 
 
+ENGINES = ("sqlite", "postgres", "mysql", "duckdb")
+_ENGINE_ALIASES = {"postgresql": "postgres", "pg": "postgres", "mariadb": "mysql"}
+
+
+def parse_engines(text: str) -> list[str]:
+    """``--db-engine``'s comma-separated list, aliases resolved, order kept, SQLite first when listed (its EX
+    is the reference the others are compared with)."""
+    engines: list[str] = []
+    for word in (w.strip().lower() for w in text.split(",") if w.strip()):
+        name = _ENGINE_ALIASES.get(word, word)
+        if name not in ENGINES:
+            raise SystemExit(f"--db-engine: unknown engine {word!r} (choose from {', '.join(ENGINES)})")
+        if name not in engines:
+            engines.append(name)
+    if not engines:
+        raise SystemExit("--db-engine: no engine given")
+    return sorted(engines, key=lambda e: e != "sqlite")
+
+
+def mode_key(engine: str, mode: str) -> str:
+    """The tally key of ``mode`` on ``engine``: SQLite's keys are the modes themselves (as before engines)."""
+    return mode if engine == "sqlite" else f"{engine}:{mode}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    engine, _, mode = key.rpartition(":")
+    return engine or "sqlite", mode
+
+
+def as_sqlite(value: Any) -> Any:
+    """An engine's value as SQLite would hold it, for comparing with the gold rows read from SQLite."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    return value
+
+
+_INT_TEXT = re.compile(r"[+-]?\d+\Z")
+_NUMBER_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
+
+
+def loose(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows for comparing an engine's result with SQLite's gold rows, on both sides: text that reads as a
+    number becomes that number (the copies type a TEXT column of numbers, such as Spider's years, as
+    numbers, as ``tests/_dbservers.py`` reads them) and floats are rounded to 4 places (MySQL's AVG is a
+    DECIMAL of 4 places)."""
+
+    def value(v: Any) -> Any:
+        if isinstance(v, str):
+            if _INT_TEXT.match(v) and str(int(v)) == v:
+                return int(v)
+            if _NUMBER_TEXT.match(v):
+                v = float(v)
+        return round(v, 4) if isinstance(v, float) else v
+
+    return [tuple(value(v) for v in row) for row in rows]
+
+
+def _load_dbservers() -> Any:
+    """``tests/_dbservers.py`` by path (``tests/`` is not a package; bench/ runs as a script)."""
+    name = "_constrain_dbservers"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "_dbservers.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+class EngineCopies:
+    """The Spider databases on every engine of a run: servers started and databases copied on entry,
+    one ``Database`` per (engine, database) opened on first use, everything closed, stopped and removed
+    on exit (also after an error or Ctrl-C). ``load`` holds the seconds spent per engine."""
+
+    def __init__(self, engines: Sequence[str], corpus: Path, db_ids: Sequence[str], *, lower_names: bool = False) -> None:
+        self.engines, self.corpus, self.db_ids, self.lower_names = list(engines), corpus, list(db_ids), lower_names
+        self.specs: dict[tuple[str, str], Any] = {}
+        self.open: dict[tuple[str, str], Any] = {}
+        self.servers: list[Any] = []
+        self.folder: Path | None = None
+        self.load: dict[str, dict[str, Any]] = {}
+
+    def sqlite_path(self, db_id: str) -> Path:
+        return self.corpus / "database" / db_id / f"{db_id}.sqlite"
+
+    def __enter__(self) -> EngineCopies:
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        for db_id in self.db_ids:
+            self.specs["sqlite", db_id] = self.sqlite_path(db_id)
+        others = [e for e in self.engines if e != "sqlite"]
+        if not others:
+            return
+        servers = _load_dbservers()
+        self.folder = Path(tempfile.mkdtemp(prefix="constrain-nl2sql-"))
+        os.chmod(self.folder, 0o755)  # the servers' system users work in sub-folders of it
+        for engine in others:
+            t0 = time.perf_counter()
+            server = None
+            if engine == "postgres":
+                server = servers.start_postgres(self.folder)
+            elif engine == "mysql":
+                server = servers.start_mariadb(self.folder)
+            if server is not None:
+                self.servers.append(server)
+            t1 = time.perf_counter()
+            per_db = {}
+            for db_id in self.db_ids:
+                t = time.perf_counter()
+                target = server if server is not None else f"duckdb:///{self.folder / (db_id + '.duckdb')}"
+                self.specs[engine, db_id] = servers.copy_sqlite(self.sqlite_path(db_id), target, database=db_id if server else None,
+                                                                lower_names=self.lower_names)
+                per_db[db_id] = time.perf_counter() - t
+            self.load[engine] = {"start_seconds": t1 - t0, "copy_seconds": sum(per_db.values()), "databases": len(per_db),
+                                 "per_database": per_db}
+            print(f"{engine}: {'server up in %.1f s, ' % (t1 - t0) if server else ''}"
+                  f"{len(per_db)} database(s) copied in {sum(per_db.values()):.1f} s", flush=True)
+
+    def database(self, engine: str, db_id: str) -> Any:
+        from constrain.sql import connect
+
+        key = (engine, db_id)
+        if key not in self.open:
+            self.open[key] = connect(self.specs[key], samples=3)
+        return self.open[key]
+
+    def close(self) -> None:
+        for database in self.open.values():
+            with contextlib.suppress(Exception):
+                database.close()
+        self.open.clear()
+        for server in reversed(self.servers):
+            with contextlib.suppress(Exception):
+                server.stop()
+        self.servers.clear()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+
+def engine_rows(database: Any, sql: str, answer: Any = None) -> list[tuple[Any, ...]] | None:
+    """``sql``'s rows on an engine, values as SQLite would hold them (None when it does not execute): the
+    answer's own rows when it has them all, else a run without a row cap."""
+    rows = answer.rows if answer is not None else None
+    if rows is None or rows.truncated:
+        try:
+            rows = database.run(sql, max_rows=None, seconds=QUERY_SECONDS)
+        except Exception:  # noqa: BLE001 - any refusal or driver error: the answer does not execute
+            return None
+    return [tuple(as_sqlite(v) for v in row) for row in rows.rows]
+
+
 _FENCE = re.compile(r"```(?:sql|sqlite)?\s*(.*?)```", re.S | re.I)
 
 
@@ -178,6 +374,43 @@ LABELS = {
 }
 
 
+def merge_runs(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Saved parts (``--shard`` + ``--save``) as one run: tallies and counts added, latencies joined."""
+    merged = parts[0]
+    for part in parts[1:]:
+        for key in ("tally", "speed"):
+            for mode, values in part[key].items():
+                merged[key].setdefault(mode, {} if key == "tally" else [0, 0.0])
+                if key == "tally":
+                    for name, count in values.items():
+                        merged[key][mode][name] = merged[key][mode].get(name, 0) + count
+                else:
+                    merged[key][mode] = [a + b for a, b in zip(merged[key][mode], values)]
+        for mode, values in part["latency"].items():
+            merged["latency"].setdefault(mode, []).extend(values)
+        for k, count in part["sweep"].items():
+            merged["sweep"][k] = merged["sweep"].get(k, 0) + count
+        for key in ("questions", "databases", "seconds"):
+            merged["meta"][key] += part["meta"][key]
+        for engine in part["meta"].get("engines", ["sqlite"]):
+            if engine not in merged["meta"].setdefault("engines", ["sqlite"]):
+                merged["meta"]["engines"].append(engine)
+        for mode in part["meta"]["modes"]:
+            if mode not in merged["meta"]["modes"]:
+                merged["meta"]["modes"].append(mode)
+        for engine, load in part["meta"].get("load", {}).items():
+            mine = merged["meta"].setdefault("load", {}).setdefault(engine, {"start_seconds": 0.0, "copy_seconds": 0.0,
+                                                                              "databases": 0, "per_database": {}})
+            for key in ("start_seconds", "copy_seconds", "databases"):
+                mine[key] += load[key]
+            mine["per_database"].update(load["per_database"])
+    return merged
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> None:
     parser = bench_parser(__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="number of questions (spread over all databases)")
@@ -188,6 +421,9 @@ def main() -> None:
     parser.add_argument("--sweep", type=int, default=0, metavar="N", help="also draw N candidates and report EX for k=1..N")
     parser.add_argument("--plain", action="store_true", help="also run the ask modes with the plain schema prompt")
     parser.add_argument("--modes", default="free,grammar,ask1,askK", help="comma-separated subset of free,grammar,ask1,askK")
+    parser.add_argument("--db-engine", default="sqlite", metavar="ENGINES",
+                        help="comma-separated engines to ask on: sqlite, postgres, mysql, duckdb (default: sqlite)")
+    parser.add_argument("--lower-names", action="store_true", help="lower-case table and column names in the engine copies")
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="the Spider corpus folder")
     parser.add_argument("--show", action="store_true", help="print every question with its answers")
     parser.add_argument("--shard", default=None, metavar="I/N", help="run only the I-th of N parts of the questions")
@@ -195,29 +431,18 @@ def main() -> None:
     parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="FILE", help="report saved parts as one run")
     args = parser.parse_args()
     if args.merge:
-        parts = [json.loads(path.read_text()) for path in args.merge]
-        merged = parts[0]
-        for part in parts[1:]:
-            for key in ("tally", "speed"):
-                for mode, values in part[key].items():
-                    merged[key].setdefault(mode, {} if key == "tally" else [0, 0.0])
-                    if key == "tally":
-                        for name, count in values.items():
-                            merged[key][mode][name] = merged[key][mode].get(name, 0) + count
-                    else:
-                        merged[key][mode] = [a + b for a, b in zip(merged[key][mode], values)]
-            for mode, values in part["latency"].items():
-                merged["latency"].setdefault(mode, []).extend(values)
-            for k, count in part["sweep"].items():
-                merged["sweep"][k] = merged["sweep"].get(k, 0) + count
-            for key in ("questions", "databases", "seconds"):
-                merged["meta"][key] += part["meta"][key]
-        report(merged, as_json=args.json)
+        report(merge_runs([json.loads(path.read_text()) for path in args.merge]), as_json=args.json)
         return
 
     from constrain.sql import ask as sql_ask
     from constrain.sql.ask import _plan, vote
 
+    engines = parse_engines(args.db_engine)
+    # the engine copies' servers are stopped in a ``finally``: make SIGTERM/SIGHUP (a CI timeout, a closed
+    # terminal) and SIGINT (ignored when started in the background by a non-interactive shell) reach it
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     questions = shard(spread(json.loads((args.corpus / "dev_shared.json").read_text()), args.limit), args.shard)
     options: dict[str, Any] = {"model": args.model}
     if args.provider == "local":
@@ -226,32 +451,44 @@ def main() -> None:
     provider = Replay(inner)
     K = args.candidates or inner.default_candidates
     modes = [m for m in args.modes.split(",") if m]
-    scored: list[str] = []  # every figure's mode name, in order
-    for mode in modes:
-        scored.append(mode)
-        if mode.startswith("ask"):
-            scored.append(f"{mode}_dqs_off")
-    if args.plain:
-        scored += [f"{m}_plain" for m in modes if m.startswith("ask")]
+    scored: list[str] = []  # every figure's mode name, in order: SQLite's as before, then each engine's
+    if "sqlite" in engines:
+        for mode in modes:
+            scored.append(mode)
+            if mode.startswith("ask"):
+                scored.append(f"{mode}_dqs_off")
+        if args.plain:
+            scored += [f"{m}_plain" for m in modes if m.startswith("ask")]
+    for engine in engines:
+        if engine != "sqlite":
+            scored += [mode_key(engine, m) for m in modes]
     tally = {m: collections.Counter() for m in scored}
     latency: dict[str, list[float]] = {m: [] for m in scored}
     speed = {m: [0, 0.0] for m in scored}
     sweep = collections.Counter()
-    ks = list(range(1, args.sweep + 1))
+    ks = list(range(1, args.sweep + 1)) if "sqlite" in engines else []
 
-    def score(mode: str, db: Path, sql: str, gold: Any, line: list[str], note: str = "") -> None:
-        rows = run_query(db, sql) if sql else None
-        correct = rows is not None and gold is not None and same_rows(rows, gold)
+    def score(mode: str, database: Any, sql: str, gold: Any, line: list[str], note: str = "", answer: Any = None) -> None:
+        if not sql:
+            rows = None
+        elif database.dialect == "sqlite":
+            rows = run_query(database.path, sql)
+        else:
+            rows = engine_rows(database, sql, answer)
+        if database.dialect == "sqlite":
+            correct = rows is not None and gold is not None and same_rows(rows, gold)
+        else:
+            correct = rows is not None and gold is not None and same_rows(loose(rows), loose(gold))
         tally[mode]["total"] += 1
         tally[mode]["executes"] += rows is not None
         tally[mode]["correct"] += correct
         line.append(f"  {mode:14} {'ok ' if correct else 'BAD' if rows is not None else 'ERR'} {sql}{note}")
 
-    def ask_mode(mode: str, q: dict[str, Any], db: Path, gold: Any, line: list[str], k: int, dqs: bool,
+    def ask_mode(mode: str, q: dict[str, Any], database: Any, gold: Any, line: list[str], k: int, dqs: bool,
                  detail: dict[str, Any]) -> Any:
         started = time.perf_counter()
         try:
-            answer = sql_ask(q["question"], db=db, provider=provider, run=True, max_attempts=3, max_tokens=args.max_tokens,
+            answer = sql_ask(q["question"], db=database, provider=provider, run=True, max_attempts=3, max_tokens=args.max_tokens,
                              candidates=k, double_quoted_strings=dqs, **detail)
             sql = answer.sql
         except ConstrainError as exc:
@@ -268,82 +505,91 @@ def main() -> None:
                 speed[mode][1] += elapsed
         note = f"  [{answer.vote.rule}, {answer.vote.groups and len(answer.vote.groups[0][1])}/{k}, round {answer.vote.rounds}]" if answer and answer.vote else ""
         note += "  [schema repair]" if answer is not None and any(r.startswith("schema repair") for r in answer.query.rewrites) else ""
-        score(mode, db, sql, gold, line, note + ("" if provider.replaying else f"  ({elapsed:.1f} s)"))
+        score(mode, database, sql, gold, line, note + ("" if provider.replaying else f"  ({elapsed:.1f} s)"), answer)
         return answer
 
-    started = time.perf_counter()
     by_db: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for q in questions:
         by_db[q["db_id"]].append(q)
+    total = len(questions) * len(engines)
     n_done = 0
-    for db_id, items in by_db.items():
-        db = args.corpus / "database" / db_id / f"{db_id}.sqlite"
-        rich = _plan("?", db, "sqlite", 3, True)
-        constraint = Constraint(rich.grammar, name="sql_query")
-        passes: list[tuple[str, dict[str, Any]]] = [("", {})]
-        if args.plain:
-            passes.append(("_plain", {"sample_values": 0, "keys": False}))
-        for suffix, detail in passes:  # one prompt per pass: the prompt cache holds it for the database
-            if args.provider == "local":  # evaluate the schema prompt before the clocks start
-                system = rich.messages[0] if not suffix else _plan("?", db, "sqlite", 0, False).messages[0]
-                try:
-                    inner.complete([system, Message("user", "?")], constraint, max_tokens=1)
-                except ConstrainError:
-                    pass
-            for q in items:
-                gold = run_query(db, q["query"])
-                line = [f"{db_id}{suffix}: {q['question']}"]
-                messages = [rich.messages[0], Message("user", q["question"])]
-                for mode in modes:
-                    if suffix and not mode.startswith("ask"):
-                        continue
-                    name = mode + suffix
-                    if mode in ("free", "grammar"):
-                        con = constraint if mode == "grammar" else None
-                        t0 = time.perf_counter()
+    with EngineCopies(engines, args.corpus, list(by_db), lower_names=args.lower_names) as copies:
+        started = time.perf_counter()
+        for db_id, items in by_db.items():
+            db_path = copies.sqlite_path(db_id)
+            golds = [run_query(db_path, q["query"]) for q in items]  # the gold rows: always SQLite's
+            for engine in engines:  # one engine at a time: the prompt cache holds its schema prompt
+                database = copies.database(engine, db_id)
+                rich = _plan("?", database, None, 3, True)
+                constraint = Constraint(rich.grammar, name="sql_query")
+                passes: list[tuple[str, dict[str, Any]]] = [("", {})]
+                if args.plain and engine == "sqlite":
+                    passes.append(("_plain", {"sample_values": 0, "keys": False}))
+                for suffix, detail in passes:  # one prompt per pass: the prompt cache holds it for the database
+                    if args.provider == "local":  # evaluate the schema prompt before the clocks start
+                        system = rich.messages[0] if not suffix else _plan("?", db_path, "sqlite", 0, False).messages[0]
                         try:
-                            completion = inner.complete(messages, con, max_tokens=args.max_tokens)  # type: ignore[arg-type]
-                            sql = strip_fences(completion.text) if con is None else completion.text
-                            raw = completion.raw
-                            if raw is not None and hasattr(raw, "decode_seconds"):
-                                speed[name][0] += raw.completion_tokens
-                                speed[name][1] += raw.decode_seconds
-                        except ConstrainError as exc:
-                            sql = ""
-                            tally[name]["errors"] += 1
-                            line.append(f"  {name}: error {type(exc).__name__}: {str(exc).splitlines()[0]}")
-                        latency[name].append(time.perf_counter() - t0)
-                        score(name, db, sql, gold, line, f"  ({latency[name][-1]:.1f} s)")
-                        continue
-                    k = 1 if mode == "ask1" else K
-                    ask_mode(name, q, db, gold, line, k, True, detail)
-                    if not suffix:  # the same model outputs, read with double_quoted_strings=False
-                        provider.replaying = True
-                        ask_mode(f"{mode}_dqs_off", q, db, gold, line, k, False, detail)
-                        provider.replaying = False
-                if ks and not suffix:  # the sweep: N candidates once, votes over every prefix
-                    try:  # max_attempts=1: no repair, so a draw where nothing survives counts as wrong
-                        drawn: tuple[Any, ...] = sql_ask(q["question"], db=db, provider=provider, run=True,
-                                                         candidates=args.sweep, max_tokens=args.max_tokens,
-                                                         max_attempts=1).candidates
-                    except ConstrainError:
-                        drawn = ()
-                    for k in ks:
-                        chosen, sized = vote(drawn[:k]) if drawn else (None, ())
-                        winner = next((c for c in sized if chosen and c.number == chosen.winner), None)
-                        sql = winner.query.text if winner is not None and winner.query is not None else ""
-                        rows = run_query(db, sql) if sql else None
-                        sweep[k] += rows is not None and gold is not None and same_rows(rows, gold)
-                n_done += 1 if not suffix else 0
-                line.append(f"  {'gold':14}     {q['query']}")
-                if args.show:
-                    print("\n".join(line), flush=True)
-                else:
-                    print(f"[{n_done}/{len(questions)}] {time.perf_counter() - started:.0f} s", flush=True)
-    elapsed = time.perf_counter() - started
+                            inner.complete([system, Message("user", "?")], constraint, max_tokens=1)
+                        except ConstrainError:
+                            pass
+                    for q, gold in zip(items, golds):
+                        label = db_id if engine == "sqlite" else f"{db_id} on {engine}"
+                        line = [f"{label}{suffix}: {q['question']}"]
+                        messages = [rich.messages[0], Message("user", q["question"])]
+                        for mode in modes:
+                            if suffix and not mode.startswith("ask"):
+                                continue
+                            name = mode_key(engine, mode + suffix)
+                            if mode in ("free", "grammar"):
+                                con = constraint if mode == "grammar" else None
+                                t0 = time.perf_counter()
+                                try:
+                                    completion = inner.complete(messages, con, max_tokens=args.max_tokens)  # type: ignore[arg-type]
+                                    sql = strip_fences(completion.text) if con is None else completion.text
+                                    raw = completion.raw
+                                    if raw is not None and hasattr(raw, "decode_seconds"):
+                                        speed[name][0] += raw.completion_tokens
+                                        speed[name][1] += raw.decode_seconds
+                                except ConstrainError as exc:
+                                    sql = ""
+                                    tally[name]["errors"] += 1
+                                    line.append(f"  {name}: error {type(exc).__name__}: {str(exc).splitlines()[0]}")
+                                latency[name].append(time.perf_counter() - t0)
+                                score(name, database, sql, gold, line, f"  ({latency[name][-1]:.1f} s)")
+                                continue
+                            k = 1 if mode == "ask1" else K
+                            ask_mode(name, q, database, gold, line, k, True, detail)
+                            if not suffix and engine == "sqlite":  # the same model outputs, read with double_quoted_strings=False
+                                provider.replaying = True
+                                ask_mode(f"{mode}_dqs_off", q, database, gold, line, k, False, detail)
+                                provider.replaying = False
+                        if ks and not suffix and engine == "sqlite":  # the sweep: N candidates once, votes over every prefix
+                            try:  # max_attempts=1: no repair, so a draw where nothing survives counts as wrong
+                                drawn: tuple[Any, ...] = sql_ask(q["question"], db=database, provider=provider, run=True,
+                                                                 candidates=args.sweep, max_tokens=args.max_tokens,
+                                                                 max_attempts=1).candidates
+                            except ConstrainError:
+                                drawn = ()
+                            for k in ks:
+                                chosen, sized = vote(drawn[:k]) if drawn else (None, ())
+                                winner = next((c for c in sized if chosen and c.number == chosen.winner), None)
+                                sql = winner.query.text if winner is not None and winner.query is not None else ""
+                                rows = run_query(db_path, sql) if sql else None
+                                sweep[k] += rows is not None and gold is not None and same_rows(rows, gold)
+                        n_done += 1 if not suffix else 0
+                        line.append(f"  {'gold':14}     {q['query']}")
+                        if args.show:
+                            print("\n".join(line), flush=True)
+                        else:
+                            marks = " ".join(f"{split_key(entry.split()[0])[1]} {entry.split()[1]}" for entry in line[1:-1]
+                                             if len(entry.split()) > 1 and entry.split()[1] in ("ok", "BAD", "ERR"))
+                            print(f"[{n_done}/{total}] {time.perf_counter() - started:.0f} s  {engine:8} {db_id}: {marks}",
+                                  flush=True)
+        elapsed = time.perf_counter() - started
     run = {
         "meta": {"provider": args.provider, "model": getattr(inner, "model", None), "questions": len(questions),
-                 "databases": len(by_db), "candidates": K, "seconds": elapsed, "modes": scored, "ks": ks},
+                 "databases": len(by_db), "candidates": K, "seconds": elapsed, "modes": scored, "ks": ks,
+                 "engines": engines, "load": copies.load},
         "tally": {m: dict(t) for m, t in tally.items()},
         "latency": latency,
         "speed": speed,
@@ -358,35 +604,52 @@ def report(run: dict[str, Any], *, as_json: bool) -> None:
     """Print the table (and the sweep) of one run, or of merged parts, and emit its figures."""
     meta, tally, latency, speed = run["meta"], run["tally"], run["latency"], run["speed"]
     n, K, ks = meta["questions"], meta["candidates"], meta["ks"]
+    engines = meta.get("engines", ["sqlite"])
+    several = engines != ["sqlite"]
     figures: dict[str, Any] = {key: meta[key] for key in ("provider", "model", "questions", "databases", "candidates", "seconds")}
+    if several:
+        figures["engines"] = engines
     rows_out = []
-    for mode in meta["modes"]:
-        t = collections.Counter(tally.get(mode, {}))
+    for key in meta["modes"]:
+        t = collections.Counter(tally.get(key, {}))
         if not t["total"]:
             continue
+        engine, mode = split_key(key)
+        name = mode if engine == "sqlite" else f"{engine}_{mode}"  # the figures' prefix
         base = mode.split("_")[0]
-        figures[f"{mode}_execution_accuracy"] = t["correct"] / n
-        figures[f"{mode}_executes"] = t["executes"] / n
-        figures[f"{mode}_correct"] = t["correct"]
-        figures[f"{mode}_errors"] = t["errors"]
-        figures[f"{mode}_schema_repaired"] = t["schema_repaired"]
-        lat = latency.get(mode, [])
-        figures[f"{mode}_p50_seconds"] = percentile(lat, 50) if lat else None
-        figures[f"{mode}_p95_seconds"] = percentile(lat, 95) if lat else None
-        tokens, seconds = speed.get(mode, (0, 0.0))
-        figures[f"{mode}_tokens_per_second"] = tokens / seconds if seconds else None
+        total = t["total"]  # the questions asked in this mode (every one, unless parts of other runs were merged)
+        figures[f"{name}_execution_accuracy"] = t["correct"] / total
+        figures[f"{name}_executes"] = t["executes"] / total
+        figures[f"{name}_correct"] = t["correct"]
+        figures[f"{name}_errors"] = t["errors"]
+        figures[f"{name}_schema_repaired"] = t["schema_repaired"]
+        lat = latency.get(key, [])
+        figures[f"{name}_p50_seconds"] = percentile(lat, 50) if lat else None
+        figures[f"{name}_p95_seconds"] = percentile(lat, 95) if lat else None
+        tokens, seconds = speed.get(key, (0, 0.0))
+        figures[f"{name}_tokens_per_second"] = tokens / seconds if seconds else None
         label = LABELS[base].format(K=K)
         if "_dqs_off" in mode:
             label += ", double_quoted_strings=False"
         if mode.endswith("_plain"):
             label += ", plain schema prompt"
-        rows_out.append([
+        row = [
             label,
-            f"{t['correct']}/{n} = {t['correct'] / n:.1%}",
-            f"{t['executes'] / n:.1%}",
-            f"{figures[f'{mode}_p50_seconds']:.1f} / {figures[f'{mode}_p95_seconds']:.1f}" if lat else "(replayed)",
-            f"{figures[f'{mode}_tokens_per_second']:.1f}" if figures[f"{mode}_tokens_per_second"] else "-",
-        ])
+            f"{t['correct']}/{total} = {t['correct'] / total:.1%}",
+            f"{t['executes'] / total:.1%}",
+            f"{figures[f'{name}_p50_seconds']:.1f} / {figures[f'{name}_p95_seconds']:.1f}" if lat else "(replayed)",
+            f"{figures[f'{name}_tokens_per_second']:.1f}" if figures[f"{name}_tokens_per_second"] else "-",
+        ]
+        if several:
+            reference = collections.Counter(tally.get(mode, {})) if engine != "sqlite" else None
+            if reference and reference["total"]:
+                diff = 100 * (t["correct"] / total - reference["correct"] / reference["total"])
+                figures[f"{name}_minus_sqlite_points"] = diff
+                versus = f"{diff:+.1f}"
+            else:
+                versus = "-"
+            row = [engine, *row[:3], str(t["errors"]), *row[3:4], versus, *row[4:]]
+        rows_out.append(row)
     sweep = {int(k): v for k, v in run["sweep"].items()}
     for k in ks:
         figures[f"sweep_k{k}_execution_accuracy"] = sweep[k] / n
@@ -394,9 +657,21 @@ def report(run: dict[str, Any], *, as_json: bool) -> None:
         figures["askK_minus_free_points"] = 100 * (figures["askK_execution_accuracy"] - figures["free_execution_accuracy"])
     if figures.get("askK_p50_seconds") and figures.get("ask1_p50_seconds"):
         figures["askK_over_ask1_p50"] = figures["askK_p50_seconds"] / figures["ask1_p50_seconds"]
+    for engine, load in meta.get("load", {}).items():
+        figures[f"{engine}_start_seconds"] = load["start_seconds"]
+        figures[f"{engine}_copy_seconds"] = load["copy_seconds"]
     print(f"{n} Spider dev questions over {meta['databases']} databases, provider {meta['provider']} "
           f"({meta['model']}), {meta['seconds']:.0f} s")
-    print_table(["decoding", "EX (execution accuracy)", "executes", "p50 / p95 s per question", "tokens/s"], rows_out)
+    if several:
+        print_table(["engine", "decoding", "EX (execution accuracy)", "executes", "errors", "p50 / p95 s per question",
+                     "EX vs SQLite (points)", "tokens/s"], rows_out)
+        if meta.get("load"):
+            print()
+            print_table(["engine", "server start s", "databases copied", "copy s"],
+                        [[engine, f"{load['start_seconds']:.1f}" if load["start_seconds"] > 0.05 else "-",
+                          str(load["databases"]), f"{load['copy_seconds']:.1f}"] for engine, load in meta["load"].items()])
+    else:
+        print_table(["decoding", "EX (execution accuracy)", "executes", "p50 / p95 s per question", "tokens/s"], rows_out)
     if ks:
         print()
         print_table(["candidates k (votes over the first k of one draw)", *map(str, ks)],

@@ -41,6 +41,12 @@ class ForeignKey:
     columns: tuple[str, ...]
     ref_table: str
     ref_columns: tuple[str, ...]
+    ref_schema: str = ""  # the referenced table's schema, when it is not the connection's current one
+
+    @property
+    def ref_key(self) -> str:
+        """The referenced table as ``Table.key`` names it."""
+        return f"{self.ref_schema}.{self.ref_table}" if self.ref_schema else self.ref_table
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,13 @@ class Table:
     primary_key: tuple[str, ...] = field(default=(), compare=False)
     foreign_keys: tuple[ForeignKey, ...] = field(default=(), compare=False)
     comment: str = field(default="", compare=False)
+    # the schema (namespace) holding the table when it is not the connection's current one ("" when it is)
+    schema: str = ""
+
+    @property
+    def key(self) -> str:
+        """How the schema and its errors name the table: ``name``, or ``schema.name`` outside the current schema."""
+        return f"{self.schema}.{self.name}" if self.schema else self.name
 
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
@@ -68,6 +81,8 @@ class Schema:
 
     tables: tuple[Table, ...]
     dialect: str = "sqlite"
+    # the connection's current schema (public, main, the MySQL database): ``public.album`` names ``album``
+    default_schema: str = field(default="", compare=False)
     _by_key: dict[str, Table] = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -82,7 +97,7 @@ class Schema:
             for column in table.columns:
                 if not column.name:
                     raise InputError(f"table {table.name!r} has a column with an empty name")
-            self._by_key.setdefault(table.name, table)
+            self._by_key.setdefault(table.key, table)
 
     # -- constructors -------------------------------------------------------------------------------
     @classmethod
@@ -174,15 +189,32 @@ class Schema:
         return get_dialect(self.dialect)
 
     def table(self, name: str) -> Table | None:
-        """The table called ``name`` (matched case-insensitively where the dialect folds case)."""
+        """The table whose ``key`` is ``name`` (matched case-insensitively where the dialect folds case)."""
         exact = self._by_key.get(name)
         if exact is not None:
             return exact
         same = self.sql_dialect.same_identifier
-        return next((t for t in self.tables if same(t.name, name)), None)
+        return next((t for t in self.tables if same(t.key, name)), None)
+
+    def find(self, name: str, qualifier: str = "") -> Table | None:
+        """The table a query names as ``qualifier.name`` (or ``name``): unqualified, or qualified by the
+        current schema, it is a table of the current schema; else a table of schema ``qualifier``."""
+        same = self.sql_dialect.same_identifier
+        current = not qualifier or (self.default_schema and same(self.default_schema, qualifier))
+        if current:
+            exact = self._by_key.get(name)
+            if exact is not None and not exact.schema:
+                return exact
+            return next((t for t in self.tables if not t.schema and same(t.name, name)), None)
+        return next((t for t in self.tables if t.schema and same(t.schema, qualifier) and same(t.name, name)), None)
+
+    def quoted(self, table: Table) -> str:
+        """``table`` as a query of this dialect names it: its schema qualifier, when it has one, then its name."""
+        quote = self.sql_dialect.quote
+        return f"{quote(table.schema)}.{quote(table.name)}" if table.schema else quote(table.name)
 
     def table_names(self) -> list[str]:
-        return [t.name for t in self.tables]
+        return [t.key for t in self.tables]
 
     def column_names(self) -> list[str]:
         """Every distinct column name, in first-seen order."""
@@ -194,7 +226,7 @@ class Schema:
 
     def to_sqlglot_mapping(self) -> dict[str, dict[str, str]]:
         """``{table: {column: type}}`` for sqlglot's qualifier/optimizer (untyped columns read as TEXT)."""
-        return {t.name: {c.name: _sqlglot_type(c.type, self.dialect) for c in t.columns} for t in self.tables}
+        return {t.key: {c.name: _sqlglot_type(c.type, self.dialect) for c in t.columns} for t in self.tables}
 
     def describe(self, *, keys: bool = False, samples: bool = False) -> str:
         """``CREATE TABLE``-like text for prompts: compact, one table per line; with ``keys`` the primary
@@ -205,11 +237,11 @@ class Schema:
         for table in self.tables:
             if not keys and not samples:
                 cols = ", ".join(f"{quote(c.name)} {c.type}".rstrip() for c in table.columns)
-                lines.append(f"CREATE TABLE {quote(table.name)} ({cols});")
+                lines.append(f"CREATE TABLE {self.quoted(table)} ({cols});")
                 continue
             if table.comment:
                 lines.append(f"-- {_one_line(table.comment)}")
-            lines.append(f"CREATE TABLE {quote(table.name)} (")
+            lines.append(f"CREATE TABLE {self.quoted(table)} (")
             lines += _column_lines(table, quote, keys, samples)
             lines.append(");")
         return "\n".join(lines)
@@ -283,7 +315,7 @@ def _column_lines(table: Table, quote: Any, keys: bool, samples: bool) -> list[s
             text += " PRIMARY KEY"
         fk = single_fk.get(column.name)
         if fk is not None:
-            text += f" REFERENCES {quote(fk.ref_table)}({quote(fk.ref_columns[0])})"
+            text += f" REFERENCES {_ref(fk, quote)}({quote(fk.ref_columns[0])})"
         is_key = column.name in pk or fk is not None
         shown = ", ".join(_sample_literal(v) for v in column.samples) if samples and column.samples and not is_key else ""
         note = _one_line(column.comment)
@@ -294,12 +326,16 @@ def _column_lines(table: Table, quote: Any, keys: bool, samples: bool) -> list[s
         for fk in table.foreign_keys:
             if len(fk.columns) > 1:
                 items.append((f"FOREIGN KEY ({', '.join(quote(c) for c in fk.columns)}) REFERENCES "
-                              f"{quote(fk.ref_table)}({', '.join(quote(c) for c in fk.ref_columns)})", ""))
+                              f"{_ref(fk, quote)}({', '.join(quote(c) for c in fk.ref_columns)})", ""))
     lines = []
     for i, (text, comment) in enumerate(items):
         sep = "," if i < len(items) - 1 else ""
         lines.append(f"  {text}{sep}" + (f"  -- {comment}" if comment else ""))
     return lines
+
+
+def _ref(fk: ForeignKey, quote: Any) -> str:
+    return f"{quote(fk.ref_schema)}.{quote(fk.ref_table)}" if fk.ref_schema else quote(fk.ref_table)
 
 
 def _one_line(text: str, limit: int = 120) -> str:

@@ -201,7 +201,8 @@ def _validate(text: str, dialect: str, schema: Schema | None, policy: Policy | N
     bound = sql_grammar(info.name, schema=schema)
     bound.validate(text)
     reader = sqlglot.Dialect.get_or_raise(info.sqlglot_name)
-    known_names = [t.name for t in schema.tables] + schema.column_names() if schema is not None else []
+    known_names = ([t.name for t in schema.tables] + [t.schema for t in schema.tables if t.schema] + schema.column_names()
+                   if schema is not None else [])
     tokens = policy.check_text(text, info.name, known_names) if policy is not None else None
     try:
         statements = reader.parser().parse(tokens if tokens is not None else reader.tokenize(text), text)
@@ -261,7 +262,7 @@ def _query_tables(root: exp.Expression) -> list[exp.Table]:
 
 
 def _lookup_table(schema: Schema, node: exp.Table) -> Table | None:
-    table = schema.table(node.name)
+    table = schema.find(node.name, node.db)
     quoted = isinstance(node.this, exp.Identifier) and node.this.quoted
     if table is not None and quoted and not schema.sql_dialect.case_insensitive and table.name != node.name:
         return None  # a quoted name keeps its case where the dialect folds only unquoted names
@@ -281,12 +282,13 @@ def _bind(root: exp.Expression, schema: Schema, sqlglot_name: str, text: str) ->
                 suggestions=_closest(node.name, schema.table_names()),
                 **_where(node.this, text),
             )
-        tables.setdefault(table.name, None)
-        aliases[node.alias_or_name.lower()] = table.name
+        tables.setdefault(table.key, None)
+        aliases[node.alias_or_name.lower()] = table.key
     _check_sources(root, text)
     try:
         qualified = qualify(
-            root.copy(), schema=_mapping_schema(schema, sqlglot_name), dialect=sqlglot_name, validate_qualify_columns=True
+            _keyed_tables(root, schema), schema=_mapping_schema(schema, sqlglot_name), dialect=sqlglot_name,
+            validate_qualify_columns=True,
         )
     except OptimizeError as exc:
         raise _unknown_column(str(exc), root, schema, aliases, tables, text, sqlglot_name) from None
@@ -300,6 +302,26 @@ def _bind(root: exp.Expression, schema: Schema, sqlglot_name: str, text: str) ->
                     name = next((c for c in table.column_names() if c.lower() == column.name.lower()), column.name)
                     used.setdefault(f"{table.name}.{name}", None)
     return tuple(tables), tuple(used)
+
+
+def _keyed_tables(root: exp.Expression, schema: Schema) -> exp.Expression:
+    """A copy of ``root`` whose schema-qualified tables name their ``Table.key`` (the flat mapping sqlglot
+    qualifies against); a table of another schema keeps its name as its alias, so ``orders.id`` still
+    resolves. Tables of the current schema are left as written, their qualifier dropped."""
+    copy = root.copy()
+    for node in _query_tables(copy):
+        if not node.db:
+            continue
+        table = _lookup_table(schema, node)
+        if table is None:
+            continue
+        if not node.alias:
+            node.set("alias", exp.TableAlias(this=exp.to_identifier(node.name)))
+        node.set("db", None)
+        node.set("catalog", None)
+        if table.schema:
+            node.set("this", exp.to_identifier(table.key, quoted=True))
+    return copy
 
 
 def _star_needs_from(**where: Any) -> SchemaError:
@@ -399,7 +421,7 @@ def _unknown_column(
     owns = [t for t in schema.tables if any(c.lower() == name.lower() for c in t.column_names())]
     present = [f"{written.get(a, a)}.{name}" for a, t in aliases.items()
                if t not in in_scope and any(t == o.name for o in owns)]
-    elsewhere = [t.name for t in owns if t.name not in in_scope and t.name not in tables]
+    elsewhere = [t.key for t in owns if t.key not in in_scope and t.key not in tables]
     hint = f"; use {' or '.join(present[:3])} (in this query)" if present else ""
     joins: list[str] = []
     if elsewhere:
@@ -454,13 +476,13 @@ def _join_by_key(schema: Schema, wanted: str, in_scope: list[str], aliases: dict
         # the table as the query calls it: its alias when it has one
         shown = next((written.get(a, a) for a, t in aliases.items() if t == name and a != name.lower()), name)
         links = [(fk.columns, fk.ref_columns) for fk in present.foreign_keys
-                 if fk.ref_table.lower() == wanted.lower()]
+                 if fk.ref_key.lower() == wanted.lower()]
         links += [(fk.ref_columns, fk.columns) for fk in target.foreign_keys
-                  if fk.ref_table.lower() == name.lower()]
+                  if fk.ref_key.lower() == name.lower()]
         for mine, theirs in links:
             if mine and len(mine) == len(theirs) and all(mine) and all(theirs):
                 on = " AND ".join(f"{quote(shown)}.{quote(a)} = {quote(target.name)}.{quote(b)}" for a, b in zip(mine, theirs))
-                return f"JOIN {quote(target.name)} ON {on}"
+                return f"JOIN {schema.quoted(target)} ON {on}"
     return ""
 
 
