@@ -9,6 +9,7 @@ Responses wire format. Each engine's differences are the data in ``ENGINES``.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import pytest
 
 from _fault_server import fault_server, output, served  # noqa: F401  (fixtures)
 from constrain import sql
-from constrain.errors import DatabaseError, InputError, PolicyError, ValidationError
+from constrain.errors import DatabaseError, InputError, PolicyError, SchemaError, ValidationError
 from constrain.providers import OpenAI
 
 
@@ -128,7 +129,7 @@ def _provider(url: str) -> OpenAI:
 
 
 def _marked(query: str, engine: Engine, marker: str) -> str:
-    return query.replace("{album}", engine.album).replace("MARK", marker)
+    return re.sub(r"(?<![A-Za-z])MARK(?![A-Za-z])", marker, query.replace("{album}", engine.album))
 
 
 def test_connect_reads_the_catalog_with_keys_and_samples(engine) -> None:
@@ -188,11 +189,14 @@ def test_the_engine_itself_refuses_writes(engine) -> None:
     data, url, _ = engine
     with sql.connect(url, samples=0) as db:
         for statement in (f"DELETE FROM {data.album}", "CREATE TABLE constrain_probe (a INT)",
-                          f"UPDATE {data.album} SET {data.title} = 'x'"):
+                          f"UPDATE {data.album} SET {data.title} = 'x'", f"DROP TABLE {data.artist}",
+                          f"COMMIT; DELETE FROM {data.album}"):
             with pytest.raises(ValidationError):
                 db.run(statement)
         assert db.run(f"SELECT count(*) FROM {data.album}").rows[0][0] == 347
         assert db.run(f"SELECT count(*) FROM {data.album} WHERE {data.title} = 'x'").rows[0][0] == 0
+    with sql.connect(url, samples=0) as db:
+        assert db.schema.table("constrain_probe") is None and db.schema.table(data.artist) is not None
 
 
 _ACTIVE = {
@@ -395,3 +399,70 @@ def test_the_duckdb_catalog_gives_keys_comments_and_views(tmp_path: Path) -> Non
         text = schema.describe(keys=True, samples=True)
         assert "-- the a table" in text and "-- its name; e.g. 'one', 'two'" in text
         assert sql.validate('SELECT n FROM v', db=db).run(db).rows == [("one",), ("two",)]
+
+
+def test_percent_signs_reach_the_engine_as_written(engine) -> None:
+    """psycopg and PyMySQL read ``%`` as a placeholder unless it is escaped for them."""
+    data, url, _ = engine
+    with sql.connect(url, samples=0) as db:
+        query = sql.validate(f"SELECT {data.title}, 7 % 4 FROM {data.album} WHERE {data.title} LIKE '%%Rock%' "
+                             f"ORDER BY {data.title}", db=db)
+        rows = query.run(db).rows
+        assert rows and all("Rock" in title and int(rest) == 3 for title, rest in rows)
+
+
+# -- schemas other than the current one -----------------------------------------------------------
+_SALES = {
+    "postgres": ("CREATE SCHEMA sales; CREATE TABLE sales.orders (id int PRIMARY KEY, total numeric(8,2));"
+                 "CREATE TABLE sales.items (id int, order_id int REFERENCES sales.orders(id));"
+                 "INSERT INTO sales.orders VALUES (1, 9.50), (2, 3.00); INSERT INTO sales.items VALUES (10, 1);"
+                 "GRANT USAGE ON SCHEMA sales TO app; GRANT SELECT ON ALL TABLES IN SCHEMA sales TO app;",
+                 "DROP SCHEMA sales CASCADE;"),
+    "mysql": ("CREATE DATABASE sales; CREATE TABLE sales.orders (id int PRIMARY KEY, total decimal(8,2));"
+              "CREATE TABLE sales.items (id int, order_id int REFERENCES sales.orders(id));"
+              "INSERT INTO sales.orders VALUES (1, 9.50), (2, 3.00); INSERT INTO sales.items VALUES (10, 1);"
+              "GRANT SELECT ON sales.* TO 'app'@'127.0.0.1';",
+              "DROP DATABASE sales;"),
+}
+
+
+@pytest.mark.parametrize("kind", ["postgres", "mysql"])
+def test_tables_of_another_schema_are_read_when_asked(kind: str, request: pytest.FixtureRequest, served) -> None:
+    server = request.getfixturevalue("postgres_server" if kind == "postgres" else "mariadb_server")
+    create, drop = _SALES[kind]
+    server.admin_sql(create, database=server.database)
+    try:
+        with sql.connect(server.url, samples=0) as db:
+            assert "sales.orders" not in db.schema.table_names()  # only the current schema by default
+        with sql.connect(server.url, schemas=["sales"]) as db:
+            names = db.schema.table_names()
+            assert {"sales.orders", "sales.items"} <= set(names) and len(names) == 13
+            assert "CREATE TABLE sales.orders (" in db.schema.describe(keys=True)
+            query = sql.validate("SELECT o.total FROM sales.items AS l JOIN sales.orders AS o ON l.order_id = o.id", db=db)
+            assert query.tables == ("sales.items", "sales.orders") and float(query.run(db).rows[0][0]) == 9.5
+            with pytest.raises(SchemaError) as caught:
+                sql.validate("SELECT total FROM orders", db=db)
+            assert "sales.orders" in caught.value.suggestions
+        model, model_url = served
+        model.inject(output("SELECT sum(total) FROM sales.orders"))
+        answer = sql.ask("What do the orders total?", db=server.url, schemas=["sales"], provider=_provider(model_url),
+                         candidates=1, run=True)
+        assert float(answer.rows.rows[0][0]) == 12.5
+    finally:
+        server.admin_sql(drop, database=server.database)
+
+
+def test_postgres_reads_an_unquoted_mixed_case_name_as_the_catalog_spells_it(postgres_server) -> None:
+    """PostgreSQL folds ``Name`` to ``name``: a column the catalog spells ``"Name"`` is what the writer meant."""
+    postgres_server.admin_sql('CREATE TABLE "Stadium" ("Stadium_ID" int, "Name" text, capacity int);'
+                              "INSERT INTO \"Stadium\" VALUES (1, 'Hampden', 52000), (2, 'Ibrox', 50000);"
+                              'GRANT SELECT ON "Stadium" TO app;', database=postgres_server.database)
+    try:
+        with sql.connect(postgres_server.url, samples=0) as db:
+            query = sql.validate("SELECT Stadium.Name FROM Stadium WHERE capacity > 51000 ORDER BY Name", db=db)
+            assert query.text == 'SELECT "Stadium"."Name" FROM "Stadium" WHERE capacity > 51000 ORDER BY "Name"'
+            assert any("folds unquoted names" in r for r in query.rewrites)
+            assert query.run(db).rows == [("Hampden",)]
+            assert sql.validate('SELECT "Stadium"."Name" FROM "Stadium"', db=db).rewrites == ()
+    finally:
+        postgres_server.admin_sql('DROP TABLE "Stadium";', database=postgres_server.database)

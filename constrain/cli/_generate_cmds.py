@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="a database URL (postgresql://user:pw@host/db, mysql://..., mariadb://..., duckdb:///file, "
                         "sqlite:///file), a SQLite or .duckdb file, or a packaged name (chinook)")
     p.add_argument("--dialect", default=None, help="SQL dialect of the query (default: the database's)")
+    p.add_argument("--schema", dest="schemas", action="append", default=[], metavar="NAME",
+                   help="also read the tables of this schema (PostgreSQL/DuckDB schema, MySQL database), named "
+                        "NAME.table; repeatable (default: the connection's current schema only)")
     p.add_argument("--run", action="store_true", help="run the validated query (read-only) and print the rows")
     p.add_argument("--max-rows", type=int, default=1000, help="at most this many rows (default 1000; truncation is reported)")
     p.add_argument("--candidates", "-k", type=int, default=None, metavar="K",
@@ -190,6 +193,7 @@ def cmd_sql(args: argparse.Namespace, out: Output) -> int:
             on_delta=_streamer(args, out),
             candidates=args.candidates,
             schema_repairs=args.schema_repairs,
+            schemas=args.schemas,
         )
     except GenerationError as exc:
         _end_stream(args, out)

@@ -25,12 +25,16 @@ def _add_schema_arguments(parser: argparse.ArgumentParser) -> None:
                         "or a packaged name (read-only)")
     source.add_argument("--ddl", metavar="FILE.sql", help="CREATE TABLE statements describing the schema (read in --dialect)")
     parser.add_argument("--dialect", default=None, help="SQL dialect: sqlite, postgres, mysql, duckdb (default: the database's, else sqlite)")
+    parser.add_argument("--schema", dest="schemas", action="append", default=[], metavar="NAME",
+                        help="with --db: also read this schema's tables (NAME.table); repeatable")
 
 
 def _database_from_args(args: argparse.Namespace) -> Database | None:
     if args.dialect is not None:
         get_dialect(args.dialect)  # an unknown dialect fails before any database is opened
-    return connect(args.db, samples=0) if args.db else None
+    if getattr(args, "schemas", None) and not args.db:
+        raise InputError("--schema needs --db")
+    return connect(args.db, samples=0, schemas=getattr(args, "schemas", ())) if args.db else None
 
 
 def _schema_from_args(args: argparse.Namespace, database: Database | None = None) -> Schema | None:
@@ -62,6 +66,8 @@ def add_validator_arguments(parser: argparse.ArgumentParser) -> None:
                         "packaged name); its engine compiles each query (EXPLAIN, read-only)")
     source.add_argument("--ddl", metavar="FILE.sql", help="with --sql: check against the tables these CREATE TABLE statements define")
     group.add_argument("--dialect", default=None, help="with --sql: SQL dialect (sqlite, postgres, mysql, duckdb; default: the database's)")
+    group.add_argument("--sql-schema", dest="schemas", action="append", default=[], metavar="NAME",
+                       help="with --sql --db: also read this schema's tables (NAME.table); repeatable")
 
 
 def validator_from_args(args: argparse.Namespace) -> tuple[str, Callable[[str], SQLQuery]] | None:

@@ -23,6 +23,7 @@ class SQLiteDatabase(Database):
     """A SQLite file, opened read-only (``mode=ro``); while a query runs, SQLite's authorizer allows reads only."""
 
     dialect = "sqlite"
+    has_schemas = False
 
     def __init__(self, path: str | Path, *, samples: int = DEFAULT_SAMPLES) -> None:
         super().__init__(samples=samples)
@@ -64,8 +65,14 @@ class _ServerDatabase(Database):
     sqlalchemy_names: ClassVar[tuple[str, ...]] = ()
     default_driver: ClassVar[str] = ""
     driver_module: ClassVar[str] = ""
-    # the name of the driver's connect-timeout argument
-    connect_timeout_arg: ClassVar[str] = "connect_timeout"
+    @classmethod
+    def connect_args(cls, connect_seconds: float) -> dict[str, Any]:
+        """The driver's arguments that bound the time to connect."""
+        return {"connect_timeout": max(1, round(connect_seconds))}
+
+    @classmethod
+    def prepare(cls, engine: Any) -> None:
+        """Hook: what a new engine needs before its first connection."""
     # environment variables the driver reads a password from (scrubbed from messages like the URL's)
     password_variables: ClassVar[tuple[str, ...]] = ()
 
@@ -122,7 +129,7 @@ class _ServerDatabase(Database):
         with self._connection() as conn:
             try:
                 self._begin(conn, seconds)
-                result = conn.exec_driver_sql(sql)
+                result = conn.exec_driver_sql(_no_placeholders(sql))
                 columns = tuple(result.keys()) if result.returns_rows else ()
                 fetched = [tuple(r) for r in (result.fetchall() if max_rows is None else result.fetchmany(max_rows + 1))] if result.returns_rows else []
                 result.close()
@@ -166,15 +173,19 @@ class _ServerDatabase(Database):
         from sqlalchemy.engine.reflection import ObjectKind
         from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+        kinds = ObjectKind.TABLE | ObjectKind.VIEW | ObjectKind.MATERIALIZED_VIEW
+        tables: list[Table] = []
         try:
             with self._connection() as conn:
                 inspector = sa.inspect(conn)
-                kinds = ObjectKind.TABLE | ObjectKind.VIEW | ObjectKind.MATERIALIZED_VIEW
-                names = inspector.get_table_names() + inspector.get_view_names()
-                columns = inspector.get_multi_columns(kind=kinds)
-                keys = inspector.get_multi_pk_constraint(kind=ObjectKind.TABLE)
-                foreign = inspector.get_multi_foreign_keys(kind=ObjectKind.TABLE)
-                comments = inspector.get_multi_table_comment(kind=kinds)
+                current = inspector.default_schema_name or ""
+                for namespace in (None, *self.schemas):
+                    names = inspector.get_table_names(schema=namespace) + inspector.get_view_names(schema=namespace)
+                    columns = inspector.get_multi_columns(schema=namespace, kind=kinds)
+                    keys = inspector.get_multi_pk_constraint(schema=namespace, kind=ObjectKind.TABLE)
+                    foreign = inspector.get_multi_foreign_keys(schema=namespace, kind=ObjectKind.TABLE)
+                    comments = inspector.get_multi_table_comment(schema=namespace, kind=kinds)
+                    tables += self._tables(namespace or "", current, names, columns, keys, foreign, comments)
                 conn.rollback()
         except DBAPIError as exc:
             raise self._connect_error(exc.orig or exc) if exc.connection_invalidated else DatabaseError(
@@ -182,7 +193,17 @@ class _ServerDatabase(Database):
         except SQLAlchemyError as exc:
             raise DatabaseError(f"cannot read the catalog: {self.scrub(str(exc).splitlines()[0])}", reason="catalog",
                                 database=self.url) from None
-        by_name = {name: key for key in columns for name in [key[1]]}
+        if not tables:
+            raise DatabaseError("the database has no tables or views to query", reason="catalog", database=self.url)
+        if self.samples:
+            tables = self._with_samples(tables)
+        return Schema(tuple(tables), self.dialect, default_schema=current)
+
+    def _tables(self, namespace: str, current: str, names: list[str], columns: dict[Any, Any], keys: dict[Any, Any],
+                foreign: dict[Any, Any], comments: dict[Any, Any]) -> list[Table]:
+        """The ``Table`` records of one schema from the Inspector's bulk answers (keyed (schema, table))."""
+        outside = "" if namespace in ("", current) else namespace
+        by_name = {key[1]: key for key in columns}
         tables = []
         for name in names:
             key = by_name.get(name)
@@ -190,15 +211,12 @@ class _ServerDatabase(Database):
                 continue
             cols = tuple(Column(c["name"], self._type_name(c["type"]), comment=c.get("comment") or "") for c in columns[key])
             pk = tuple((keys.get(key) or {}).get("constrained_columns") or ())
-            fks = tuple(ForeignKey(tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]))
-                        for fk in foreign.get(key, ()) if fk.get("referred_table") and not fk.get("referred_schema"))
+            fks = tuple(ForeignKey(tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]),
+                                   "" if fk.get("referred_schema") in (None, "", current) else fk["referred_schema"])
+                        for fk in foreign.get(key, ()) if fk.get("referred_table"))
             comment = (comments.get(key) or {}).get("text") or ""
-            tables.append(Table(name, cols, pk, fks, comment=comment))
-        if not tables:
-            raise DatabaseError("the database has no tables or views to query", reason="catalog", database=self.url)
-        if self.samples:
-            tables = self._with_samples(tables)
-        return Schema(tuple(tables), self.dialect)
+            tables.append(Table(name, cols, pk, fks, comment=comment, schema=outside))
+        return tables
 
     def _type_name(self, kind: Any) -> str:
         try:
@@ -215,12 +233,13 @@ class _ServerDatabase(Database):
             for table in tables:
                 values: dict[str, tuple[Any, ...]] = {}
                 for column in table.columns:
-                    q_col, q_table = self.quote(column.name), self.quote(table.name)
+                    q_col = self.quote(column.name)
+                    q_table = f"{self.quote(table.schema)}.{self.quote(table.name)}" if table.schema else self.quote(table.name)
                     try:
                         self._begin(conn, _SAMPLE_SECONDS)
-                        rows = conn.exec_driver_sql(
+                        rows = conn.exec_driver_sql(_no_placeholders(
                             f"SELECT DISTINCT {q_col} FROM {q_table} WHERE {q_col} IS NOT NULL LIMIT {self.samples * 2}"
-                        ).fetchall()
+                        )).fetchall()
                     except DBAPIError:
                         conn.rollback()
                         continue
@@ -274,11 +293,32 @@ class MySQLDatabase(_ServerDatabase):
     default_driver = "pymysql"
     driver_module = "pymysql"
 
+    @classmethod
+    def connect_args(cls, connect_seconds: float) -> dict[str, Any]:
+        # PyMySQL's connect_timeout covers the TCP connection only: a host that accepts and never greets
+        # would hang the handshake, so reads are bounded too until the connection is up (see prepare)
+        seconds = max(1, round(connect_seconds))
+        return {"connect_timeout": seconds, "read_timeout": seconds}
+
+    @classmethod
+    def prepare(cls, engine: Any) -> None:
+        import sqlalchemy as sa
+
+        def unbounded_reads(dbapi_connection: Any, record: Any) -> None:
+            # a query's time is bounded on the server (max_statement_time); a client read timeout would
+            # abandon a query the server still runs
+            if hasattr(dbapi_connection, "_read_timeout"):
+                dbapi_connection._read_timeout = None
+
+        sa.event.listen(engine, "connect", unbounded_reads)
+
     def _begin(self, conn: Any, seconds: float | None) -> None:
         if getattr(self.engine.dialect, "is_mariadb", False):
             conn.exec_driver_sql(f"SET SESSION max_statement_time = {0 if seconds is None else max(seconds, 0.001):.3f}")
         else:
             conn.exec_driver_sql(f"SET SESSION max_execution_time = {_milliseconds(seconds)}")
+        # the session too: a DDL statement commits the transaction it is in and would run outside it
+        conn.exec_driver_sql("SET SESSION TRANSACTION READ ONLY")
         conn.exec_driver_sql("START TRANSACTION READ ONLY")
 
     def _is_timeout(self, orig: BaseException) -> bool:
@@ -369,43 +409,51 @@ class DuckDBDatabase(Database):
     def _reflect(self) -> Schema:
         cursor = self._cursor()
         try:
-            where = "database_name = current_database() AND schema_name = current_schema() AND NOT internal"
-            order = [r[0] for r in cursor.execute(
-                f"SELECT table_name FROM duckdb_tables() WHERE {where} UNION ALL "
-                f"SELECT view_name FROM duckdb_views() WHERE {where}").fetchall()]
-            comments = dict(cursor.execute(f"SELECT table_name, comment FROM duckdb_tables() WHERE {where}").fetchall())
-            columns: dict[str, list[Column]] = {}
-            for table, name, kind, comment in cursor.execute(
-                f"SELECT table_name, column_name, data_type, comment FROM duckdb_columns() WHERE {where} "
-                "ORDER BY table_oid, column_index"
+            current = cursor.execute("SELECT current_schema()").fetchone()[0]
+            wanted = [current, *self.schemas]
+            where = "database_name = current_database() AND schema_name IN (SELECT unnest(?)) AND NOT internal"
+            order = cursor.execute(  # creation order, as the other engines list them
+                f"SELECT schema_name, table_name, table_oid FROM duckdb_tables() WHERE {where} UNION ALL "
+                f"SELECT schema_name, view_name, view_oid FROM duckdb_views() WHERE {where} ORDER BY 3",
+                [wanted, wanted]).fetchall()
+            comments = {(r[0], r[1]): r[2] for r in cursor.execute(
+                f"SELECT schema_name, table_name, comment FROM duckdb_tables() WHERE {where}", [wanted]).fetchall()}
+            columns: dict[tuple[str, str], list[Column]] = {}
+            for namespace, table, name, kind, comment in cursor.execute(
+                f"SELECT schema_name, table_name, column_name, data_type, comment FROM duckdb_columns() WHERE {where} "
+                "ORDER BY table_oid, column_index", [wanted]
             ).fetchall():
-                columns.setdefault(table, []).append(Column(name, kind, comment=comment or ""))
-            keys: dict[str, tuple[str, ...]] = {}
-            foreign: dict[str, list[ForeignKey]] = {}
-            for table, kind, names, ref_table, ref_names in cursor.execute(
-                "SELECT table_name, constraint_type, constraint_column_names, referenced_table, referenced_column_names "
-                "FROM duckdb_constraints() WHERE database_name = current_database() AND schema_name = current_schema() "
-                "AND constraint_type IN ('PRIMARY KEY', 'FOREIGN KEY')"
+                columns.setdefault((namespace, table), []).append(Column(name, kind, comment=comment or ""))
+            keys: dict[tuple[str, str], tuple[str, ...]] = {}
+            foreign: dict[tuple[str, str], list[ForeignKey]] = {}
+            for namespace, table, kind, names, ref_table, ref_names in cursor.execute(
+                "SELECT schema_name, table_name, constraint_type, constraint_column_names, referenced_table, "
+                "referenced_column_names FROM duckdb_constraints() WHERE database_name = current_database() "
+                "AND schema_name IN (SELECT unnest(?)) AND constraint_type IN ('PRIMARY KEY', 'FOREIGN KEY')", [wanted]
             ).fetchall():
                 if kind == "PRIMARY KEY":
-                    keys[table] = tuple(names)
-                elif ref_table:
-                    foreign.setdefault(table, []).append(ForeignKey(tuple(names), ref_table, tuple(ref_names or ())))
+                    keys[(namespace, table)] = tuple(names)
+                elif ref_table:  # DuckDB references tables of the same schema
+                    ref_schema = "" if namespace == current else namespace
+                    foreign.setdefault((namespace, table), []).append(
+                        ForeignKey(tuple(names), ref_table, tuple(ref_names or ()), ref_schema))
         except self._duckdb.Error as exc:
             raise DatabaseError(f"cannot read the catalog: {exc}", reason="catalog", database=self.url) from None
         finally:
             cursor.close()
-        tables = [Table(name, tuple(columns[name]), keys.get(name, ()), tuple(foreign.get(name, ())),
-                        comment=comments.get(name) or "") for name in order if columns.get(name)]
+        tables = [Table(name, tuple(columns[(namespace, name)]), keys.get((namespace, name), ()),
+                        tuple(foreign.get((namespace, name), ())), comment=comments.get((namespace, name)) or "",
+                        schema="" if namespace == current else namespace)
+                  for namespace, name, _ in order if columns.get((namespace, name))]
         if not tables:
             raise DatabaseError("the database has no tables or views to query", reason="catalog", database=self.url)
         if self.samples:
             tables = [table.with_samples(self._samples_of(table)) for table in tables]
-        return Schema(tuple(tables), "duckdb")
+        return Schema(tuple(tables), "duckdb", default_schema=current)
 
     def _samples_of(self, table: Table) -> dict[str, tuple[Any, ...]]:
         values: dict[str, tuple[Any, ...]] = {}
-        q_table = '"' + table.name.replace('"', '""') + '"'
+        q_table = ".".join('"' + part.replace('"', '""') + '"' for part in (table.schema, table.name) if part)
         for column in table.columns:
             q_col = '"' + column.name.replace('"', '""') + '"'
             try:
@@ -450,7 +498,8 @@ def from_url(text: str, *, samples: int = DEFAULT_SAMPLES, connect_seconds: floa
         _import_driver(cls.driver_module, cls.extra, shown)
         url = url.set(drivername=f"{backend}+{cls.default_driver}")
     try:
-        engine = sa.create_engine(url, connect_args={cls.connect_timeout_arg: max(1, round(connect_seconds))}, pool_pre_ping=True)
+        engine = sa.create_engine(url, connect_args=cls.connect_args(connect_seconds), pool_pre_ping=True)
+        cls.prepare(engine)
     except ModuleNotFoundError as exc:
         raise DatabaseError(f"the driver {exc.name!r} is not installed: pip install \"constrain-cfg[{cls.extra}]\"",
                             reason="driver", database=shown) from None
@@ -486,6 +535,12 @@ def _import_driver(module: str, extra: str, where: str) -> Any:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+def _no_placeholders(sql: str) -> str:
+    """``sql`` for a driver with the ``format``/``pyformat`` parameter style (psycopg, PyMySQL): SQLAlchemy
+    always passes parameters, so the driver reads every ``%`` as a placeholder; ``%%`` is a literal one."""
+    return sql.replace("%", "%%")
+
+
 def _milliseconds(seconds: float | None) -> int:
     return 0 if seconds is None else max(1, int(seconds * 1000))
 

@@ -171,7 +171,8 @@ class _Plan:
     owned: bool = False  # the database was opened for this question (closed after it)
 
 
-def _plan(question: str, db: DatabaseSpec, dialect: str | None, sample_values: int, keys: bool) -> _Plan:
+def _plan(question: str, db: DatabaseSpec, dialect: str | None, sample_values: int, keys: bool,
+          schemas: Sequence[str] = ()) -> _Plan:
     if not isinstance(question, str) or not question.strip():
         raise InputError("the question is empty")
     if sample_values < 0:
@@ -180,7 +181,7 @@ def _plan(question: str, db: DatabaseSpec, dialect: str | None, sample_values: i
     if isinstance(db, Schema):
         schema = db
     else:
-        database = connect(db, samples=sample_values)
+        database = connect(db, samples=sample_values, schemas=schemas)
         schema = database.schema
     info = get_dialect(dialect or schema.dialect)
     if database is not None and info.name != database.dialect:
@@ -325,9 +326,9 @@ class _Ask:
     def __init__(self, question: str, db: DatabaseSpec, provider: Provider | str | None,
                  dialect: str | None, policy: Policy | None, run: bool, max_rows: int | None, double_quoted_strings: bool,
                  candidates: int | None, temperature: float, seed: int, sample_values: int, keys: bool,
-                 query_seconds: float | None, schema_repairs: bool) -> None:
+                 query_seconds: float | None, schema_repairs: bool, schemas: Sequence[str] = ()) -> None:
         self.question = question
-        self.plan = _plan(question, db, dialect, sample_values, keys)
+        self.plan = _plan(question, db, dialect, sample_values, keys, schemas)
         self.provider = _resolve_provider(provider)
         if candidates is None:
             candidates = self.provider.default_candidates if self.plan.database is not None else 1
@@ -436,6 +437,7 @@ def ask(
     keys: bool = True,
     query_seconds: float | None = DEFAULT_QUERY_SECONDS,
     schema_repairs: bool = True,
+    schemas: Sequence[str] = (),
 ) -> Answer:
     """Answer ``question`` with one query over ``db``: a ``Database`` (``constrain.sql.connect``), anything
     ``connect`` takes (a packaged name like ``"chinook"``, a SQLite or DuckDB path, a database URL such as
@@ -456,9 +458,10 @@ def ask(
     ``sample_values`` distinct values per column. ``schema_repairs``: an output whose ``SchemaError``
     proposes exactly one change (the join a foreign key gives for a column of a table the query did not
     join, or the qualifier of the table in the query that has the column) is repaired and validated
-    again; the change is listed in ``answer.query.rewrites`` and the model's text stays in the audit."""
+    again; the change is listed in ``answer.query.rewrites`` and the model's text stays in the audit.
+    ``schemas`` names schemas to read besides the connection's current one (``schema.table`` in queries)."""
     job = _Ask(question, db, provider, dialect, policy, run, max_rows, double_quoted_strings, candidates,
-               temperature, seed, sample_values, keys, query_seconds, schema_repairs)
+               temperature, seed, sample_values, keys, query_seconds, schema_repairs, schemas)
     try:
         return _ask(job, max_attempts, max_tokens, max_total_tokens, on_delta)
     finally:
@@ -506,10 +509,11 @@ async def aask(
     keys: bool = True,
     query_seconds: float | None = DEFAULT_QUERY_SECONDS,
     schema_repairs: bool = True,
+    schemas: Sequence[str] = (),
 ) -> Answer:
     """The async twin of ``ask`` (remote providers send the candidates' requests together)."""
     job = _Ask(question, db, provider, dialect, policy, run, max_rows, double_quoted_strings, candidates,
-               temperature, seed, sample_values, keys, query_seconds, schema_repairs)
+               temperature, seed, sample_values, keys, query_seconds, schema_repairs, schemas)
     try:
         return await _aask(job, max_attempts, max_tokens, max_total_tokens, on_delta)
     finally:

@@ -19,7 +19,7 @@ import re
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 from ..errors import DatabaseError, InputError
 from .schema import Schema
@@ -37,12 +37,15 @@ class Database(ABC):
     dialect: ClassVar[str]
     # the pip extra that installs this engine's driver
     extra: ClassVar[str] = ""
+    # whether tables of other schemas (namespaces) than the connection's current one can be read
+    has_schemas: ClassVar[bool] = True
 
     def __init__(self, *, samples: int = DEFAULT_SAMPLES, secrets: tuple[str, ...] = ()) -> None:
         if samples < 0:
             raise InputError(f"samples must be >= 0, got {samples}")
         self.samples = samples
         self._secrets = tuple(s for s in secrets if s)
+        self.schemas: tuple[str, ...] = ()
         self._schema: Schema | None = None
         self._lock = threading.Lock()
 
@@ -79,6 +82,16 @@ class Database(ABC):
                 self._schema = self._reflect()
             return self._schema
 
+    def use_schemas(self, names: Sequence[str]) -> None:
+        """Also read the tables of these schemas (PostgreSQL schemas, MySQL databases, DuckDB schemas); a
+        query names them ``schema.table``. The connection's current schema is always read."""
+        names = tuple(dict.fromkeys(str(n) for n in names if str(n)))
+        if names and not self.has_schemas:
+            raise InputError(f"{self.dialect} databases have no schemas to add ({', '.join(names)})")
+        with self._lock:
+            if names != self.schemas:
+                self.schemas, self._schema = names, None
+
     def scrub(self, message: str) -> str:
         """``message`` with every secret this object knows (passwords) replaced by ``***``."""
         for secret in self._secrets:
@@ -101,12 +114,21 @@ class Database(ABC):
 def connect(
     db: str | os.PathLike[str] | Database | Any,
     *,
+    schemas: Sequence[str] = (),
     samples: int = DEFAULT_SAMPLES,
     connect_seconds: float = DEFAULT_CONNECT_SECONDS,
 ) -> Database:
     """The ``Database`` for ``db``: a ``Database`` (returned as is), a SQLAlchemy ``Engine``, a URL
     (``postgresql://``, ``mysql://``, ``mariadb://``, ``duckdb:///``, ``sqlite:///``, with ``+driver`` or
-    without), a ``.duckdb`` file, a SQLite file, or a packaged name (``chinook``)."""
+    without), a ``.duckdb`` file, a SQLite file, or a packaged name (``chinook``). ``schemas`` names
+    schemas to read besides the connection's current one (their tables are ``schema.table``)."""
+    database = _open(db, samples, connect_seconds)
+    if schemas:
+        database.use_schemas(schemas)
+    return database
+
+
+def _open(db: str | os.PathLike[str] | Database | Any, samples: int, connect_seconds: float) -> Database:
     from . import _engines
 
     if isinstance(db, Database):

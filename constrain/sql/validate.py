@@ -225,6 +225,8 @@ def _validate(text: str, dialect: str, schema: Schema | None, policy: Policy | N
     if schema is not None:
         if info.name == "sqlite" and double_quoted_strings:
             rewrites += _double_quoted_strings(root, schema, text)
+        if info.unquoted_fold == "lower":
+            rewrites += _folded_names(root, schema)
         tables, columns = _bind(root, schema, info.sqlglot_name, text)
     else:
         tables, columns = _names_as_written(root)
@@ -300,23 +302,24 @@ def _bind(root: exp.Expression, schema: Schema, sqlglot_name: str, text: str) ->
                 table = schema.table(source.name)
                 if table is not None:
                     name = next((c for c in table.column_names() if c.lower() == column.name.lower()), column.name)
-                    used.setdefault(f"{table.name}.{name}", None)
+                    used.setdefault(f"{table.key}.{name}", None)
     return tuple(tables), tuple(used)
 
 
 def _keyed_tables(root: exp.Expression, schema: Schema) -> exp.Expression:
-    """A copy of ``root`` whose schema-qualified tables name their ``Table.key`` (the flat mapping sqlglot
-    qualifies against); a table of another schema keeps its name as its alias, so ``orders.id`` still
-    resolves. Tables of the current schema are left as written, their qualifier dropped."""
+    """A copy of ``root`` for sqlglot's qualifier: every table aliased by its name as written (so a quoted
+    ``"T"."c"`` finds ``"T"``), and schema-qualified tables naming their ``Table.key`` (the flat mapping
+    sqlglot qualifies against; tables of the current schema just lose their qualifier)."""
     copy = root.copy()
     for node in _query_tables(copy):
+        if not node.alias:  # explicit, quoted as written: sqlglot's own alias for "T" would be t (postgres)
+            quoted = isinstance(node.this, exp.Identifier) and node.this.quoted
+            node.set("alias", exp.TableAlias(this=exp.to_identifier(node.name, quoted=quoted)))
         if not node.db:
             continue
         table = _lookup_table(schema, node)
         if table is None:
             continue
-        if not node.alias:
-            node.set("alias", exp.TableAlias(this=exp.to_identifier(node.name)))
         node.set("db", None)
         node.set("catalog", None)
         if table.schema:
@@ -517,6 +520,55 @@ def _double_quoted_strings(root: exp.Expression, schema: Schema, text: str) -> l
             column.replace(exp.Literal.string(ident.name))
             changes.append(f'double-quoted "{ident.name}" read as a string literal (names no column)')
     return changes
+
+
+def _folded_names(root: exp.Expression, schema: Schema) -> list[str]:
+    """PostgreSQL folds an unquoted name to lower case: ``Name`` means ``name``, and a catalog column spelt
+    ``"Name"`` is unreachable without quotes. A model (or a person) writing ``Name`` for the column the
+    schema shows as ``"Name"`` means that column; quote it, as the catalog spells it, when exactly one
+    name of the query's tables (or, for a table, of the schema) matches it ignoring case and none matches
+    its folded form. Aliases and CTE names fold alike on both sides, so they are left alone."""
+    changes: list[str] = []
+    own = {a.alias.lower() for a in root.find_all(exp.Alias)} | {c.alias_or_name.lower() for c in root.find_all(exp.CTE)}
+    renamed: dict[str, str] = {}  # a table written without alias: its folded name -> the catalog spelling
+    tables: list[Table] = []
+    for node in _query_tables(root):
+        ident = node.this
+        if not isinstance(ident, exp.Identifier):
+            continue
+        table = _folded_match(ident, [t.name for t in schema.tables if bool(t.schema) == bool(node.db)])
+        if table is not None:
+            changes.append(f"unquoted {ident.name} read as {schema.sql_dialect.quote(table)} (PostgreSQL folds unquoted names to lower case)")
+            if not node.alias:
+                renamed[ident.name.lower()] = table
+            node.set("this", exp.to_identifier(table, quoted=True))
+        found = schema.find(node.this.name, node.db)
+        if found is not None:
+            tables.append(found)
+    names = [c for t in tables for c in t.column_names()]
+    for column in root.find_all(exp.Column):
+        qualifier = column.args.get("table")
+        if isinstance(qualifier, exp.Identifier) and not qualifier.quoted and qualifier.name.lower() in renamed:
+            column.set("table", exp.to_identifier(renamed[qualifier.name.lower()], quoted=True))
+        ident = column.this
+        if not isinstance(ident, exp.Identifier) or ident.name.lower() in own:
+            continue
+        spelt = _folded_match(ident, names)
+        if spelt is not None:
+            changes.append(f"unquoted {ident.name} read as {schema.sql_dialect.quote(spelt)} (PostgreSQL folds unquoted names to lower case)")
+            column.set("this", exp.to_identifier(spelt, quoted=True))
+    return list(dict.fromkeys(changes))
+
+
+def _folded_match(ident: exp.Identifier, names: list[str]) -> str | None:
+    """The one catalog name an unquoted ``ident`` meant when its folded form names nothing, else None."""
+    if ident.quoted:
+        return None
+    folded = ident.name.lower()
+    if folded in names:
+        return None
+    matches = {n for n in names if n.lower() == folded}
+    return matches.pop() if len(matches) == 1 else None
 
 
 def _near_miss(word: str, column: str) -> bool:
