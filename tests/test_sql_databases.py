@@ -466,3 +466,18 @@ def test_postgres_reads_an_unquoted_mixed_case_name_as_the_catalog_spells_it(pos
             assert sql.validate('SELECT "Stadium"."Name" FROM "Stadium"', db=db).rewrites == ()
     finally:
         postgres_server.admin_sql('DROP TABLE "Stadium";', database=postgres_server.database)
+
+
+# -- the embedded model on each engine --------------------------------------------------------------
+@pytest.mark.local_model
+@pytest.mark.parametrize("name", sorted(ENGINES))
+def test_the_embedded_model_answers_on_each_engine(name: str, request: pytest.FixtureRequest) -> None:
+    """A real question, the real model, the engine's dialect, grammar and prompt: the answer is the right
+    count, checked by its rows on the engine."""
+    from test_local_model import _require_local_model
+
+    _require_local_model()
+    data, url, _ = _engine(request, name)
+    answer = sql.ask("How many albums are there?", db=url, provider="local", candidates=1, run=True, max_tokens=64)
+    assert answer.query.dialect == data.dialect and data.album.lower() in answer.sql.lower()
+    assert [tuple(int(v) for v in r) for r in answer.rows.rows] == [(347,)]
