@@ -242,3 +242,18 @@ def test_screenshot(page: Browser) -> None:
     if os.environ.get("CONSTRAIN_UPDATE_SCREENSHOT") == "1":
         SCREENSHOT.parent.mkdir(exist_ok=True)
         SCREENSHOT.write_bytes(png)
+
+
+def test_a_database_opens_the_page_with_its_sql_grammar(browser: Browser) -> None:
+    """``constrain playground --db``: the schema comes from the database's catalog (``sql.connect``), the
+    grammar is bound to it, the SQL form holds its DDL, and the example query passes the typed check."""
+    with Playground(db="chinook", workers=2) as playground:
+        browser.get(playground.url)
+        browser.wait("the database's grammar and its example's verdicts",
+                     "return document.getElementById('grammar-name').textContent.includes('typed check on') && "
+                     + SHOWN)
+        assert browser.js("return document.getElementById('ddl-input').value").startswith("CREATE TABLE Album (")
+        assert browser.js("return document.getElementById('ddl-dialect').value") == "sqlite"
+        assert browser.js("return document.getElementById('text-input').value") == "SELECT * FROM Album LIMIT 5"
+        assert verdicts(browser)() == {"verdict-lark": "accepted", "verdict-llguidance": "accepted",
+                                       "verdict-typed": "accepted"}

@@ -481,3 +481,16 @@ def test_the_embedded_model_answers_on_each_engine(name: str, request: pytest.Fi
     answer = sql.ask("How many albums are there?", db=url, provider="local", candidates=1, run=True, max_tokens=64)
     assert answer.query.dialect == data.dialect and data.album.lower() in answer.sql.lower()
     assert [tuple(int(v) for v in r) for r in answer.rows.rows] == [(347,)]
+
+
+def test_the_playground_opens_a_server_database_without_its_password(postgres_server) -> None:
+    from constrain.playground import Playground
+
+    with Playground(db=postgres_server.url, workers=1) as playground:
+        info = playground.info()
+        assert postgres_server.password not in json.dumps(info)
+        assert info["database"]["dialect"] == "postgres" and "***" in info["database"]["url"]
+        assert info["initial"]["name"] == "sql/postgres" and "CREATE TABLE album (" in info["database"]["ddl"]
+        status, body = playground.call("check", {"grammar": info["initial"]["text"], "text": "SELECT title FROM album",
+                                                 "origin": info["initial"]["origin"]})
+        assert status == 200, body

@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0 = a free one; default 8765)")
     p.add_argument("--grammar", metavar="NAME|FILE", help="the grammar to open with: a packaged name or a .lark path "
                    "(default dsl/cron)")
+    p.add_argument("--db", metavar="DB", help="open with this database's SQL grammar (a URL, a SQLite or .duckdb file, "
+                   "or a packaged name): its schema is read from the catalog")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     p.add_argument("--workers", type=int, default=3, help="worker processes running the checks (default 3)")
     add_json_flag(p)
@@ -34,7 +36,7 @@ def cmd_playground(args: argparse.Namespace, out: Output) -> int:
         raise KeyboardInterrupt  # SIGTERM stops the server like Ctrl-C: the workers are killed with it
 
     signal.signal(signal.SIGTERM, stop)
-    playground = Playground(port=args.port, grammar=args.grammar, workers=args.workers)
+    playground = Playground(port=args.port, grammar=args.grammar, db=args.db, workers=args.workers)
     out.line(f"constrain playground: {playground.url}  (Ctrl-C stops it)")
     out.json({"event": "listening", "url": playground.url})
     if args.open:

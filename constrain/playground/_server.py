@@ -50,7 +50,9 @@ def _static(name: str) -> bytes:
 class Playground:
     """The playground server. ``start()`` serves in a background thread; ``serve_forever()`` blocks.
 
-    ``grammar`` (a packaged name or a ``.lark`` path) is what the page opens with.
+    ``grammar`` (a packaged name or a ``.lark`` path) is what the page opens with; ``db`` (anything
+    ``constrain.sql.connect`` takes) opens it with that database's SQL grammar instead, its schema read
+    through the database's catalog and shown as the SQL form's DDL (no password reaches the page).
     """
 
     def __init__(
@@ -58,13 +60,17 @@ class Playground:
         *,
         port: int = 0,
         grammar: str | None = None,
+        db: Any = None,
         workers: int = 3,
         check_seconds: float = CHECK_SECONDS,
         call_seconds: float = CALL_SECONDS,
     ) -> None:
         if workers < 1:
             raise InputError(f"workers must be at least 1, got {workers}")
-        self.initial = self._initial(grammar)
+        if grammar is not None and db is not None:
+            raise InputError("open the playground with a grammar or a database, not both")
+        self.database: dict[str, Any] | None = None
+        self.initial = self._initial(grammar) if db is None else self._from_database(db)
         self.check_seconds = check_seconds
         self.call_seconds = call_seconds
         self._pool: WorkerPool | None = None
@@ -86,6 +92,18 @@ class Playground:
         if loaded.name in {g["name"] for g in _api.grammar_list()}:
             return _api.packaged_grammar(loaded.name)
         return {"name": loaded.name, "text": loaded.text, "origin": None}
+
+    def _from_database(self, db: Any) -> dict[str, Any]:
+        from ..sql import connect
+
+        with connect(db, samples=0) as database:
+            schema, dialect, where = database.schema, database.dialect, database.url
+        ddl = schema.describe(keys=True)
+        compiled = _api.compile_schema({"kind": "ddl", "ddl": ddl, "dialect": dialect})
+        self.database = {"ddl": ddl, "dialect": dialect, "url": where}
+        first = schema.tables[0]
+        return {"name": compiled["name"], "text": compiled["grammar"], "origin": compiled["origin"],
+                "label": f"{compiled['name']} of {where}", "example": f"SELECT * FROM {schema.quoted(first)} LIMIT 5"}
 
     @property
     def port(self) -> int:
@@ -135,6 +153,7 @@ class Playground:
         return {
             "grammars": _api.grammar_list(),
             "initial": self.initial,
+            "database": self.database,
             "targets": sorted(TARGETS),
             "limits": {**_api.LIMITS, "body_bytes": MAX_BODY_BYTES, "check_seconds": self.check_seconds,
                        "call_seconds": self.call_seconds},

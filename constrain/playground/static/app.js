@@ -410,15 +410,21 @@ $("sample-draw").addEventListener("click", () => { $("sample-seed").value = Stri
   const { status, data } = await api("/api/grammars");
   if (status !== 200) { $("status").textContent = "the playground server does not answer"; return; }
   state.initial = data.initial;
+  if (data.database) {  // opened with --db: its schema, read from the catalog, is the SQL form's DDL
+    $("ddl-input").value = data.database.ddl;
+    $("ddl-dialect").value = data.database.dialect;
+    $("status").title = `SQL grammar of ${data.database.url}`;
+  }
   const select = $("grammar-select");
   const packaged = el("optgroup", { label: "packaged grammars" },
     ...data.grammars.map((g) => el("option", { value: g.name, title: g.description, text: g.name })));
   const compiled = el("optgroup", { label: "compile from a schema" },
     el("option", { value: ":json-schema", text: "JSON Schema…" }),
     el("option", { value: ":sql", text: "SQL schema (SQLite file or DDL)…" }));
-  if (!data.initial.origin) select.append(el("option", { value: ":initial", text: data.initial.name }));
+  const packagedOrigin = data.initial.origin && data.initial.origin.name;
+  if (!packagedOrigin) select.append(el("option", { value: ":initial", text: data.initial.label || data.initial.name }));
   select.append(packaged, compiled);
-  select.value = data.initial.origin ? data.initial.origin.name : ":initial";
+  select.value = packagedOrigin ? data.initial.origin.name : ":initial";
   const targets = $("targets");
   for (const target of data.targets) {
     const box = el("input", { type: "checkbox", value: target, id: `target-${target}` });
@@ -426,5 +432,5 @@ $("sample-draw").addEventListener("click", () => { $("sample-seed").value = Stri
     box.addEventListener("change", () => { box.checked ? state.targets.add(target) : state.targets.delete(target); checkRunner.now(); });
     targets.append(el("label", {}, box, " " + target));
   }
-  setGrammar(data.initial.name, data.initial.text, data.initial.origin, EXAMPLES[data.initial.name] || "");
+  setGrammar(data.initial.name, data.initial.text, data.initial.origin, data.initial.example || EXAMPLES[data.initial.name] || "");
 })();
