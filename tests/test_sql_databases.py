@@ -494,3 +494,18 @@ def test_the_playground_opens_a_server_database_without_its_password(postgres_se
         status, body = playground.call("check", {"grammar": info["initial"]["text"], "text": "SELECT title FROM album",
                                                  "origin": info["initial"]["origin"]})
         assert status == 200, body
+
+
+def test_a_sql_batch_on_a_server_never_stores_its_password(postgres_server, served, tmp_path: Path) -> None:
+    from constrain import run_batch
+
+    model, model_url = served
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": str(i), "prompt": f"question {i}"}) + "\n" for i in range(6)))
+    out = tmp_path / "out"
+    summary = run_batch(source, out, sql_db=postgres_server.url, provider="openai", base_url=model_url, progress=False)
+    assert summary.exactly_once and summary.counts.total == 6
+    sent = model.requests_to("/responses")[-1].body
+    assert "CREATE TABLE album" in sent["input"][0]["content"]
+    stored = b"".join(path.read_bytes() for path in out.rglob("*") if path.is_file())
+    assert postgres_server.password.encode() not in stored and b"***@127.0.0.1" in stored
