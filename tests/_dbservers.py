@@ -538,13 +538,28 @@ def _q(engine: str, name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _create_sql(engine: str, table: _Table, prefix: str = "") -> str:
-    cols = ", ".join(f"{_q(engine, c)} {_column_type(engine, table, i)}" for i, c in enumerate(table.columns))
-    return f"CREATE TABLE {prefix}{_q(engine, table.name)} ({cols})"
+def _create_sql(
+    engine: str,
+    table: _Table,
+    prefix: str = "",
+    primary_key: Sequence[str] = (),
+    foreign_keys: Sequence[tuple[list[str], str, list[str]]] = (),
+) -> str:
+    """CREATE TABLE; the constraints inline (DuckDB), referenced tables in the same schema (``prefix``)."""
+    parts = [f"{_q(engine, c)} {_column_type(engine, table, i)}" for i, c in enumerate(table.columns)]
+    if primary_key:
+        parts.append(f"PRIMARY KEY ({', '.join(_q(engine, c) for c in primary_key)})")
+    for mine, target, theirs in foreign_keys:
+        parts.append(
+            f"FOREIGN KEY ({', '.join(_q(engine, c) for c in mine)}) "
+            f"REFERENCES {prefix}{_q(engine, target)} ({', '.join(_q(engine, c) for c in theirs)})"
+        )
+    return f"CREATE TABLE {prefix}{_q(engine, table.name)} ({', '.join(parts)})"
 
 
 def _constraints(engine: str, tables: Sequence[_Table], execute: Any, prefix: str = "") -> None:
-    """Primary keys where the data holds them, then foreign keys; a statement the engine refuses is skipped."""
+    """PostgreSQL / MariaDB: primary keys where the data holds them, then foreign keys; a statement the
+    engine refuses is skipped (DuckDB declares its constraints in CREATE TABLE: ``_copy_duckdb``)."""
     for table in tables:
         if _unique(table):
             cols = ", ".join(_q(engine, c) for c in table.primary_key)
@@ -554,8 +569,6 @@ def _constraints(engine: str, tables: Sequence[_Table], execute: Any, prefix: st
                 table.primary_key = []
         else:
             table.primary_key = []
-    if engine == "duckdb":
-        return  # DuckDB cannot add a foreign key to an existing table
     for table in tables:
         for i, (mine, target, theirs) in enumerate(table.foreign_keys):
             try:
@@ -593,8 +606,9 @@ def copy_sqlite(
     ``Path``; ``duckdb:////abs/path`` as in SQLAlchemy). ``database``: the database to create, default the
     SQLite file's stem; for DuckDB the schema (default ``main``). Tables already there are replaced. Names
     are kept exactly (quoted), primary keys are added where the data holds them and foreign keys where the
-    engine accepts them (not on DuckDB). ``lower_names=True`` lower-cases table and column names (SQLite's
-    names are case-insensitive, PostgreSQL folds unquoted names to lower case: Spider's gold SQL names
+    engine accepts them (DuckDB: declared in CREATE TABLE, tables created in SQLite's order as far as the
+    foreign keys allow, a key the data breaks left out; see ``_copy_duckdb``). ``lower_names=True``
+    lower-cases table and column names (SQLite's names are case-insensitive, PostgreSQL folds unquoted names to lower case: Spider's gold SQL names
     ``singer.age`` for the column ``Age``). Returns the URL of the copy.
     """
     path = Path(sqlite_path)
@@ -690,7 +704,111 @@ def _copy_mariadb(tables: list[_Table], login: dict[str, Any], name: str) -> Non
         con.close()
 
 
+def _duckdb_order(tables: list[_Table]) -> list[_Table]:
+    """The order to create tables in: SQLite's order (sqlite_master rowid) wherever the foreign keys allow,
+    each table after the tables it references (DuckDB checks a REFERENCES clause against an existing table).
+    When every table left waits for another (a cycle), the first of them in SQLite's order goes next without
+    its foreign keys to the tables still to come. Self-references stay (``_copy_duckdb`` loads them in layers)."""
+    order: list[_Table] = []
+    done: set[str] = set()
+    left = list(tables)
+    while left:
+        table = next((t for t in left if all(target in done or target == t.name for _, target, _ in t.foreign_keys)), None)
+        if table is None:
+            table = left[0]
+            table.foreign_keys = [fk for fk in table.foreign_keys if fk[1] in done or fk[1] == table.name]
+        left.remove(table)
+        order.append(table)
+        done.add(table.name)
+    return order
+
+
+def _key_rows(table: _Table, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    idx = [table.columns.index(c) for c in columns]
+    return [tuple(row[i] for i in idx) for row in table.rows]
+
+
+def _duckdb_foreign_keys(table: _Table, kept: dict[str, tuple[_Table, list[str]]]) -> list[tuple[list[str], str, list[str]]]:
+    """The foreign keys of ``table`` DuckDB accepts and its data satisfies: the referenced table is created
+    (``kept``: name -> table and the primary key it kept; ``table`` itself included), the referenced columns
+    are that primary key (DuckDB wants them in the key's order: both sides are reordered), the column types
+    are equal, and every value with no NULL in it is a key of the referenced table (the converted values,
+    as DuckDB compares them)."""
+    result = []
+    for mine, target, theirs in table.foreign_keys:
+        if target not in kept:
+            continue
+        parent, pk = kept[target]
+        if not pk or len(set(theirs)) != len(theirs) or sorted(theirs) != sorted(pk):
+            continue
+        pairs = dict(zip(theirs, mine))
+        mine = [pairs[c] for c in pk]
+        if any(table.kinds[table.columns.index(m)] != parent.kinds[parent.columns.index(t)] for m, t in zip(mine, pk)):
+            continue
+        keys = set(_key_rows(parent, pk))
+        if all(None in values or values in keys for values in _key_rows(table, mine)):
+            result.append((mine, target, list(pk)))
+    return result
+
+
+def _layers(table: _Table, self_keys: list[tuple[list[str], str, list[str]]]) -> list[list[tuple[Any, ...]]] | None:
+    """Rows in layers for self-referencing foreign keys (DuckDB checks a row against the rows already in the
+    table, not against the rows of the same INSERT): each row after the rows it references. None when a row
+    references itself or the references go round (no order can load them)."""
+    pk = [table.columns.index(c) for c in table.primary_key]
+    by_key = {tuple(row[i] for i in pk): n for n, row in enumerate(table.rows)}
+    refs = [[table.columns.index(c) for c in mine] for mine, _, _ in self_keys]
+    parents = [
+        [by_key[v] for v in (tuple(row[i] for i in idx) for idx in refs) if None not in v]
+        for row in table.rows
+    ]
+    depth: list[int | None] = [None] * len(table.rows)
+    for start in range(len(table.rows)):
+        stack, visiting = [start], set()
+        while stack:
+            n = stack[-1]
+            if depth[n] is not None:
+                stack.pop()
+                continue
+            waiting = [p for p in parents[n] if depth[p] is None]
+            if not waiting:
+                depth[n] = 1 + max((depth[p] for p in parents[n]), default=-1)  # type: ignore[type-var]
+                visiting.discard(n)
+                stack.pop()
+            elif n in visiting or any(p in visiting for p in waiting):
+                return None  # a row on its own path: a self-reference or a cycle in the data
+            else:
+                visiting.add(n)
+                stack.extend(waiting)
+    layers: list[list[tuple[Any, ...]]] = [[] for _ in range(1 + max((d for d in depth if d is not None), default=-1))]
+    for row, d in zip(table.rows, depth):
+        layers[d].append(row)  # type: ignore[index]
+    return layers
+
+
+def _drop_duckdb(con: Any, names: Sequence[str], prefix: str) -> None:
+    """Drop the tables that are there, referencing tables first (DuckDB refuses to drop a table another
+    table's foreign key references, CASCADE or not)."""
+    left = list(names)
+    while left:
+        failed: list[str] = []
+        error: Exception | None = None
+        for name in left:
+            try:
+                con.execute(f"DROP TABLE IF EXISTS {prefix}{_q('duckdb', name)}")
+            except Exception as exc:  # noqa: BLE001 - still referenced by a table dropped later in this pass
+                failed.append(name)
+                error = exc
+        if len(failed) == len(left):
+            raise RuntimeError(f"copy_sqlite: cannot replace DuckDB tables {failed}: {error}") from error
+        left = failed
+
+
 def _copy_duckdb(tables: list[_Table], url: str | Path, schema: str | None) -> str:
+    """Create each table with its primary key and foreign keys in the CREATE TABLE statement (DuckDB cannot
+    add them to an existing table) in ``_duckdb_order``, then load it before the next one. A constraint the
+    data breaks is left out for that table only (checked on the converted values first; should DuckDB still
+    refuse the CREATE or the load, the table is made again with fewer constraints)."""
     import duckdb
 
     if isinstance(url, Path):
@@ -703,29 +821,54 @@ def _copy_duckdb(tables: list[_Table], url: str | Path, schema: str | None) -> s
         if schema:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {_q('duckdb', schema)}")
             prefix = _q("duckdb", schema) + "."
+        _drop_duckdb(con, [t.name for t in reversed(tables)], prefix)
+        kept: dict[str, tuple[_Table, list[str]]] = {}
         with tempfile.TemporaryDirectory(prefix="constrain-duckdb-") as tmp:
-            for n, table in enumerate(tables):
-                con.execute(f"DROP TABLE IF EXISTS {prefix}{_q('duckdb', table.name)} CASCADE")
-                con.execute(_create_sql("duckdb", table, prefix))
-                if not table.rows:
-                    continue
-                # newline-delimited JSON + read_json: row-by-row executemany is orders of magnitude slower
-                ndjson = Path(tmp) / f"t{n}.json"
-                keys = [f"c{i}" for i in range(len(table.columns))]
-                with ndjson.open("w", encoding="utf-8") as out:
-                    for row in table.rows:
-                        out.write(json.dumps(
-                            {k: (v.hex() if isinstance(v, bytes) else v) for k, v in zip(keys, row)}, ensure_ascii=False))
-                        out.write("\n")
-                types = {"int": "BIGINT", "float": "DOUBLE", "text": "VARCHAR", "blob": "VARCHAR"}
-                columns = ", ".join(f"'{k}': '{types[kind]}'" for k, kind in zip(keys, table.kinds))
-                select = ", ".join(f"unhex({k})" if kind == "blob" else k for k, kind in zip(keys, table.kinds))
-                literal = str(ndjson).replace("'", "''")
-                con.execute(
-                    f"INSERT INTO {prefix}{_q('duckdb', table.name)} SELECT {select} FROM "
-                    f"read_json('{literal}', format = 'newline_delimited', columns = {{{columns}}})"
-                )
-        _constraints("duckdb", tables, con.execute, prefix)
+            for n, table in enumerate(_duckdb_order(tables)):
+                name = prefix + _q("duckdb", table.name)
+                pk = list(table.primary_key) if _unique(table) else []
+                kept[table.name] = (table, pk)
+                fks = _duckdb_foreign_keys(table, kept)
+                own = [fk for fk in fks if fk[1] == table.name]
+                layers = _layers(table, own) if own else [table.rows]
+                if layers is None:
+                    fks = [fk for fk in fks if fk[1] != table.name]
+                    layers = [table.rows]
+                # fewer and fewer constraints until DuckDB takes the table and its rows
+                attempts = [(pk, fks, layers), (pk, [], [table.rows]), ([], [], [table.rows])]
+                for attempt, (pk, fks, layers) in enumerate(attempts):
+                    if attempt and attempts[attempt - 1][:2] == (pk, fks):
+                        continue
+                    try:
+                        con.execute(_create_sql("duckdb", table, prefix, pk, fks))
+                        for k, rows in enumerate(layers):
+                            _load_duckdb(con, name, table, rows, Path(tmp) / f"t{n}_{k}.json")
+                        break
+                    except duckdb.Error:
+                        con.execute(f"DROP TABLE IF EXISTS {name}")
+                        if attempt == len(attempts) - 1:
+                            raise
+                kept[table.name] = (table, pk)
+                table.primary_key, table.foreign_keys = pk, fks
     finally:
         con.close()
     return target
+
+
+def _load_duckdb(con: Any, name: str, table: _Table, rows: list[tuple[Any, ...]], ndjson: Path) -> None:
+    """Newline-delimited JSON + read_json: row-by-row executemany is orders of magnitude slower."""
+    if not rows:
+        return
+    keys = [f"c{i}" for i in range(len(table.columns))]
+    with ndjson.open("w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps({k: (v.hex() if isinstance(v, bytes) else v) for k, v in zip(keys, row)}, ensure_ascii=False))
+            out.write("\n")
+    types = {"int": "BIGINT", "float": "DOUBLE", "text": "VARCHAR", "blob": "VARCHAR"}
+    columns = ", ".join(f"'{k}': '{types[kind]}'" for k, kind in zip(keys, table.kinds))
+    select = ", ".join(f"unhex({k})" if kind == "blob" else k for k, kind in zip(keys, table.kinds))
+    literal = str(ndjson).replace("'", "''")
+    con.execute(
+        f"INSERT INTO {name} SELECT {select} FROM "
+        f"read_json('{literal}', format = 'newline_delimited', columns = {{{columns}}})"
+    )

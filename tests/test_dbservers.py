@@ -173,3 +173,103 @@ def test_copy_sqlite_into_duckdb(tmp_path: Path) -> None:
     # a schema per database in one file, as bench/ does for all of Spider
     _dbservers.copy_sqlite(path, f"duckdb:///{tmp_path / 'spider.duckdb'}", database="concert_singer")
     assert rows(url, "SELECT count(*) FROM concert_singer.singer") == rows(url, "SELECT count(*) FROM main.singer")
+
+
+def _sqlite_foreign_keys(path: Path) -> tuple[int, int]:
+    """(declared, holding) foreign keys of a SQLite file, from SQLite alone: a key holds when it references
+    its table's primary key, that key is unique and non-null in the data, and every value of the key's
+    columns with no NULL in it is found in the referenced table."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    q = lambda name: '"' + name.replace('"', '""') + '"'  # noqa: E731
+    try:
+        names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'")]
+        lower = {n.lower(): n for n in names}
+        declared = holding = 0
+        for name in names:
+            keys: dict[int, list[tuple[str, str, str | None]]] = {}
+            for fk in con.execute("SELECT id, \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?) ORDER BY id, seq", (name,)):
+                keys.setdefault(fk[0], []).append(fk[1:])
+            declared += len(keys)
+            for refs in keys.values():
+                target = lower.get(refs[0][0].lower())
+                if target is None:
+                    continue
+                pk = [r[0] for r in con.execute("SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk", (target,))]
+                theirs = [r[2] or (pk[i] if i < len(pk) else "") for i, r in enumerate(refs)]
+                if not pk or sorted(c.lower() for c in theirs) != sorted(c.lower() for c in pk):
+                    continue
+                cols = ", ".join(map(q, pk))
+                broken = con.execute(  # duplicate or NULL primary keys in the referenced table
+                    f"SELECT (SELECT count(*) FROM (SELECT 1 FROM {q(target)} GROUP BY {cols} HAVING count(*) > 1)) + "
+                    f"(SELECT count(*) FROM {q(target)} WHERE {' OR '.join(f'{q(c)} IS NULL' for c in pk)})"
+                ).fetchone()[0]
+                mine = [r[1] for r in refs]
+                orphans = con.execute(
+                    f"SELECT count(*) FROM {q(name)} AS c WHERE {' AND '.join(f'c.{q(m)} IS NOT NULL' for m in mine)} "
+                    f"AND NOT EXISTS (SELECT 1 FROM {q(target)} AS p WHERE "
+                    f"{' AND '.join(f'p.{q(t)} = c.{q(m)}' for m, t in zip(mine, theirs))})"
+                ).fetchone()[0]
+                holding += not broken and not orphans
+        return declared, holding
+    finally:
+        con.close()
+
+
+def _duckdb_keys(url: str, schema: str = "main") -> dict[str, int]:
+    return dict(rows(url, f"SELECT constraint_type, count(*) FROM duckdb_constraints() WHERE schema_name = '{schema}' "
+                          "AND constraint_type IN ('PRIMARY KEY', 'FOREIGN KEY') GROUP BY 1"))
+
+
+def test_copy_sqlite_into_duckdb_keeps_foreign_keys(tmp_path: Path) -> None:
+    import _dbservers
+
+    need("duckdb")
+    path = corpus("chinook", "Chinook_Sqlite.sqlite")
+    assert _sqlite_foreign_keys(path) == (11, 11)
+    url = f"duckdb:///{tmp_path / 'chinook.duckdb'}"
+    for _ in range(2):  # the second copy replaces the tables (referencing tables dropped first)
+        _dbservers.copy_sqlite(path, url)
+        assert _duckdb_keys(url) == {"PRIMARY KEY": 11, "FOREIGN KEY": 11}
+    # the self-reference Employee.ReportsTo is kept: its rows were loaded managers first
+    assert ("Employee", ["ReportsTo"], "Employee", ["EmployeeId"]) in rows(
+        url, "SELECT table_name, constraint_column_names, referenced_table, referenced_column_names "
+             "FROM duckdb_constraints() WHERE constraint_type = 'FOREIGN KEY'")
+    assert rows(url, "SELECT count(*) FROM \"Employee\"") == [(8,)]
+    # created in SQLite's order as far as the foreign keys allow (each table after those it references)
+    order = [t.name for t in _dbservers._duckdb_order(_dbservers._read_sqlite(path))]
+    assert order == ["Artist", "Album", "Employee", "Customer", "Genre", "Invoice", "MediaType", "Playlist",
+                     "Track", "InvoiceLine", "PlaylistTrack"]
+
+
+def test_copy_spider_dev_into_duckdb(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every database of Spider's dev_shared.json in one DuckDB file (a schema each, as bench/ does):
+    same row counts as SQLite, and every foreign key that holds in SQLite declared in DuckDB."""
+    import time
+
+    import _dbservers
+
+    need("duckdb")
+    questions = json.loads(corpus("spider", "dev_shared.json").read_text())
+    dbs = list(dict.fromkeys(q["db_id"] for q in questions))
+    assert len(dbs) == 10
+    url = f"duckdb:///{tmp_path / 'spider.duckdb'}"
+    report = []
+    for db in dbs:
+        path = corpus("spider", "database", db, f"{db}.sqlite")
+        start = time.perf_counter()
+        _dbservers.copy_sqlite(path, url, database=db)
+        seconds = time.perf_counter() - start
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'")]
+            expected = {n: con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
+        finally:
+            con.close()
+        counts = " UNION ALL ".join(f"SELECT '{n}', count(*) FROM \"{db}\".\"{n}\"" for n in names)
+        assert dict(rows(url, counts)) == expected, db
+        declared, holding = _sqlite_foreign_keys(path)
+        kept = _duckdb_keys(url, db).get("FOREIGN KEY", 0)
+        assert kept == holding <= declared, (db, kept, holding, declared)
+        report.append(f"{db}: {kept}/{declared} foreign keys kept, {seconds:.2f} s")
+    with capsys.disabled():
+        print("\n" + "\n".join(report))
