@@ -110,9 +110,9 @@ def test_spider_gold_queries_pass_the_policy() -> None:
     assert not refused, "\n".join(refused)
 
 
-@pytest.mark.parametrize("dialect", ["postgres", "duckdb"])
+@pytest.mark.parametrize("dialect", ["postgres", "duckdb", "mysql"])
 def test_spider_gold_in_other_dialects_passes_the_policy(dialect: str) -> None:
-    """The postgres and duckdb denylists refuse no ordinary query (Spider gold transpiled by sqlglot)."""
+    """The postgres, duckdb and mysql denylists refuse no ordinary query (Spider gold transpiled by sqlglot)."""
     lines = corpus("spider", "train_gold.sql").read_text(encoding="utf-8").splitlines()[3::24]
     refused = []
     for line in lines:
@@ -122,6 +122,126 @@ def test_spider_gold_in_other_dialects_passes_the_policy(dialect: str) -> None:
         except ValidationError as exc:
             refused.append(f"{sql}  -> {exc}")
     assert not refused, "\n".join(refused)
+
+
+# -- each engine's own hostile forms ---------------------------------------------------------------
+ENGINE_HOSTILE = [
+    # MySQL / MariaDB
+    ("mysql", "function", "SELECT SLEEP(10)"),
+    ("mysql", "function", "SELECT Title FROM Album WHERE SLEEP(1) = 0"),
+    ("mysql", "function", "SELECT BENCHMARK(100000000, MD5('x'))"),
+    ("mysql", "function", "SELECT LOAD_FILE('/etc/passwd')"),
+    ("mysql", "function", "SELECT GET_LOCK('x', 10)"),
+    ("mysql", "function", "SELECT RELEASE_LOCK('x')"),
+    ("mysql", "function", "SELECT RELEASE_ALL_LOCKS()"),
+    ("mysql", "function", "SELECT IS_FREE_LOCK('x')"),
+    ("mysql", "function", "SELECT IS_USED_LOCK('x')"),
+    ("mysql", "function", "SELECT MASTER_POS_WAIT('binlog.000001', 4)"),
+    ("mysql", "function", "SELECT SOURCE_POS_WAIT('binlog.000001', 4)"),
+    ("mysql", "function", "SELECT MASTER_GTID_WAIT('0-1-100')"),
+    ("mysql", "function", "SELECT sys_exec('id')"),
+    ("mysql", "function", "SELECT sys_eval('id')"),
+    ("mysql", "function", "SELECT LAST_INSERT_ID(5)"),
+    ("mysql", "function", "SELECT VERSION()"),
+    ("mysql", "write", "SELECT @v := 1"),
+    ("mysql", "write", "SELECT (@v := Title) FROM Album"),
+    ("mysql", "variable", "SELECT @@version"),
+    ("mysql", "variable", "SELECT @@global.secure_file_priv"),
+    ("mysql", "variable", "SELECT Title FROM Album WHERE AlbumId = @v"),
+    ("mysql", "statement_type", "SET @v = 1"),
+    ("mysql", "statement_type", "SET GLOBAL general_log = 1"),
+    ("mysql", "write", "SELECT Title FROM Album INTO OUTFILE '/tmp/x'"),
+    ("mysql", "write", "SELECT Title INTO DUMPFILE '/tmp/x' FROM Album"),
+    ("mysql", "write", "SELECT Title INTO @t FROM Album"),
+    ("mysql", "write", "LOAD DATA INFILE '/etc/passwd' INTO TABLE Album"),
+    ("mysql", "write", "SELECT * FROM Album FOR UPDATE"),
+    ("mysql", "write", "SELECT * FROM Album LOCK IN SHARE MODE"),
+    ("mysql", "write", "SELECT * FROM Album FOR SHARE"),
+    ("mysql", "system_table", "SELECT * FROM mysql.user"),
+    ("mysql", "system_table", "SELECT * FROM information_schema.tables"),
+    ("mysql", "system_table", "SELECT * FROM performance_schema.threads"),
+    ("mysql", "system_table", "SELECT * FROM sys.processlist"),
+    ("mysql", "statement_type", "SHOW TABLES"),
+    ("mysql", "comment", "SELECT 1 # x"),
+    ("mysql", "comment", "SELECT 1 /*! UNION SELECT 2 */"),
+    ("mysql", "single_statement", "SELECT 1; DROP TABLE Album"),
+    # PostgreSQL
+    ("postgres", "function", "SELECT pg_sleep(10)"),
+    ("postgres", "function", "SELECT pg_read_file('/etc/passwd')"),
+    ("postgres", "function", "SELECT lo_import('/etc/passwd')"),
+    ("postgres", "function", "SELECT dblink('host=evil', 'SELECT 1')"),
+    ("postgres", "function", "SELECT set_config('log_statement', 'none', false)"),
+    ("postgres", "function", "SELECT pg_terminate_backend(1)"),
+    ("postgres", "function", "SELECT nextval('artist_id_seq')"),
+    ("postgres", "function", "SELECT version()"),
+    ("postgres", "function", "SELECT pg_stat_reset()"),
+    ("postgres", "function", "SELECT * FROM pg_logical_slot_get_changes('s', NULL, NULL)"),
+    ("postgres", "write", "WITH d AS (DELETE FROM artist RETURNING *) SELECT * FROM d"),
+    ("postgres", "write", "SELECT * FROM artist FOR UPDATE"),
+    ("postgres", "write", "SELECT * FROM artist FOR SHARE"),
+    ("postgres", "write", "SELECT * FROM artist FOR NO KEY UPDATE"),
+    ("postgres", "write", "SELECT * INTO stolen FROM artist"),
+    ("postgres", "statement_type", "COPY artist TO '/tmp/out'"),
+    # DuckDB
+    ("duckdb", "function", "SELECT * FROM read_csv('/etc/passwd')"),
+    ("duckdb", "function", "SELECT * FROM read_text('/etc/passwd')"),
+    ("duckdb", "function", "SELECT * FROM read_parquet('https://evil/x.parquet')"),
+    ("duckdb", "function", "SELECT * FROM read_blob('/etc/passwd')"),
+    ("duckdb", "function", "SELECT * FROM parquet_scan('x.parquet')"),
+    ("duckdb", "function", "SELECT * FROM sniff_csv('/etc/passwd')"),
+    ("duckdb", "function", "SELECT * FROM delta_scan('s3://bucket/t')"),
+    ("duckdb", "function", "SELECT * FROM postgres_query('db', 'DROP TABLE x')"),
+    ("duckdb", "function", "SELECT * FROM mysql_query('db', 'DROP TABLE x')"),
+    ("duckdb", "function", "SELECT json_execute_serialized_sql('x')"),
+    ("duckdb", "function", "SELECT version()"),
+    ("duckdb", "file_access", "SELECT * FROM 'x.csv'"),
+    ("duckdb", "statement_type", "COPY (SELECT 1) TO '/tmp/x.csv'"),
+    ("duckdb", "statement_type", "ATTACH 'x.db'"),
+    ("duckdb", "statement_type", "INSTALL httpfs"),
+    ("duckdb", "statement_type", "LOAD httpfs"),
+    ("duckdb", "statement_type", "PRAGMA version"),
+]
+
+
+@pytest.mark.parametrize(("dialect", "rule", "sql"), ENGINE_HOSTILE, ids=[f"{d}-{r}-{i}" for i, (d, r, _) in enumerate(ENGINE_HOSTILE)])
+def test_engine_hostile_form_is_refused_naming_its_rule(dialect: str, rule: str, sql: str) -> None:
+    """The policy alone names the rule; validate() refuses too, at the grammar when the dialect grammar
+    cannot even write the form, else at the policy with the same rule."""
+    with pytest.raises(PolicyError) as info:
+        Policy().enforce(sql, dialect)
+    assert info.value.rule == rule, str(info.value)
+    from constrain.sql import grammar
+
+    written = grammar(dialect).matches(sql)
+    with pytest.raises(ValidationError) as refused:
+        validate(sql, dialect)
+    if written:
+        assert isinstance(refused.value, PolicyError) and refused.value.rule == rule, str(refused.value)
+    else:
+        assert refused.value.engine in {"lark", "llguidance"}, str(refused.value)
+
+
+def test_mysql_functions_and_schemas_are_refused_by_the_policy_not_the_grammar() -> None:
+    """What sql/mysql can write (any scalar function call, a schema-qualified table) is the policy's to refuse."""
+    from constrain.sql import grammar
+
+    written = [s for d, r, s in ENGINE_HOSTILE if d == "mysql" and r in {"function", "system_table"}]
+    assert len(written) >= 20
+    assert [s for s in written if not grammar("mysql").matches(s)] == []
+
+
+@pytest.mark.parametrize(("dialect", "sql"), [
+    ("mysql", "SELECT version, sleep_minutes, benchmark_score FROM releases"),
+    ("mysql", "SELECT * FROM sleep_log JOIN app.users ON 1 = 1"),
+    ("mysql", "SELECT `database`, user, `schema` FROM mysql_notes"),
+    ("mysql", "SELECT CURRENT_USER(), DATABASE(), IF(a > 1, 'y', 'n') FROM t"),
+    ("mysql", "SELECT a FROM t WHERE d > CURDATE() - INTERVAL 7 DAY"),
+    ("postgres", "SELECT version FROM releases JOIN sleep_log ON 1 = 1"),
+    ("duckdb", "SELECT version FROM read_log JOIN sleep_log ON 1 = 1"),
+])
+def test_ordinary_names_are_not_refused(dialect: str, sql: str) -> None:
+    Policy().enforce(sql, dialect)
+    validate(sql, dialect)
 
 
 # -- the table allowlist --------------------------------------------------------------------------

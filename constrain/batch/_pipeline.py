@@ -11,10 +11,9 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import InputError, TruncatedError
+from ..errors import TruncatedError
 from ..generate import DEFAULT_SYSTEM, constraint_for, guide
 from ..grammar import Grammar, load_grammar
 from ..providers.base import Completion, Constraint, Message

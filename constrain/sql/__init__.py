@@ -6,7 +6,7 @@ from .grammar import grammar
 from .schema import Column, ForeignKey, Schema, Table
 from .policy import Policy
 from .validate import Rows, SQLQuery, validate
-from .database import Database, connect
+from .databases import Database, connect
 
 __all__ = ["Column", "ForeignKey", "Schema", "Table", "grammar"]
 __all__ += ["Policy", "Rows", "SQLQuery", "validate", "Database", "connect"]

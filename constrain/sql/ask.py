@@ -24,7 +24,6 @@ import hashlib
 import os
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Generator, Sequence
 
 from ..errors import ConstrainError, GenerationError, InputError, SchemaError, TruncatedError
@@ -36,7 +35,7 @@ from .grammar import grammar as sql_grammar
 from .policy import Policy
 from .schema import Schema
 from ._dialects import get_dialect
-from .database import DEFAULT_QUERY_SECONDS, Database, connect
+from .databases import DEFAULT_QUERY_SECONDS, Database, connect
 from .validate import DEFAULT_MAX_ROWS, DEFAULT_POLICY, Rows, SQLQuery, validate
 
 DatabaseSpec = Schema | Database | str | os.PathLike[str] | Any  # Any: an application's SQLAlchemy Engine

@@ -1,9 +1,9 @@
 """``constrain.sql.grammar``: the packaged grammar of a dialect, or one bound to a schema.
 
 The dialect grammars are ``grammars/sql/_base.lark`` (rules shared by every dialect; the postgres
-family adds ``_extended.lark``) plus one small file per dialect holding what differs (identifiers,
-quoted names, strings, type names, alias forms), rendered from the data in ``_dialects.py`` by
-``render_dialect_file``.
+family adds ``_extended.lark``, MySQL / MariaDB ``_mysql.lark``) plus one small file per dialect holding
+what differs (identifiers, quoted names, strings, type names, alias forms, reserved words called as
+functions), rendered from the data in ``_dialects.py`` by ``render_dialect_file``.
 
 Every name position of every grammar takes any identifier of the dialect, bare or in any of its
 quotes: a select-list alias, a CTE, a derived table's columns are names a context-free grammar cannot
@@ -24,7 +24,7 @@ import lark
 
 from ..errors import GrammarError, InputError
 from ..grammar import Grammar, load_grammar
-from ._dialects import GRAMMAR_KEYWORDS, Dialect, _ascii_lower, get_dialect
+from ._dialects import Dialect, _ascii_lower, get_dialect
 from .schema import Schema
 
 __all__ = ["grammar", "render_dialect_file", "render_dialect_terminals", "MAX_IDENTIFIER_LENGTH", "QUOTED_NAME_MAX"]
@@ -193,23 +193,46 @@ def quoted_name_regex(dialect: Dialect, long_names: Iterable[str] = ()) -> str:
     return "(?:" + "|".join(alternatives) + ")"
 
 
+def string_regex(dialect: Dialect) -> str:
+    """String literals of the dialect: in each of its string quotes, a quote doubled inside, and where the
+    dialect reads backslash escapes (MySQL), a backslash with the character it escapes."""
+    alternatives = []
+    for quote in dialect.string_quotes:
+        q = quote if quote == "'" else regex_char(quote)
+        if dialect.backslash_escapes:
+            inner = f"[^{q}\\\\\\x00]|{q}{q}|[\\\\][^\\x00]"
+        else:
+            inner = f"[^{q}\\x00]|{q}{q}"
+        alternatives.append(f"{q}(?:{inner}){{0,{STRING_MAX}}}{q}")
+    return alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
+
+
+STRING_MAX = 256
+"""A string literal holds at most this many characters (or escape pairs)."""
+
+
 def render_dialect_terminals(dialect: Dialect) -> str:
     """What the dialect's grammar file defines on top of its base fragment, rendered from its data."""
-    reserved = GRAMMAR_KEYWORDS | dialect.reserved
+    reserved = dialect.keywords
+    # a value word (NULL, TRUE ...) stands as an expression, never as a table or an alias without AS
+    not_names = reserved | dialect.value_words
     alias_forms = "IDENT | QUOTED_NAME" + (" | STRING" if dialect.string_aliases else "")
     lines = [
         f"IDENT: /{identifier_regex(sorted(reserved))}/",
-        f"TABLE_NAME: /{identifier_regex(sorted(reserved - set(dialect.bare_table_keywords)))}/",
+        f"TABLE_NAME: /{identifier_regex(sorted(not_names - set(dialect.bare_table_keywords)))}/",
         f"QUOTED_NAME: /{quoted_name_regex(dialect)}/",
         'QUOTED_QUALIFIER: QUOTED_NAME "."',
         'QUALIFIER: IDENT "."',
         "ALIAS_WS: SP IDENT",
         "SELECT_ALIAS_WS: /[ \\t\\r\\n]{1,2}"
-        f"{identifier_regex(sorted(reserved), reserved_prefixes=IMPLICIT_ALIAS_RESERVED_PREFIXES)}/",
-        "STRING: /'(?:[^'\\x00]|''){0,256}'/",
+        f"{identifier_regex(sorted(not_names), reserved_prefixes=IMPLICIT_ALIAS_RESERVED_PREFIXES)}/",
+        f"STRING: /{string_regex(dialect)}/",
         f"TYPE_NAME: /{word_regex(dialect.type_names, case_insensitive=True)}/",
-        f"alias_name: {alias_forms}",
     ]
+    if dialect.keyword_functions:
+        # the name and its "(" as one token: a reserved word is a call only when "(" follows it
+        lines.append(f'KEYWORD_FUNCTION: /{word_regex(dialect.keyword_functions, case_insensitive=True)}/ OSP "(" OSP')
+    lines.append(f"alias_name: {alias_forms}")
     return "\n".join(lines) + "\n"
 
 

@@ -40,6 +40,7 @@ RULES: dict[str, str] = {
     "recursive_cte": "a recursive common table expression",
     "function": "a function the dialect denylist forbids",
     "system_table": "a system catalog table or schema",
+    "variable": "a server, session or user variable (@@version, @x): server state outside the data",
     "file_access": "a table name that the dialect would read as a file path",
     "table_allowlist": "a table outside the policy's table allowlist",
     "timeout": "the query ran longer than the time limit (SQLQuery.run)",
@@ -55,6 +56,8 @@ class DialectRules:
     ``denied_functions`` are exact lower-case names; ``denied_function_prefixes`` cover families
     (``pg_read_`` ...). ``system_tables`` / ``system_table_prefixes`` / ``system_schemas`` name the
     catalogs. ``file_table_pattern`` matches table names the engine would open as files.
+    ``variable_nodes`` are the sqlglot expression types that read or set server, session or user
+    variables in the dialect (MySQL's ``@@version``, ``@x``).
     """
 
     denied_functions: frozenset[str]
@@ -63,6 +66,7 @@ class DialectRules:
     system_table_prefixes: tuple[str, ...] = ()
     system_schemas: frozenset[str] = frozenset()
     file_table_pattern: re.Pattern[str] | None = None
+    variable_nodes: tuple[type[exp.Expression], ...] = ()
 
     def function_denied(self, name: str) -> bool:
         lowered = name.lower()
@@ -97,7 +101,20 @@ def _names(text: str) -> frozenset[str]:
 #          *_to_xml functions execute a query given as a string, bypassing any parse-level check.
 #  duckdb  read_* / *_scan / glob / sniff_csv / parquet_* read files and URLs (file, http, s3);
 #          *_attach attach databases; getenv leaks the environment; query / query_table run SQL from a
-#          string; duckdb_* table functions expose settings, secrets and extensions; pragma_* as above.
+#          string; duckdb_* table functions expose settings, secrets and extensions; pragma_* as above;
+#          postgres_* / mysql_* / sqlite_* (scanner extensions) reach other databases, and postgres_query /
+#          postgres_execute / mysql_query / mysql_execute run SQL there; json_execute_serialized_sql runs
+#          SQL given as a string; which_secret names secrets; version fingerprints the build (as in postgres).
+#  mysql   sleep / benchmark stall the server; load_file reads the server's disk; get_lock and the other
+#          *_lock functions take named locks; master_pos_wait / source_pos_wait / master_gtid_wait /
+#          wait_for_executed_gtid_set block on replication; sys_exec / sys_eval / sys_get / sys_set are
+#          lib_mysqludf_sys's shell and environment access; last_insert_id(x) sets session state;
+#          version (sqlglot's CurrentVersion) fingerprints the build, as in postgres. @@system and @user
+#          variables (sqlglot's SessionParameter / Parameter) read or set server state: rule "variable".
+#          mysql, information_schema, performance_schema and sys are the system schemas.
+#  postgres also: current_version is sqlglot's name for version(); pg_stat_reset*, replication-slot and
+#          backup functions (pg_create_* / pg_drop_* / pg_replication_* / pg_logical_* / pg_backup_*
+#          / pg_start_backup / pg_stop_backup / pg_wal_replay_* / pg_copy_*) act on the server.
 DIALECT_RULES: dict[str, DialectRules] = {
     "sqlite": DialectRules(
         denied_functions=_names(
@@ -118,9 +135,13 @@ DIALECT_RULES: dict[str, DialectRules] = {
             current_setting nextval setval txid_current pg_current_xact_id query_to_xml
             query_to_xmlschema query_to_xml_and_xmlschema cursor_to_xml cursor_to_xmlschema
             table_to_xml table_to_xmlschema table_to_xml_and_xmlschema schema_to_xml
-            database_to_xml version"""
+            database_to_xml version current_version pg_export_snapshot pg_log_backend_memory_contexts
+            pg_import_system_collations"""
         ),
-        denied_function_prefixes=("pg_ls_", "pg_read_", "pg_file_", "lo_", "dblink", "pg_advisory", "pg_try_advisory", "postgres_fdw"),
+        denied_function_prefixes=("pg_ls_", "pg_read_", "pg_file_", "lo_", "dblink", "pg_advisory", "pg_try_advisory",
+                                  "postgres_fdw", "pg_stat_reset", "pg_create_", "pg_drop_", "pg_replication_",
+                                  "pg_logical_", "pg_backup_", "pg_start_backup", "pg_stop_backup", "pg_wal_replay_",
+                                  "pg_copy_"),
         system_table_prefixes=("pg_",),
         system_schemas=_names("pg_catalog information_schema pg_toast"),
     ),
@@ -131,14 +152,25 @@ DIALECT_RULES: dict[str, DialectRules] = {
             read_xlsx glob sniff_csv parquet_metadata parquet_schema parquet_file_metadata
             parquet_kv_metadata iceberg_scan iceberg_metadata delta_scan sqlite_scan sqlite_attach
             postgres_scan postgres_attach mysql_scan st_read getenv query query_table current_setting
-            load_extension"""
+            load_extension st_read_meta json_execute_serialized_sql which_secret version current_version"""
         ),
-        denied_function_prefixes=("duckdb_", "pragma_", "read_"),
+        denied_function_prefixes=("duckdb_", "pragma_", "read_", "postgres_", "mysql_", "sqlite_", "iceberg_",
+                                  "delta_"),
         system_tables=_names("sqlite_master sqlite_schema sqlite_temp_master"),
         system_table_prefixes=("duckdb_", "pg_"),
         system_schemas=_names("information_schema pg_catalog system temp"),
         # DuckDB replacement scans read `FROM 'data.csv'` or `FROM "s3://b/x.parquet"` as a file.
         file_table_pattern=re.compile(r"[./\\:]|\.(csv|tsv|parquet|json|ndjson|jsonl|xlsx|gz|zst)$", re.IGNORECASE),
+    ),
+    "mysql": DialectRules(
+        denied_functions=_names(
+            """sleep benchmark load_file get_lock release_lock release_all_locks is_free_lock is_used_lock
+            master_pos_wait source_pos_wait master_gtid_wait wait_for_executed_gtid_set
+            wait_until_sql_thread_after_gtids sys_exec sys_eval sys_get sys_set last_insert_id version
+            current_version"""
+        ),
+        system_schemas=_names("mysql information_schema performance_schema sys"),
+        variable_nodes=(exp.SessionParameter, exp.Parameter),
     ),
 }
 
@@ -258,6 +290,12 @@ class Policy:
             depth += (token.token_type == TokenType.L_PAREN) - (token.token_type == TokenType.R_PAREN)
             if depth > self.max_nesting:
                 _refuse("nesting", f"parentheses nest deeper than {self.max_nesting}", text, token.start)
+        # SELECT ... INTO writes a table, a file (MySQL's OUTFILE / DUMPFILE, which sqlglot cannot parse)
+        # or a variable: refused here, before any parser
+        writers = (TokenType.INSERT, TokenType.REPLACE, TokenType.MERGE)
+        for index, token in enumerate(tokens):
+            if token.token_type == TokenType.INTO and not any(t.token_type in writers for t in tokens[:index]):
+                _refuse("write", "SELECT ... INTO writes a table, a file or a variable", text, token.start)
         semicolons = [t for t in tokens if t.token_type == TokenType.SEMICOLON]
         if semicolons and (len(semicolons) > 1 or semicolons[0] is not tokens[-1]):
             _refuse("single_statement", "more than one statement (a ';' is followed by more text)", text, semicolons[0].start)
@@ -275,6 +313,11 @@ class Policy:
         for node in root.walk():
             if isinstance(node, _WRITE_NODES):
                 _refuse("write", f"{_describe(node)} inside the query", text, _offset(node))
+            if isinstance(node, exp.PropertyEQ) and isinstance(node.this, (exp.Parameter, exp.SessionParameter)):
+                _refuse("write", "a variable assignment (:=) inside the query", text, _offset(node))
+            if isinstance(node, rules.variable_nodes):
+                _refuse("variable", f"variable {node.sql(dialect=get_dialect(dialect).sqlglot_name)} reads server or session state",
+                        text, _offset(node))
             if isinstance(node, exp.With) and node.args.get("recursive") and not self.allow_recursive:
                 _refuse("recursive_cte", "WITH RECURSIVE is not allowed by this policy", text, _offset(node))
             if isinstance(node, exp.Func):

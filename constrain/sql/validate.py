@@ -14,10 +14,9 @@ import functools
 import re
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import lark
 import sqlglot
@@ -27,44 +26,19 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.schema import MappingSchema
 
-from ..errors import InputError, PolicyError, SchemaError, ValidationError
+from ..errors import InputError, SchemaError, ValidationError
 from ._dialects import get_dialect
 from .grammar import grammar as sql_grammar
-from .policy import DIALECT_RULES, Policy, reparse, sqlglot_error, too_deep
+from .policy import Policy, reparse, sqlglot_error, too_deep
+from ._run import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT, Rows, run_sqlite
 from .schema import Schema, Table
 
 if TYPE_CHECKING:
-    from .database import Database
+    from .databases import Database
 
 __all__ = ["validate", "SQLQuery", "Rows", "DEFAULT_POLICY"]
 
 DEFAULT_POLICY = Policy()
-DEFAULT_MAX_ROWS = 1_000
-DEFAULT_TIMEOUT = 10.0
-_MAX_VALUE_BYTES = 10_000_000  # SQLITE_LIMIT_LENGTH while a query runs: no 1 GB strings or blobs
-
-
-@dataclass(frozen=True)
-class Rows:
-    """The result of ``SQLQuery.run``: column names and typed rows (as sqlite3 returns them).
-
-    ``truncated`` is True when the query had more than ``max_rows`` rows and only the first
-    ``max_rows`` are here.
-    """
-
-    columns: tuple[str, ...]
-    rows: list[tuple[Any, ...]]
-    truncated: bool = False
-    max_rows: int | None = None
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        return iter(self.rows)
-
-    def as_dicts(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.columns, row)) for row in self.rows]
 
 
 @dataclass(frozen=True)
@@ -113,46 +87,13 @@ class SQLQuery:
         is cancelled (``PolicyError(rule="timeout")``). ``max_rows`` bounds the rows fetched;
         ``Rows.truncated`` says when it cut the result.
         """
-        from .database import Database
-
-        if isinstance(connection, Database):
+        if not isinstance(connection, (sqlite3.Connection, str, Path)):  # a Database (constrain.sql.connect)
             if connection.dialect != get_dialect(self.dialect).name:
                 raise InputError(f"this query is {self.dialect}; the database is {connection.dialect} (use transpile first)")
             return connection.run(self.text, max_rows=max_rows, seconds=timeout)  # type: ignore[no-any-return]
         if get_dialect(self.dialect).name != "sqlite":
             raise InputError(f"run() executes {self.dialect} on a Database (constrain.sql.connect); this is a SQLite connection")
         return run_sqlite(self.text, connection, max_rows=max_rows, timeout=timeout)
-
-
-def run_sqlite(text: str, connection: sqlite3.Connection | str | Path, *, max_rows: int | None = DEFAULT_MAX_ROWS,
-               timeout: float | None = DEFAULT_TIMEOUT) -> Rows:
-    """Run ``text`` on SQLite read-only (authorizer, value cap, ``timeout``); see ``SQLQuery.run``.
-    The connection's authorizer is cleared afterwards."""
-    if max_rows is not None and max_rows < 0:
-        raise ValueError(f"max_rows must be >= 0, got {max_rows}")
-    owned = not isinstance(connection, sqlite3.Connection)
-    conn = _open_read_only(connection) if owned else connection
-    assert isinstance(conn, sqlite3.Connection)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    previous_length = conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH)
-    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, min(previous_length, _MAX_VALUE_BYTES))
-    conn.set_authorizer(_read_only_authorizer("sqlite"))
-    conn.set_progress_handler((lambda: int(time.monotonic() > deadline)) if deadline else None, 10_000)
-    try:
-        cursor = conn.execute(text)
-        columns = tuple(d[0] for d in cursor.description or ())
-        fetched = cursor.fetchall() if max_rows is None else cursor.fetchmany(max_rows + 1)
-        cursor.close()
-    except sqlite3.Error as exc:
-        raise _run_error(exc, text, timeout) from None
-    finally:
-        conn.set_authorizer(None)
-        conn.set_progress_handler(None, 0)
-        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, previous_length)
-        if owned:
-            conn.close()
-    truncated = max_rows is not None and len(fetched) > max_rows
-    return Rows(columns, fetched[:max_rows] if truncated else fetched, truncated, max_rows)
 
 
 def validate(
@@ -665,42 +606,6 @@ def _sqlite_compiles(text: str, schema: Schema) -> None:
 
 
 # -- running ----------------------------------------------------------------------------------------
-def _open_read_only(path: str | Path) -> sqlite3.Connection:
-    file = Path(path)
-    if not file.is_file():
-        raise InputError("no such SQLite database file", source=str(path))
-    try:
-        return sqlite3.connect(file.resolve().as_uri() + "?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise InputError(f"cannot open SQLite database: {exc}", source=str(path)) from None
-
-
-def _read_only_authorizer(dialect: str) -> Any:
-    """SQLite's own access control for the run: reads and allowed functions only."""
-    rules = DIALECT_RULES[get_dialect(dialect).name]
-    allowed_actions = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
-
-    def authorize(action: int, arg1: str | None, arg2: str | None, db: str | None, trigger: str | None) -> int:
-        if action not in allowed_actions:
-            return sqlite3.SQLITE_DENY
-        if action == sqlite3.SQLITE_FUNCTION and arg2 and rules.function_denied(arg2):
-            return sqlite3.SQLITE_DENY
-        if action == sqlite3.SQLITE_READ and arg1 and rules.table_is_system(arg1, db or ""):
-            return sqlite3.SQLITE_DENY
-        return sqlite3.SQLITE_OK
-
-    return authorize
-
-
-def _run_error(exc: sqlite3.Error, text: str, timeout: float | None) -> ValidationError:
-    message = str(exc)
-    if "interrupted" in message:
-        return PolicyError(f"query ran longer than {timeout} s and was interrupted", rule="timeout", text=text, engine="sqlite")
-    if "not authorized" in message or "prohibited" in message:
-        return PolicyError(f"SQLite's authorizer refused the query: {message}", rule="authorizer", text=text, engine="sqlite")
-    return ValidationError(f"SQLite refused the query: {message}", text=text, engine="sqlite")
-
-
 def _sqlglot_dialect_name(dialect: str) -> str:
     try:
         return get_dialect(dialect).sqlglot_name

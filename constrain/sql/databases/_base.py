@@ -1,30 +1,15 @@
-"""Databases: one ``Database`` object per connection, whatever the engine.
-
-``connect(db)`` takes what users have — a packaged name (``chinook``), a SQLite path, a DuckDB file
-(``*.duckdb``, ``duckdb:///path``), a database URL in SQLAlchemy's form (``postgresql://user:pw@host/db``,
-``mysql://…``, ``mariadb://…``, ``sqlite:///path``; a plain scheme picks the driver this project installs,
-``+driver`` forms work too) or an existing SQLAlchemy ``Engine`` — and returns the engine's ``Database``:
-its ``dialect``, its ``schema`` (tables, columns, keys, comments and a few sample values per column, read
-once), ``explain(sql)`` (the engine's own compiler as the last judge of a query) and ``run(sql)`` (read-only
-on the engine itself, with a server-side time limit, rolled back).
-
-What differs between engines is data and a few hooks in small subclasses (``constrain.sql._engines``).
-Passwords never leave the object: ``url`` and ``repr`` hide them, and every error message is scrubbed.
-"""
+"""The ``Database`` base class: what every engine provides, and what they share."""
 
 from __future__ import annotations
 
-import os
+import importlib
 import re
 import threading
 from abc import ABC, abstractmethod
-from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
-from ..errors import DatabaseError, InputError
-from .schema import Schema
-
-__all__ = ["Database", "connect", "DEFAULT_QUERY_SECONDS", "DEFAULT_CONNECT_SECONDS"]
+from ...errors import DatabaseError, InputError
+from ..schema import Schema, sample_literal_ok
 
 DEFAULT_QUERY_SECONDS = 5.0  # a query's time limit on the engine
 DEFAULT_CONNECT_SECONDS = 10.0  # an unreachable host is an error after this long
@@ -111,38 +96,35 @@ class Database(ABC):
         return f"{type(self).__name__}({self.url!r})"
 
 
-def connect(
-    db: str | os.PathLike[str] | Database | Any,
-    *,
-    schemas: Sequence[str] = (),
-    samples: int = DEFAULT_SAMPLES,
-    connect_seconds: float = DEFAULT_CONNECT_SECONDS,
-) -> Database:
-    """The ``Database`` for ``db``: a ``Database`` (returned as is), a SQLAlchemy ``Engine``, a URL
-    (``postgresql://``, ``mysql://``, ``mariadb://``, ``duckdb:///``, ``sqlite:///``, with ``+driver`` or
-    without), a ``.duckdb`` file, a SQLite file, or a packaged name (``chinook``). ``schemas`` names
-    schemas to read besides the connection's current one (their tables are ``schema.table``)."""
-    database = _open(db, samples, connect_seconds)
-    if schemas:
-        database.use_schemas(schemas)
-    return database
+def import_driver(module: str, extra: str, where: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise DatabaseError(f"the driver {module!r} is not installed: pip install \"constrain-cfg[{extra}]\"",
+                            reason="driver", database=where) from None
 
 
-def _open(db: str | os.PathLike[str] | Database | Any, samples: int, connect_seconds: float) -> Database:
-    from . import _engines
+def milliseconds(seconds: float | None) -> int:
+    return 0 if seconds is None else max(1, int(seconds * 1000))
 
-    if isinstance(db, Database):
-        return db
-    if not isinstance(db, (str, os.PathLike)):
-        return _engines.from_engine(db, samples=samples)
-    text = os.fspath(db)
-    if "://" in text:
-        return _engines.from_url(text, samples=samples, connect_seconds=connect_seconds)
-    path = Path(text).expanduser()
-    if path.suffix.lower() in (".duckdb", ".ddb"):
-        if not path.is_file():
-            raise InputError("no such DuckDB database file", source=text)
-        return _engines.DuckDBDatabase(path, samples=samples)
-    from .._databases import resolve_database
 
-    return _engines.SQLiteDatabase(resolve_database(text), samples=samples)
+def sample_value(value: Any) -> Any:
+    """A value fit for a prompt's sample comment (text and numbers; ``Decimal`` as a float), else None."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        value = float(value)
+    return value if sample_literal_ok(value) else None
+
+
+_QUOTED = re.compile(r"""["'`]([^"'`\n]{1,128})["'`]""")
+
+
+def quoted_name_offset(message: str, text: str) -> int | None:
+    """The offset in ``text`` of the first name the engine's message quotes that the text holds."""
+    for found in _QUOTED.finditer(message):
+        name = found.group(1)
+        match = re.search(r"(?<![A-Za-z0-9_])" + re.escape(name) + r"(?![A-Za-z0-9_])", text)
+        if match:
+            return match.start()
+    return None
