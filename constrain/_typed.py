@@ -60,7 +60,8 @@ def run_transformer(transform: Callable[[lark.Tree], Any], text: str, tree: lark
     """Apply a transformer; an exception raised inside it becomes a located ``ValidationError``.
 
     A ``ConstrainError`` raised by a transformer method passes through unchanged; any other exception
-    (e.g. ``ValueError("start after end")``) is reported at the node the method was handling.
+    (e.g. ``ValueError("start after end")``) is reported at the node the method was handling — or, from a
+    plain function given the whole tree, at the start of the text.
     """
     try:
         return transform(tree)
@@ -68,3 +69,7 @@ def run_transformer(transform: Callable[[lark.Tree], Any], text: str, tree: lark
         if isinstance(exc.orig_exc, ConstrainError):
             raise exc.orig_exc from None
         raise semantic_error(text, exc.obj, str(exc.orig_exc) or type(exc.orig_exc).__name__, grammar) from None
+    except ConstrainError:
+        raise
+    except Exception as exc:  # a plain function: it raised for the whole tree, located at its start
+        raise semantic_error(text, tree, str(exc) or type(exc).__name__, grammar) from None

@@ -196,6 +196,26 @@ def test_with_transformer_errors_are_located(tmp_path: Path) -> None:
     assert "may not start" in str(info.value)
 
 
+def test_a_plain_function_transformer_raises_a_located_error(tmp_path: Path) -> None:
+    """A plain function (not a lark Transformer) that raises is a typed error at the text's start, not an
+    unlocated ``ValueError``; one that raises a ConstrainError keeps it."""
+    def no_blanks(tree: Any) -> Any:
+        if any(str(token).strip() == "" for token in tree.scan_values(lambda v: True)):
+            raise ValueError("blank value")
+        return len(tree.children)
+
+    grammar = constrain.Grammar('start: WORD (" " WORD)*\nWORD: /[a-z]+/\n').with_transformer(no_blanks)
+    assert grammar.parse_typed("ab cd") == 2
+    broken = grammar.with_transformer(lambda tree: int("x" + str(tree.children[0])))
+    with pytest.raises(constrain.ValidationError) as info:
+        broken.parse_typed("ab cd")
+    assert (info.value.line, info.value.column, info.value.offset) == (1, 1, 0)
+    assert info.value.engine == "semantic" and "invalid literal" in str(info.value)
+    refusing = grammar.with_transformer(lambda tree: (_ for _ in ()).throw(constrain.InputError("mine")))
+    with pytest.raises(constrain.InputError, match="mine"):
+        refusing.parse_typed("ab")
+
+
 # -- embedding a whole packaged DSL, and a SQL expression ---------------------------------------------
 
 

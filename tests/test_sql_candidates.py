@@ -223,6 +223,21 @@ def test_cli_sql_candidates_json_shows_every_candidate_and_the_vote(served, caps
     assert captured.out.startswith("SELECT count(*) FROM Album") and "2 candidates, results grouped 2" in captured.err
 
 
+def test_the_table_shows_floats_as_the_shell_does_and_json_keeps_them_exact(served, capsys: pytest.CaptureFixture[str]) -> None:
+    from constrain.cli import main
+
+    server, url = served
+    query = "SELECT SUM(Total) AS spent, 3.0 AS three, 0.1 + 0.2 AS tiny FROM Invoice WHERE CustomerId = 6"
+    server.inject(output(query))
+    assert main(["sql", "spent", "--db", _chinook(), "-p", "openai", "--base-url", url, "-k", "1", "--run"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[-2].split() == ["49.62", "3.0", "0.3"]
+    server.inject(output(query))
+    assert main(["sql", "spent", "--db", _chinook(), "-p", "openai", "--base-url", url, "-k", "1", "--run", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["rows"]["rows"] == [[49.620000000000005, 3.0, 0.30000000000000004]]
+
+
 def test_the_prompt_describes_keys_and_a_few_bounded_sample_values(served) -> None:
     server, url = served
     server.inject(output("SELECT count(*) FROM Album"))

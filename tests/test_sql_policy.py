@@ -375,3 +375,27 @@ def test_run_caps_value_size() -> None:
     with pytest.raises(ValidationError) as info:
         query.run(sqlite3.connect(":memory:"))
     assert info.value.engine == "sqlite" and "too big" in str(info.value)
+
+
+def test_a_name_the_catalog_holds_is_a_name_not_a_path(tmp_path) -> None:
+    """DuckDB reads ``FROM 'x.csv'`` as a file only when no table has that name: a catalog table whose
+    name looks like a path is allowed (BIRD's ``"Charter School (Y/N)"``), anything else still refused."""
+    duckdb = pytest.importorskip("duckdb", reason="the [duckdb] extra is not installed")
+    from constrain import sql
+
+    path = tmp_path / "schools.duckdb"
+    conn = duckdb.connect(str(path))
+    conn.execute('CREATE TABLE "Charter School (Y/N)" (id INT, "County Name" VARCHAR)')
+    conn.execute("""INSERT INTO "Charter School (Y/N)" VALUES (1, 'Alameda')""")
+    conn.close()
+    with sql.connect(path) as db:
+        query = sql.validate('SELECT "County Name" FROM "Charter School (Y/N)"', db=db)
+        assert query.run(db).rows == [("Alameda",)]
+        assert sql.validate('SELECT "County Name" FROM "charter school (y/n)"', db=db).run(db).rows == [("Alameda",)]
+        for path_like in ('SELECT * FROM "data/x.csv"', 'SELECT * FROM "Charter School (Y/N).csv"'):
+            with pytest.raises(PolicyError) as caught:
+                sql.validate(path_like, db=db)
+            assert caught.value.rule == "file_access"
+    with pytest.raises(PolicyError) as caught:  # without a catalog, the name is only a path-like string
+        sql.validate('SELECT 1 FROM "Charter School (Y/N)"', "duckdb")
+    assert caught.value.rule == "file_access"

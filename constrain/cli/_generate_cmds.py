@@ -219,9 +219,21 @@ def _note_vote(answer: Any, out: Output) -> None:
           f"candidate {vote.winner} chosen ({vote.rule})", file=out.stderr, flush=True)
 
 
+def _cell(value: Any) -> str:
+    """A value as the database's own shell shows it: NULL; a float to 15 significant digits, as sqlite3's
+    and psql's shells print it (49.62, not 49.620000000000005); anything else (a Decimal keeps its
+    scale) as ``str``. Only the table output: ``--json`` keeps the exact values."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, float):
+        shown = f"{value:.15g}"
+        return shown if any(c in shown for c in ".eni") else shown + ".0"
+    return str(value)
+
+
 def _print_rows(rows: Any, out: Output) -> None:
     out.line()
-    table = [list(rows.columns)] + [["NULL" if v is None else str(v) for v in row] for row in rows.rows]
+    table = [list(rows.columns)] + [[_cell(v) for v in row] for row in rows.rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(rows.columns))]
     for i, row in enumerate(table):
         out.line("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())

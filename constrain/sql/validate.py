@@ -142,6 +142,7 @@ def _validate(text: str, dialect: str, schema: Schema | None, policy: Policy | N
     bound = sql_grammar(info.name, schema=schema)
     bound.validate(text)
     reader = sqlglot.Dialect.get_or_raise(info.sqlglot_name)
+    catalog = [t.name for t in schema.tables] if schema is not None else []  # names, not paths (policy)
     known_names = ([t.name for t in schema.tables] + [t.schema for t in schema.tables if t.schema] + schema.column_names()
                    if schema is not None else [])
     tokens = policy.check_text(text, info.name, known_names) if policy is not None else None
@@ -155,7 +156,7 @@ def _validate(text: str, dialect: str, schema: Schema | None, policy: Policy | N
             raise _star_needs_from(line=star.line, column=star.column, text=text) from None
         raise sqlglot_error(exc, text) from None
     if policy is not None:
-        root = policy.check(statements, info.name, text)
+        root = policy.check(statements, info.name, text, catalog)
     else:
         parsed = [s for s in statements if s is not None]
         if len(parsed) != 1:
@@ -177,7 +178,7 @@ def _validate(text: str, dialect: str, schema: Schema | None, policy: Policy | N
     if rewrites:
         final_text = root.sql(dialect=info.sqlglot_name, normalize_functions=False)  # keep result column names
         if policy is not None:  # what runs is checked again, not assumed
-            policy.check(reparse(final_text, info.sqlglot_name), info.name, final_text)
+            policy.check(reparse(final_text, info.sqlglot_name), info.name, final_text, catalog)
     if db is not None:
         db.explain(final_text)
     elif schema is not None and info.name == "sqlite":
