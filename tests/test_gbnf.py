@@ -36,6 +36,7 @@ class _GbnfReader:
         self.pos = 0
         self.rules: dict[str, str] = {}
         self.terminals: dict[str, str] = {}  # regex -> terminal name
+        self.helpers: dict[str, str] = {}  # lark rule name -> body
 
     def error(self, msg: str) -> AssertionError:
         return AssertionError(f"GBNF parse error at {self.pos}: {msg}: {self.text[self.pos:self.pos + 40]!r}")
@@ -153,11 +154,27 @@ class _GbnfReader:
             raise self.error("bad repetition")
         self.pos = m.end()
         lo = int(m.group(1))
-        if not m.group(2):
-            return f"({item}){{{lo}}}"
-        if m.group(3):
-            return f"({item}){{{lo},{int(m.group(3))}}}"
-        return f"({item}){{{lo},}}"
+        hi = lo if not m.group(2) else int(m.group(3)) if m.group(3) else None
+        if re.fullmatch(r"C\d+", item):
+            return self.repeated_char(item, lo, hi)
+        if hi is None:
+            return f"({item}){{{lo},}}"
+        return f"({item}){{{lo},{hi}}}"
+
+    def repeated_char(self, char: str, lo: int, hi: int | None) -> str:
+        """``[class]{lo,hi}`` as a chain of rules shared by every repetition of the same class: the big
+        keyword-excluding name terminals repeat a class thousands of times, and llguidance's own
+        expansion of each ``x{m,n}`` would exceed its symbol limit (u16)."""
+        items = [char] * lo
+        if hi is None:
+            items.append(f"({char})*")
+        elif hi > lo:
+            for n in range(1, hi - lo + 1):
+                name = f"r_upto_{n}_{char.lower()}"
+                if name not in self.helpers:
+                    self.helpers[name] = f"({char} {f'r_upto_{n - 1}_{char.lower()}' if n > 1 else ''})?"
+            items.append(f"r_upto_{hi - lo}_{char.lower()}")
+        return "(" + " ".join(items) + ")" if items else '""'
 
     def alternatives(self, nested: bool) -> str:
         alts = [self.sequence(nested)]
@@ -185,10 +202,11 @@ class _GbnfReader:
             self.space(True)
         assert "root" in self.rules, "no root rule"
         used = set(re.findall(r"\br_\w+", " ".join(self.rules.values())))
-        defined = {self.rule_ref(n) for n in self.rules}
+        defined = {self.rule_ref(n) for n in self.rules} | set(self.helpers)
         assert used <= defined, f"undefined rules: {used - defined}"
         lines = [f"start: {self.rule_ref('root')}"]
         lines += [f"{self.rule_ref(n)}: {b}" for n, b in self.rules.items()]
+        lines += [f"{n}: {b}" for n, b in self.helpers.items()]
         lines += [f"{name}: /{regex}/" for regex, name in self.terminals.items()]
         return "\n".join(lines) + "\n"
 
@@ -367,6 +385,18 @@ def test_tricky_grammar_converts_to_the_same_language(name: str) -> None:
     grammar = Grammar(TRICKY[name], name=name)
     ignored = " \t\n\r\x0c" if "%ignore" in TRICKY[name] else ""
     assert_same_language(grammar, walks=40, mutations=200, seed=7, trailing_ignored=ignored)
+
+
+def test_deeply_nested_groups_get_rules_of_their_own() -> None:
+    # a name regex excluding a 40-letter keyword nests 40 groups; llguidance's GBNF reader refuses 30
+    word = "abcdefghij" * 4
+    regex = ""
+    for ch in reversed(word):
+        regex = f"{ch}(?:{regex}|z)" if regex else ch
+    grammar = Grammar(f"start: NAME\nNAME: /{regex}/\n", name="deep")
+    text = assert_same_language(grammar, walks=40, mutations=200, seed=3, official=True)
+    assert "nested-Part" in text
+    assert grammar.matches(word) and grammar.matches("abcz") and not grammar.matches("abc")
 
 
 def test_ignored_text_goes_between_tokens_only() -> None:

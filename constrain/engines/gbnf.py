@@ -917,7 +917,7 @@ def lark_to_gbnf(text: str, *, start: str = "start", grammar: str = "<string>") 
         if key == _IGNORED:
             assigned[key] = names.claim("ignored-Ws")
         elif key[0] == "hoist":
-            assigned[key] = names.claim(f"repeated-Part{key[1]}")
+            assigned[key] = names.claim(f"nested-Part{key[1]}")
         else:
             assigned[key] = names.claim(f"{_gbnf_name(key[1])}-{'First' if key[2] == 'first' else 'Nonempty'}")
 
@@ -940,12 +940,18 @@ def _ignored_unit(loaded: _Loaded, name: str) -> Node:
     return Ref(("term", name))
 
 
+# llguidance's Lark reader (which its GBNF reader goes through) refuses groups nested 30 deep (measured,
+# llguidance 1.x); a keyword-excluding identifier regex nests one group per letter of its longest keyword
+_MAX_GROUP_DEPTH = 24
+
+
 def _hoist_nested_repeats(
     rules: dict[tuple[str, ...], Node], terminals: dict[str, Node], inline: set[str]
 ) -> dict[str, Node]:
     """Give the body of a repetition that is itself a repetition (``x{1,3}*``) a rule of its own:
-    llguidance's GBNF reader prints such nesting without parentheses. Edits ``rules`` and ``inline``;
-    returns the terminals with their inner nestings hoisted too."""
+    llguidance's GBNF reader prints such nesting without parentheses. A group nested deeper than
+    ``_MAX_GROUP_DEPTH`` alternations gets a rule of its own too. Edits ``rules`` and ``inline``; returns the terminals
+    with their inner nestings hoisted too."""
     counter = [0]
 
     def hoist(node: Node) -> Node:
@@ -954,11 +960,13 @@ def _hoist_nested_repeats(
         rules[key] = fix(node)
         return Ref(key)
 
-    def fix(node: Node) -> Node:
+    def fix(node: Node, depth: int = 0) -> Node:
         if isinstance(node, Seq):
-            return Seq(tuple(fix(i) for i in node.items))
+            return Seq(tuple(fix(i, depth) for i in node.items))
         if isinstance(node, Alt):
-            return Alt(tuple(fix(i) for i in node.items))
+            if depth >= _MAX_GROUP_DEPTH:
+                return hoist(node)
+            return Alt(tuple(fix(i, depth + 1) for i in node.items))
         if isinstance(node, Repeat):
             item = node.item
             if isinstance(item, Repeat):
@@ -967,7 +975,7 @@ def _hoist_nested_repeats(
                 if isinstance(terminals[item.key[1]], Repeat):
                     inline.discard(item.key[1])
                     rules[("term", item.key[1])] = terminals[item.key[1]]
-            return Repeat(fix(item), node.min, node.max)
+            return Repeat(fix(item, depth), node.min, node.max)
         return node
 
     for key in list(rules):
