@@ -56,7 +56,7 @@ def test_page_and_static_files_are_served_from_the_package(client: httpx.Client)
 def test_grammar_list_and_packaged_text(client: httpx.Client) -> None:
     info = client.get("/api/grammars").json()
     assert {"json", "dsl/cron", "sql/sqlite"} <= {g["name"] for g in info["grammars"]}
-    assert info["initial"]["name"] == "dsl/cron" and info["targets"] == ["llamacpp", "openai", "vllm"]
+    assert info["initial"]["name"] == "dsl/cron" and info["targets"] == ["llamacpp", "openai", "sglang", "vllm"]
     assert info["limits"]["text_bytes"] == LIMITS["text_bytes"]
     json_grammar = client.get("/api/grammar", params={"name": "json"}).json()
     assert json_grammar["text"] == load_grammar("json").text
@@ -133,6 +133,18 @@ def test_explain_refuses_bad_requests_with_typed_errors(client: httpx.Client) ->
     status, data = post(client, "/api/explain", {"grammar": 'start: "x"', "text": "x", "origin": {"kind": "zip"}})
     assert status == 400 and "unknown origin kind" in data["error"]["message"]
 
+
+
+def test_an_answer_carries_the_version_of_its_request(client: httpx.Client) -> None:
+    """The page numbers its requests by the version of the text they judge; each answer, errors included, says which."""
+    status, data = post(client, "/api/explain", {"grammar": 'start: "x"', "text": "x", "version": 7})
+    assert status == 200 and data["ok"] and data["version"] == 7
+    status, data = post(client, "/api/explain", {"grammar": 'start: "x"', "version": 8})
+    assert status == 400 and data["version"] == 8 and data["error"]["type"] == "InputError"
+    status, data = post(client, "/api/check", {"grammar": 'start: "x"', "version": "9"})
+    assert status == 400 and data["error"]["message"] == "`version` must be an integer, got '9'"
+    status, data = post(client, "/api/explain", {"grammar": 'start: "x"', "text": "x"})
+    assert status == 200 and "version" not in data
 
 # -- sample --------------------------------------------------------------------------------------------
 def test_sample_draws_with_a_seed_and_marks_the_typed_verdict(client: httpx.Client) -> None:

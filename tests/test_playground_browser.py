@@ -23,6 +23,7 @@ import pytest
 
 from constrain import ValidationError, load_grammar
 from constrain.playground import Playground
+from constrain.playground._server import SlowAnswer
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "playground.png"
@@ -143,6 +144,7 @@ def page(browser: Browser) -> Iterator[Browser]:
         yield browser
 
 
+EXAMPLE_CRON = "*/5 9-17 * * MON-FRI"  # the page's example input for dsl/cron
 SHOWN = "document.getElementById('verdicts').dataset.text === document.getElementById('text-input').value"
 IDLE = ("return document.getElementById('status').classList.contains('idle') && "
         "document.getElementById('grammar-input').value === arguments[0]")
@@ -257,3 +259,50 @@ def test_a_database_opens_the_page_with_its_sql_grammar(browser: Browser) -> Non
         assert browser.js("return document.getElementById('text-input').value") == "SELECT * FROM Album LIMIT 5"
         assert verdicts(browser)() == {"verdict-lark": "accepted", "verdict-llguidance": "accepted",
                                        "verdict-typed": "accepted"}
+
+
+# Records every input the verdicts table is drawn for, and every moment the status says "up to date" while the
+# table shows another input than the editor holds (checked on each draw, status change and keystroke).
+WATCH = """
+const seen = window.watched = {drawn: [], stale: []};
+const table = document.getElementById('verdicts'), status = document.getElementById('status');
+const input = document.getElementById('text-input');
+const look = () => {
+  if (status.classList.contains('idle') && table.dataset.text !== input.value)
+    seen.stale.push([status.textContent, table.dataset.text, input.value]);
+};
+new MutationObserver(() => { seen.drawn.push(table.dataset.text); look(); })
+  .observe(table, {attributes: true, attributeFilter: ['data-text']});
+new MutationObserver(look).observe(status, {attributes: true, childList: true, characterData: true, subtree: true});
+input.addEventListener('input', look);
+"""
+
+
+def test_a_late_answer_for_older_text_is_dropped(browser: Browser) -> None:
+    """Issue #23: the server holds back the answer about text A until text B has been judged. The page judges B
+    without waiting for A's answer, says "up to date" only while it shows B's verdicts, and drops A's answer
+    when it arrives at last."""
+    late, newest = "*/5 [ * * *", "0 12 * * SUN"
+    slow = SlowAnswer(lambda op, body: op == "explain" and body.get("text") == late)
+    up_to_date = ("return document.getElementById('text-input').value === arguments[0] && " + SHOWN +
+                  " && document.getElementById('status').classList.contains('idle')")
+    with Playground(workers=3, slow=slow) as playground:
+        try:
+            browser.get(playground.url)
+            browser.wait("the first verdicts", up_to_date, EXAMPLE_CRON)
+            browser.js(WATCH)
+            browser.type_into("#text-input", late)
+            assert slow.held.wait(40), f"the page never asked about {late!r}"
+            browser.type_into("#text-input", newest)
+            browser.wait("the newest text's verdicts while the late answer is held", up_to_date, newest, seconds=30)
+            assert not slow.sent.is_set()
+        finally:
+            slow.release.set()
+        assert slow.sent.wait(30)
+        browser.wait("the late answer to reach the page", "return document.getElementById('status').dataset.inFlight === '0'")
+        assert browser.js(up_to_date, newest)
+        assert browser.js("return document.getElementById('status').textContent").startswith("up to date")
+        assert verdicts(browser)() == {"verdict-lark": "accepted", "verdict-llguidance": "accepted", "verdict-typed": "accepted"}
+        watched = browser.js("return window.watched")
+        assert late not in watched["drawn"] and watched["drawn"][-1] == newest
+        assert watched["stale"] == []

@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import ConstrainError, InputError
@@ -43,6 +44,21 @@ _STATIC = {
 _OPERATIONS = {f"/api/{op}" for op in _api.OPERATIONS}
 
 
+@dataclass
+class SlowAnswer:
+    """A test hook (``Playground(slow=...)``): the answer to each API request that ``matches(op, body)`` is held
+    back until ``release`` is set (at most ``seconds``), so that a test can make one answer arrive late.
+
+    ``held`` is set once such an answer is ready and waiting, ``sent`` once it has been written to the client.
+    """
+
+    matches: Callable[[str, dict[str, Any]], bool]
+    seconds: float = 60.0
+    release: threading.Event = field(default_factory=threading.Event)
+    held: threading.Event = field(default_factory=threading.Event)
+    sent: threading.Event = field(default_factory=threading.Event)
+
+
 def _static(name: str) -> bytes:
     return resources.files("constrain.playground").joinpath("static", name).read_bytes()
 
@@ -53,6 +69,7 @@ class Playground:
     ``grammar`` (a packaged name or a ``.lark`` path) is what the page opens with; ``db`` (anything
     ``constrain.sql.connect`` takes) opens it with that database's SQL grammar instead, its schema read
     through the database's catalog and shown as the SQL form's DDL (no password reaches the page).
+    ``slow`` is a test hook that makes chosen answers late (see ``SlowAnswer``).
     """
 
     def __init__(
@@ -64,6 +81,7 @@ class Playground:
         workers: int = 3,
         check_seconds: float = CHECK_SECONDS,
         call_seconds: float = CALL_SECONDS,
+        slow: SlowAnswer | None = None,
     ) -> None:
         if workers < 1:
             raise InputError(f"workers must be at least 1, got {workers}")
@@ -73,6 +91,7 @@ class Playground:
         self.initial = self._initial(grammar) if db is None else self._from_database(db)
         self.check_seconds = check_seconds
         self.call_seconds = call_seconds
+        self.slow = slow
         self._pool: WorkerPool | None = None
         self._workers = workers
         try:
@@ -160,6 +179,17 @@ class Playground:
         }
 
     def call(self, op: str, body: Any) -> tuple[int, dict[str, Any]]:
+        """The status and answer of one API call; a request's ``version`` comes back in its answer, errors included,
+        so that a client can tell which of its requests an answer is for."""
+        version = body.get("version") if isinstance(body, dict) else None
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+            return 400, _error("InputError", f"`version` must be an integer, got {version!r}")
+        status, answer = self._call(op, body)
+        if version is not None:
+            answer["version"] = version
+        return status, answer
+
+    def _call(self, op: str, body: Any) -> tuple[int, dict[str, Any]]:
         seconds = self.check_seconds if op == "check" else self.call_seconds
         grammar = body.get("grammar") if isinstance(body, dict) else None
         key = hashlib.sha256(grammar.encode("utf-8", "replace")).hexdigest() if isinstance(grammar, str) else None
@@ -277,6 +307,14 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return self._json(400, _error("InputError", f"the request body is not valid JSON: {exc}"))
-        status, answer = self.playground.call(path.removeprefix("/api/"), body)
+        op = path.removeprefix("/api/")
+        status, answer = self.playground.call(op, body)
+        slow = self.playground.slow
+        if slow is not None and isinstance(body, dict) and slow.matches(op, body):
+            slow.held.set()
+            slow.release.wait(slow.seconds)
+            self._json(status, answer)
+            slow.sent.set()
+            return
         self._json(status, answer)
 

@@ -40,12 +40,17 @@ function escapeHtml(text) {
   return text.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
 }
 
-let inFlight = 0;
+let inFlight = 0;  // API calls in flight, stale ones included (the tests wait on it)
+let loads = 0;     // calls in flight that change what the panels judge (the grammar list, a grammar, a schema)
 let lastTiming = "";
+const runners = [];
 function setStatus() {
   const status = $("status");
-  status.className = "status " + (inFlight ? "busy" : "idle");
-  status.textContent = inFlight ? "checking…" : "up to date" + (lastTiming ? ` · ${lastTiming}` : "");
+  // "up to date" only while every panel shows the answer for the newest version of what it judges
+  const busy = loads > 0 || runners.some((r) => r.pending);
+  status.className = "status " + (busy ? "busy" : "idle");
+  status.textContent = busy ? "checking…" : "up to date" + (lastTiming ? ` · ${lastTiming}` : "");
+  status.dataset.inFlight = String(inFlight);
 }
 
 async function api(path, body) {
@@ -68,21 +73,34 @@ async function api(path, body) {
   }
 }
 
-// Debounced, latest-wins: while one call runs, further changes schedule exactly one more run.
-function runner(fn, delay = DEBOUNCE_MS) {
-  let timer = null, running = false, again = false;
-  async function go() {
-    if (running) { again = true; return; }
-    running = true;
-    try { await fn(); } finally {
-      running = false;
-      if (again) { again = false; go(); }
-    }
-  }
-  return {
-    schedule() { clearTimeout(timer); timer = setTimeout(go, delay); },
-    now() { clearTimeout(timer); go(); },
+async function loading(work) {  // the status is busy until work (which changes what the panels judge) is done
+  loads++;
+  setStatus();
+  try { return await work(); } finally { loads--; setStatus(); }
+}
+
+// One panel's judge, debounced. Every change the panel depends on bumps its version; each request carries the
+// version it judges, and only the answer for the newest version is drawn. A late answer for an older version
+// is dropped: the change that outdated it scheduled a request of its own, sent without waiting for the late one.
+function runner(ask, draw, delay = DEBOUNCE_MS) {
+  let timer = null;
+  const judge = {
+    version: 0,  // of what the panel judges
+    drawn: 0,    // the version whose answer the panel shows
+    get pending() { return judge.drawn !== judge.version; },
+    schedule() { judge.version++; clearTimeout(timer); timer = setTimeout(go, delay); setStatus(); },
+    now() { judge.version++; clearTimeout(timer); go(); },
   };
+  async function go() {
+    const version = judge.version, question = ask();  // what the editors hold at this version
+    const answer = await api(question.path, { ...question.body, version });
+    if (version !== judge.version) return;
+    judge.drawn = version;
+    draw(answer, question);
+    setStatus();
+  }
+  runners.push(judge);
+  return judge;
 }
 
 // -- an editor: textarea over a backdrop that draws marks, with a line-number gutter ----------------------
@@ -192,10 +210,10 @@ function grammarBody(extra = {}) {
 }
 
 // -- check: findings as marks, the hang probe, provider requests ------------------------------------------
-const checkRunner = runner(async () => {
-  const grammar = grammarEditor.value, targets = [...state.targets].sort();
-  const { status, data } = await api("/api/check", grammarBody({ targets }));
-  if (grammar !== grammarEditor.value) return;  // edited meanwhile: the next run will draw
+const checkRunner = runner(() => {
+  const targets = [...state.targets].sort();
+  return { path: "/api/check", body: grammarBody({ targets }), targets };
+}, ({ status, data }, { targets }) => {
   const summary = $("check-summary"), hang = $("hang"), list = $("diagnostics");
   if (status !== 200) {
     summary.className = "summary bad";
@@ -236,10 +254,10 @@ function expectedText(list) {
   return list.slice(0, 24).join(", ") + (list.length > 24 ? `, … (${list.length - 24} more)` : "");
 }
 
-const explainRunner = runner(async () => {
-  const grammar = grammarEditor.value, text = textEditor.value;
-  const { status, data } = await api("/api/explain", grammarBody({ text }));
-  if (grammar !== grammarEditor.value || text !== textEditor.value) return;
+const explainRunner = runner(() => {
+  const text = textEditor.value;
+  return { path: "/api/explain", body: grammarBody({ text }), text };
+}, ({ status, data }, { text }) => {
   const body = $("verdicts").querySelector("tbody"), note = $("explain-note"), tree = $("tree");
   $("verdicts").dataset.text = text;  // which input the table shows (the tests wait on it)
   if (status !== 200) {
@@ -273,12 +291,11 @@ const explainRunner = runner(async () => {
 });
 
 // -- samples ----------------------------------------------------------------------------------------------
-const sampleRunner = runner(async () => {
-  const grammar = grammarEditor.value;
+const sampleRunner = runner(() => {
   const n = Math.min(50, Math.max(1, parseInt($("sample-n").value, 10) || 6));
   const seed = Math.max(0, parseInt($("sample-seed").value, 10) || 0);
-  const { status, data } = await api("/api/sample", grammarBody({ n, seed }));
-  if (grammar !== grammarEditor.value) return;
+  return { path: "/api/sample", body: grammarBody({ n, seed }) };
+}, ({ status, data }) => {
   const list = $("samples");
   if (status !== 200) {
     list.replaceChildren(el("li", { class: "why", text: `${data.error.type}: ${data.error.message}` }));
@@ -340,10 +357,10 @@ function setGrammar(name, text, origin, example) {
   checkRunner.now(); explainRunner.now(); sampleRunner.now();
 }
 
-async function loadPackaged(name) {
+const loadPackaged = (name) => loading(async () => {
   const { status, data } = await api(`/api/grammar?name=${encodeURIComponent(name)}`);
   if (status === 200) setGrammar(data.name, data.text, data.origin, EXAMPLES[data.name] || "");
-}
+});
 
 function showSchemaForm(kind) {
   $("schema-panel").classList.toggle("hidden", !kind);
@@ -352,7 +369,7 @@ function showSchemaForm(kind) {
   $("schema-result").textContent = "";
 }
 
-async function compileSchema(body) {
+const compileSchema = (body) => loading(async () => {
   const result = $("schema-result");
   result.className = "result"; result.textContent = "compiling…";
   const { status, data } = await api("/api/compile-schema", body);
@@ -374,7 +391,7 @@ async function compileSchema(body) {
   state.inputIsExample = true;
   textEditor.value = "";
   setGrammar(data.name, data.grammar, data.origin, example);
-}
+});
 
 $("schema-compile").addEventListener("click", () => compileSchema({
   kind: "json-schema", schema: $("schema-input").value, widen: $("schema-widen").checked, compact: $("schema-compact").checked,
@@ -407,7 +424,7 @@ $("sample-draw").addEventListener("click", () => { $("sample-seed").value = Stri
 
 // -- start ------------------------------------------------------------------------------------------------
 (async function start() {
-  const { status, data } = await api("/api/grammars");
+  const { status, data } = await loading(() => api("/api/grammars"));
   if (status !== 200) { $("status").textContent = "the playground server does not answer"; return; }
   state.initial = data.initial;
   if (data.database) {  // opened with --db: its schema, read from the catalog, is the SQL form's DDL
