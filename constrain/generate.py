@@ -17,13 +17,16 @@ import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Generic, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generator, Generic, Sequence, TypeVar
 
 from .errors import ConstrainError, GenerationError, InputError, TruncatedError, ValidationError
 from .grammar import Grammar, load_grammar
 from .providers.base import (
     DEFAULT_TEMPERATURE, Candidate, Completion, Constraint, DeltaCallback, Message, Provider, Sampling, Usage,
 )
+
+if TYPE_CHECKING:
+    from .providers.openai_sdk import OpenAIClient
 
 __all__ = ["Attempt", "Result", "generate", "agenerate", "guide", "messages_for", "constraint_for", "DEFAULT_SYSTEM"]
 
@@ -90,6 +93,16 @@ def constraint_for(grammar: Grammar, *, in_tool: bool, name: str = "emit") -> Co
     the guide wanted): the grammar's guide is the tool's description."""
     text = guide(grammar) if in_tool else ""
     return Constraint(grammar, name=name, **({"description": text} if text else {}))
+
+
+def _constraint(grammar: Grammar | str | None, output_type: Any, syntax: str, tool_name: str, *, in_tool: bool) -> Constraint:
+    """What ``generate`` sends for these arguments: a regex constraint (``syntax="regex"``, the regex in
+    ``grammar``), else the grammar's (or ``output_type``'s) constraint, see ``constraint_for``."""
+    if syntax == "regex":
+        if not isinstance(grammar, str):
+            raise InputError("syntax='regex' needs the regex as a string in grammar=")
+        return Constraint.regex(grammar, name=tool_name)
+    return constraint_for(_resolve_grammar(grammar, output_type), in_tool=in_tool, name=tool_name)
 
 
 @dataclass(frozen=True)
@@ -176,7 +189,7 @@ class _Loop:
         self,
         prompt: str | Sequence[Message],
         grammar: Grammar | str | None,
-        provider: Provider | str | None,
+        provider: Provider | str | OpenAIClient | None,
         output_type: Any,
         validator: Callable[[str], Any] | None,
         system: str | None,
@@ -198,13 +211,8 @@ class _Loop:
         self.max_attempts = max_attempts
         self.max_total_tokens = max_total_tokens
         self.candidates = candidates
-        if syntax == "regex":
-            if not isinstance(grammar, str):
-                raise InputError("syntax='regex' needs the regex as a string in grammar=")
-            self.constraint = Constraint.regex(grammar, name=tool_name)
-        else:
-            self.constraint = constraint_for(_resolve_grammar(grammar, output_type),
-                                             in_tool=describe and self.provider.tool_descriptions, name=tool_name)
+        self.constraint = _constraint(grammar, output_type, syntax, tool_name,
+                                      in_tool=describe and self.provider.tool_descriptions)
         self.grammar = self.constraint.grammar
         # an explicit max_tokens wins; else the grammar's bound (its longest right answer), else the provider's
         self.max_tokens = max_tokens if max_tokens is not None else self.grammar.max_tokens
@@ -329,12 +337,7 @@ class _Loop:
         return options
 
     def validate(self, text: str) -> Any:
-        if self.validator is not None:
-            self.grammar.validate(text)
-            return self.validator(text)
-        if self.output_type is not None:
-            return self.grammar.parse_json(text, self.output_type)
-        return self.grammar.parse_typed(text)
+        return _typed_value(self.grammar, text, self.output_type, self.validator)
 
     def failure(self) -> GenerationError:
         last = self.attempts[-1].error if self.attempts else None
@@ -343,6 +346,17 @@ class _Loop:
             f"no valid output for grammar {self.grammar.name}: {why}; last error: {str(last).splitlines()[0] if last else 'none'}",
             attempts=self.attempts,
         )
+
+
+def _typed_value(grammar: Grammar, text: str, output_type: Any, validator: Callable[[str], Any] | None) -> Any:
+    """``text``'s value: ``validator(text)`` after the grammar check, else a pydantic instance of
+    ``output_type``, else ``grammar.parse_typed(text)``; ``ValidationError`` (located) when it fails."""
+    if validator is not None:
+        grammar.validate(text)
+        return validator(text)
+    if output_type is not None:
+        return grammar.parse_json(text, output_type)
+    return grammar.parse_typed(text)
 
 
 def _vote_key(value: Any) -> str:
@@ -388,7 +402,7 @@ def _schema_grammar(json_schema: Any, output_type: Any) -> Grammar:
         return json_schema.grammar(output_type, widen=True)  # type: ignore[no-any-return]
 
 
-def _resolve_provider(provider: Provider | str | None) -> Provider:
+def _resolve_provider(provider: Provider | str | OpenAIClient | None) -> Provider:
     if isinstance(provider, Provider):
         return provider
     from . import providers
@@ -422,7 +436,7 @@ def generate(
     prompt: str | Sequence[Message],
     *,
     grammar: Grammar | str | None = None,
-    provider: Provider | str | None = None,
+    provider: Provider | str | OpenAIClient | None = None,
     output_type: type[T] | None = None,
     validator: Callable[[str], T] | None = None,
     system: str | None = None,
@@ -440,7 +454,8 @@ def generate(
     ``grammar`` is a ``Grammar``, a packaged grammar name or a ``.lark`` path (or a regex with
     ``syntax="regex"``). The value is, in order of precedence: ``validator(raw)`` (after the grammar
     check), a pydantic instance of ``output_type``, or ``grammar.parse_typed(raw)``. ``provider`` is a
-    ``Provider`` or a registry name; None picks one from the environment. ``on_delta`` streams.
+    ``Provider``, a registry name or an ``openai.OpenAI`` / ``AsyncOpenAI`` client (the requests go
+    through it); None picks one from the environment. ``on_delta`` streams.
     ``describe``: tell the model the grammar's description and examples (see ``guide``).
     ``max_tokens``: each attempt's limit (default: the grammar's ``max_tokens``, else the provider's).
     ``candidates``: draw K outputs a round (providers that sample) and return the value most agree on.
@@ -469,7 +484,7 @@ async def agenerate(
     prompt: str | Sequence[Message],
     *,
     grammar: Grammar | str | None = None,
-    provider: Provider | str | None = None,
+    provider: Provider | str | OpenAIClient | None = None,
     output_type: type[T] | None = None,
     validator: Callable[[str], T] | None = None,
     system: str | None = None,

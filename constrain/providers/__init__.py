@@ -4,6 +4,8 @@ Providers never validate; the generate loop does (see ``constrain.generate``). P
 ``get(name, **options)``, or let ``from_env()`` choose: an explicit name, else ``CONSTRAIN_PROVIDER``,
 else ``openai`` when ``OPENAI_API_KEY`` is set, else ``openai`` against ``CONSTRAIN_BASE_URL`` when that
 is set (any Responses-compatible server, e.g. ``constrain serve``), else the embedded ``local`` model.
+An ``openai.OpenAI`` / ``AsyncOpenAI`` / ``AzureOpenAI`` client given in place of a name is used as is
+(``from_openai_client``: the project's requests, sent through it).
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from ._http import HTTPProvider, RetryPolicy
 from .chat import OpenAIChat
 from .llamacpp import LlamaCppServer
 from .openai import AzureOpenAI, OpenAI
+from .openai_sdk import (
+    OpenAIClient, OpenAISDK, OpenAISDKChat, from_openai_client, is_openai_client, openai_tools, parse_openai,
+)
 from .sglang import SGLang
 from .vllm import VLLM
 
@@ -30,6 +35,9 @@ __all__ = [
     "Message",
     "OpenAI",
     "OpenAIChat",
+    "OpenAIClient",
+    "OpenAISDK",
+    "OpenAISDKChat",
     "PROVIDERS",
     "Provider",
     "RetryPolicy",
@@ -38,7 +46,10 @@ __all__ = [
     "Usage",
     "VLLM",
     "from_env",
+    "from_openai_client",
     "get",
+    "openai_tools",
+    "parse_openai",
 ]
 
 # provider name -> "module:Class"; loaded on first use so optional extras stay optional
@@ -79,8 +90,15 @@ def choose(name: str | None = None, environ: Mapping[str, str] | None = None) ->
     return "local"
 
 
-def from_env(name: str | None = None, **options: Any) -> Provider:
-    """The provider chosen by ``choose(name)``; ``CONSTRAIN_BASE_URL`` / ``CONSTRAIN_MODEL`` fill in defaults."""
+def from_env(name: str | OpenAIClient | None = None, **options: Any) -> Provider:
+    """The provider chosen by ``choose(name)``; ``CONSTRAIN_BASE_URL`` / ``CONSTRAIN_MODEL`` fill in defaults.
+
+    ``name`` may be an openai client instead: the provider sends through it (``from_openai_client``)."""
+    if is_openai_client(name):
+        return from_openai_client(name, **options)
+    if name is not None and not isinstance(name, str):
+        raise InputError(f"provider= takes a Provider, a provider name or an openai.OpenAI / AsyncOpenAI client, "
+                         f"not {type(name).__name__}")
     chosen = choose(name)
     if chosen == "openai" and not options.get("base_url") and not os.environ.get("OPENAI_API_KEY"):
         options["base_url"] = os.environ.get("CONSTRAIN_BASE_URL")

@@ -23,6 +23,21 @@ def _usage(data: dict[str, Any]) -> Usage:
     )
 
 
+def custom_tool_fields(constraint: Constraint) -> dict[str, Any]:
+    """The request fields that send ``constraint`` as OpenAI's nested Chat Completions custom tool, forced."""
+    grammar = {"syntax": constraint.syntax, "definition": constraint.definition}
+    tool = {
+        "name": constraint.name,
+        "description": constraint.description,
+        "format": {"type": "grammar", "grammar": grammar},
+    }
+    return {
+        "tools": [{"type": "custom", "custom": tool}],
+        "tool_choice": {"type": "custom", "custom": {"name": constraint.name}},
+        "parallel_tool_calls": False,
+    }
+
+
 class ChatCompletions(HTTPProvider):
     """A Chat Completions server whose constraint travels in a top-level field (``constraint_fields``);
     the answer is the assistant message's content. With ``on_delta`` the answer is streamed
@@ -139,17 +154,7 @@ class OpenAIChat(ChatCompletions):
     tool_descriptions: ClassVar[bool] = True
 
     def constraint_fields(self, constraint: Constraint) -> dict[str, Any]:
-        grammar = {"syntax": constraint.syntax, "definition": constraint.definition}
-        tool = {
-            "name": constraint.name,
-            "description": constraint.description,
-            "format": {"type": "grammar", "grammar": grammar},
-        }
-        return {
-            "tools": [{"type": "custom", "custom": tool}],
-            "tool_choice": {"type": "custom", "custom": {"name": constraint.name}},
-            "parallel_tool_calls": False,
-        }
+        return custom_tool_fields(constraint)
 
     def output_text(self, message: dict[str, Any], constraint: Constraint) -> str | None:
         for call in items(message, "tool_calls"):

@@ -22,6 +22,15 @@ def custom_tool(constraint: Constraint) -> dict[str, Any]:
     }
 
 
+def tool_fields(constraint: Constraint) -> dict[str, Any]:
+    """The request fields that send ``constraint`` as a forced custom tool (custom tools are never parallel)."""
+    return {
+        "tools": [custom_tool(constraint)],
+        "tool_choice": {"type": "custom", "name": constraint.name},
+        "parallel_tool_calls": False,
+    }
+
+
 def _usage(data: Any) -> Usage:
     usage = data.get("usage") if isinstance(data, dict) else None
     if not isinstance(usage, dict):
@@ -70,9 +79,7 @@ class OpenAI(HTTPProvider):
         body: dict[str, Any] = {
             "model": self.model,
             "input": messages_as_dicts(messages),
-            "tools": [custom_tool(constraint)],
-            "tool_choice": {"type": "custom", "name": constraint.name},
-            "parallel_tool_calls": False,
+            **tool_fields(constraint),
             "store": self.store,
         }
         if max_tokens is not None:
