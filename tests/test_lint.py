@@ -309,3 +309,50 @@ def test_check_is_sorted_by_position() -> None:
     keys = [(d.line, d.column) for d in diagnostics]
     assert keys == sorted(keys)
     assert ConstrainError  # the hierarchy is importable from the top level
+
+
+# -- llguidance's GBNF reading: a rule of terminals only becomes one greedy lexeme ------------------------
+
+_CAST = ('start: expr\nexpr: "CAST" "(" expr "AS" type_name ")" | NAME\ntype_name: {form}\n'
+         '%import common.CNAME -> NAME\n%import common.INT -> NUMBER\n%import common.WS\n%ignore WS\n')
+
+
+@pytest.mark.parametrize(("form", "instance"), [
+    ('NAME ("(" NUMBER ")")?', "int"), ('NAME ("[" "]")*', "int"), ('NAME "(" NUMBER ")"', "int(3)"),
+    ('NAME ("(" NUMBER ")")+', "int(3)"), ('NAME ("," NAME)*', "int"), ("NAME", "int"),
+    ('"int" | "char" "(" NUMBER ")"', "int"), ('("int" | "char") ("(" NUMBER ")")?', "char"), ("NAME NUMBER?", "int"),
+    ('"unsigned"? NAME', "int"),
+])
+def test_gbnf_lexeme_finding_is_exactly_what_llguidance_refuses(form: str, instance: str) -> None:
+    """Differential: the finding is reported exactly when llguidance, reading the converted GBNF, refuses
+    texts the Lark grammar accepts (a blank after the type, before ')')."""
+    from llguidance.gbnf_to_lark import gbnf_to_lark
+
+    grammar = Grammar(_CAST.format(form=form))
+    reader = llg_engine.Matcher(gbnf_to_lark(str(grammar.to_gbnf())))
+    texts = [f"CAST(a AS {instance} )", f"CAST(a AS {instance}  )", f"CAST(CAST(a AS {instance} ) AS {instance} )"]
+    assert all(grammar.parse(text) is not None for text in texts)
+    refused = [text for text in texts if not reader.match(text.encode()).ok]
+    found = [d for d in grammar.check(targets=("sglang",)) if d.code == "llguidance-gbnf-lexeme"]
+    assert bool(found) == bool(refused), (found, refused)
+    if found:
+        assert [(d.line, d.column, d.text, d.severity) for d in found] == [(3, 1, "type_name", "warning")]
+        assert "blank" in found[0].message and "Fix:" in found[0].message
+        assert "%llguidance" in next(d for d in grammar.check(targets=("llamacpp",)) if d.code == "llguidance-gbnf-lexeme").message
+
+
+def test_the_fix_the_finding_gives_removes_it() -> None:
+    from llguidance.gbnf_to_lark import gbnf_to_lark
+
+    text = _CAST.format(form="NAME").replace('"AS" type_name', '"AS" type_name type_args?') + 'type_args: "(" NUMBER ")"\n'
+    grammar = Grammar(text)
+    assert not [d for d in grammar.check(targets=("sglang", "llamacpp")) if d.code == "llguidance-gbnf-lexeme"]
+    reader = llg_engine.Matcher(gbnf_to_lark(str(grammar.to_gbnf())))
+    assert reader.match(b"CAST(a AS int )").ok and reader.match(b"CAST(a AS int (3) )").ok
+
+
+@pytest.mark.parametrize("name", [info.name for info in constrain.available_grammars()])
+def test_packaged_grammars_have_no_gbnf_lexeme_trap(name: str) -> None:
+    from constrain.lint import gbnf_lexeme_traps
+
+    assert gbnf_lexeme_traps(constrain.load_grammar(name)) == []
