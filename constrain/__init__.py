@@ -38,10 +38,14 @@ from .providers import (
     LlamaCppServer,
     OpenAI,
     OpenAIChat,
+    OpenAISDK,
+    OpenAISDKChat,
     SGLang,
     VLLM,
+    openai_tools,
+    parse_openai,
 )
-from .batch import BatchError, BatchSummary, batch_status, collect_batch, run_batch, submit_batch
+from .batch import BatchError, BatchSummary, batch_status, cancel_batch, collect_batch, run_batch, submit_batch
 
 __version__ = "0.1.0"
 
@@ -49,6 +53,7 @@ __all__ = [
     "BatchError",
     "BatchSummary",
     "batch_status",
+    "cancel_batch",
     "collect_batch",
     "run_batch",
     "submit_batch",
@@ -57,6 +62,8 @@ __all__ = [
     "LlamaCppServer",
     "OpenAI",
     "OpenAIChat",
+    "OpenAISDK",
+    "OpenAISDKChat",
     "Result",
     "SGLang",
     "VLLM",
@@ -87,4 +94,6 @@ __all__ = [
     "ValidationError",
     "available_grammars",
     "load_grammar",
+    "openai_tools",
+    "parse_openai",
 ]

@@ -7,6 +7,9 @@
 ``completed`` (or ``failed`` when the input file is invalid, ``expired``, ``cancelled``), each step held
 for ``step_seconds``; every line runs through the server's own ``/v1/responses`` handling, and the output
 and error files list their lines in shuffled order, as the real service does not keep input order.
+A cancel moves a running batch to ``cancelling``, then ``cancelled``: the lines that ran are in its output
+file (partial results), the others in its error file as ``batch_cancelled``; asking again while it is
+``cancelling`` answers the same, and a finished batch cannot be cancelled (400).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class BatchEndpoints:
         self.batches: dict[str, dict[str, Any]] = {}
         self.history: dict[str, list[str]] = {}  # batch id -> statuses in order (for tests)
         self.tasks: set[asyncio.Task[None]] = set()
+        self.line_seconds = 0.0  # how long each line takes to run (a test makes a batch slow enough to cancel)
         self._ids = itertools.count(1)
         # hooks a test server overrides: how many lines run before the window closes, forced validation errors
         self.expire_after: Callable[[dict[str, Any]], int | None] = lambda batch: None
@@ -165,8 +169,11 @@ class BatchEndpoints:
         from .server import HTTPError
 
         batch = self._batch(match.group(1))
+        if batch["status"] == "cancelling":  # asked again: the same answer
+            await responder.send_json(200, batch)
+            return
         if batch["status"] not in ("validating", "in_progress"):
-            raise HTTPError(409, f"Cannot cancel a batch with status {batch['status']!r}.")
+            raise HTTPError(400, f"Cannot cancel a batch with status {batch['status']!r}.", param="batch_id")
         self._set(batch, "cancelling")
         await responder.send_json(200, batch)
 
@@ -196,6 +203,10 @@ class BatchEndpoints:
                 return await self._end(batch, outputs, failures, lines[index:], "cancelled")
             if limit is not None and index >= limit:
                 return await self._end(batch, outputs, failures, lines[index:], "expired")
+            if self.line_seconds:
+                await asyncio.sleep(self.line_seconds)
+                if batch["status"] == "cancelling":
+                    return await self._end(batch, outputs, failures, lines[index:], "cancelled")
             status, body, request_id = await self.server.respond_line(line["body"])
             entry = {"id": self._id("batch_req_"), "custom_id": line["custom_id"],
                      "response": {"status_code": status, "request_id": request_id, "body": body}, "error": None}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -54,6 +55,7 @@ def output(text: str) -> Fault:
 
 
 INVALID_OUTPUT = "\u00a7 not in any grammar \u00a7"
+FEEDBACK_MARK = "rejected by the local validator"  # in the re-ask message of `generate` (and of Batch API rounds)
 
 
 @dataclass
@@ -71,9 +73,15 @@ class ScriptedBackend(RandomWalkBackend):
         super().__init__(seed=1234)
         self.scripted: deque[str] = deque()
         self.invalid_marker: str | None = None  # a conversation that mentions it always gets INVALID_OUTPUT
+        # a conversation that mentions it gets INVALID_OUTPUT until it carries the validator's feedback (a re-ask)
+        self.fixed_by_feedback: str | None = None
 
     def generate(self, request: GenerationRequest) -> Iterator[str]:
         if self.invalid_marker is not None and any(self.invalid_marker in m.content for m in request.messages):
+            yield INVALID_OUTPUT
+            return
+        if (self.fixed_by_feedback is not None and any(self.fixed_by_feedback in m.content for m in request.messages)
+                and not any(FEEDBACK_MARK in m.content for m in request.messages if m.role == "user")):
             yield INVALID_OUTPUT
             return
         if self.scripted:
@@ -157,6 +165,87 @@ def fault_server() -> Iterator[tuple[FaultServer, str]]:
 def served(fault_server: tuple[FaultServer, str]) -> Iterator[tuple[FaultServer, str]]:
     """The module's fault server, with no faults queued and an empty request log."""
     server, url = fault_server
+    server.reset()
+    yield server, url
+    server.reset()
+
+
+class TracingServer(FaultServer):
+    """The fault server, plus: a cap on concurrent ``/v1/responses`` requests (a request that arrives while
+    ``limit`` are in flight gets HTTP 429 with ``retry-after-ms``), a trace of every such arrival, and
+    faults aimed at one path (``inject_at``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.limit: int | None = None
+        self.retry_after_ms = 100
+        self.in_flight = 0
+        self.arrivals: list[Arrival] = []
+        self.aimed: list[tuple[str, str, Fault]] = []
+
+    def reset(self) -> None:
+        super().reset()
+        self.limit = None
+        self.retry_after_ms = 100
+        self.arrivals.clear()
+        self.aimed.clear()
+        self.batch.line_seconds = 0.0
+        self.scripted_backend.fixed_by_feedback = None
+
+    def inject_at(self, method: str, path_suffix: str, fault: Fault) -> None:
+        """The next ``method`` request whose path ends with ``path_suffix`` gets ``fault``."""
+        self.aimed.append((method, path_suffix, fault))
+
+    async def handle(self, request: Request, responder: Responder) -> None:
+        for index, (method, suffix, fault) in enumerate(self.aimed):
+            if request.method == method and request.path.endswith(suffix):
+                del self.aimed[index]
+                self.faults.appendleft(fault)
+                break
+        if not request.path.endswith("/responses"):
+            await super().handle(request, responder)
+            return
+        self.in_flight += 1
+        try:
+            refused = self.limit is not None and self.in_flight > self.limit
+            try:
+                body = json.loads(request.body)
+                prompt = next(m["content"] for m in body["input"] if m.get("role") == "user")
+            except (ValueError, KeyError, TypeError, StopIteration):
+                prompt = None
+            self.arrivals.append(Arrival(time.monotonic(), self.in_flight, refused, prompt))
+            if refused:
+                error = {"error": {"message": "Rate limit reached: too many concurrent requests", "type": "requests",
+                                   "param": None, "code": "rate_limit_exceeded"}}
+                await responder.send_json(429, error, headers={"retry-after-ms": str(self.retry_after_ms)})
+                return
+            await super().handle(request, responder)
+        finally:
+            self.in_flight -= 1
+
+
+@dataclass(frozen=True)
+class Arrival:
+    at: float  # time.monotonic()
+    in_flight: int  # requests in flight at the server, this one included
+    refused: bool  # answered 429
+    prompt: str | None  # the first user message
+
+
+@pytest.fixture(scope="module")
+def tracing_server() -> Iterator[tuple[TracingServer, str]]:
+    server = TracingServer()
+    thread = ServerThread(server).start()
+    try:
+        yield server, thread.base_url
+    finally:
+        thread.stop()
+
+
+@pytest.fixture
+def traced(tracing_server: tuple[TracingServer, str]) -> Iterator[tuple[TracingServer, str]]:
+    """The module's tracing server, reset: no cap, no faults, empty logs."""
+    server, url = tracing_server
     server.reset()
     yield server, url
     server.reset()

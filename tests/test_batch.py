@@ -212,7 +212,7 @@ def test_batch_api_round_trip(served: tuple[FaultServer, str], tmp_path: Path) -
     server.scripted_backend.invalid_marker = "BAD"
     source = write_input(tmp_path / "in.jsonl", 25, bad={7})
     out = tmp_path / "out"
-    summary = _submit(url, source, out, max_lines=10)
+    summary = _submit(url, source, out, max_lines=10, max_attempts=1)  # one round: rounds are tests/test_batch_rounds.py's
     assert [b["lines"] for b in summary.batches] == [10, 10, 5]
     # the wire: Files API upload with purpose=batch, then batches on /v1/responses with a 24 h window
     uploads = [s for s in server.seen if s.path == "/v1/files"]

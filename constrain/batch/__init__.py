@@ -5,8 +5,13 @@ Two modes share one input format, one state folder and one output format:
 - ``run_batch``: online, against any provider (OpenAI, or a fleet of vLLM / SGLang / ``constrain serve``
   behind one URL), N requests in flight, each through the same generate-validate loop as ``generate``
   and ``sql.ask``;
-- ``submit_batch`` / ``batch_status`` / ``collect_batch``: OpenAI's Batch API (Responses-API lines,
-  the Files API, 24 h window), each output validated locally when collected.
+- ``submit_batch`` / ``batch_status`` / ``collect_batch`` / ``cancel_batch``: OpenAI's Batch API
+  (Responses-API lines, the Files API, 24 h window), each output validated locally when collected; an
+  output the validator refuses goes into a follow-up batch with the validator's feedback (rounds, up to
+  ``max_attempts``).
+
+Online mode adapts its concurrency to rate limits (AIMD: halved on a 429, +1 per window of successes,
+never above ``concurrency``); see ``_online``.
 
 Input: JSONL, one object per line with ``"prompt"`` (required), ``"id"`` (optional, else the line
 number) and any other keys (kept as metadata). Output folder: ``results.jsonl``, ``failures.jsonl``
@@ -17,6 +22,7 @@ sent again, and each id ends up exactly once in exactly one of the two files (ch
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import time
 from pathlib import Path
@@ -26,7 +32,7 @@ from ..errors import InputError
 from ..providers.base import Provider
 from . import _openai
 from ._openai import MAX_BYTES, MAX_LINES, BatchAPI
-from ._pipeline import Pipeline, grammar_pipeline, jsonable, schema_pipeline, sql_pipeline
+from ._pipeline import Pipeline, grammar_pipeline, schema_pipeline, sql_pipeline
 from ._progress import Progress
 from ._state import FAILURES, RESULTS, STATE, BatchError, Counts, State
 from ._summary import BatchSummary
@@ -37,6 +43,7 @@ __all__ = [
     "Counts",
     "Pipeline",
     "batch_status",
+    "cancel_batch",
     "collect_batch",
     "pipeline",
     "run_batch",
@@ -70,13 +77,43 @@ def _provider(provider: Provider | str | None, **options: Any) -> Provider:
     return providers.from_env(provider, **{k: v for k, v in options.items() if v is not None})
 
 
-def _finish(state: State, started: float, mode: str, batches: list[dict[str, Any]] | None = None) -> BatchSummary:
+def _finish(state: State, started: float, mode: str, batches: list[dict[str, Any]] | None = None,
+            concurrency: dict[str, Any] | None = None) -> BatchSummary:
     counts = state.counts()
     exactly_once = False
     if counts.finished:
         state.verify()  # raises BatchError when an id is missing, duplicated or misplaced
         exactly_once = True
-    return BatchSummary(state.folder, counts, time.perf_counter() - started, exactly_once, batches or [], mode)
+    return _summary(state, started, mode, batches, exactly_once=exactly_once, concurrency=concurrency)
+
+
+def _summary(state: State, started: float, mode: str, batches: list[dict[str, Any]] | None = None, *,
+             exactly_once: bool = False, concurrency: dict[str, Any] | None = None) -> BatchSummary:
+    batch_mode = mode == "batch"
+    return BatchSummary(state.folder, state.counts(), time.perf_counter() - started, exactly_once, batches or [], mode,
+                        rounds=state.rounds() if batch_mode else [], concurrency=concurrency,
+                        cancelled=batch_mode and state.cancelled)
+
+
+def _online_provider(provider: Provider | str | None, limiter: Any, **options: Any) -> tuple[Provider, bool]:
+    """The online mode's provider and whether its HTTP transport takes the limiter's slots per request
+    (only for a provider built here, over HTTP, and not behind an environment proxy)."""
+    if isinstance(provider, Provider):
+        return provider, False
+    from .. import providers
+    from ._online import LimitedTransport, proxied
+
+    name = providers.choose(provider)
+    module, _, class_name = (providers.PROVIDERS.get(name, ":") if isinstance(name, str) else ":").partition(":")
+    try:
+        cls = getattr(importlib.import_module(module), class_name) if module else None
+    except ImportError:
+        cls = None  # from_env names the missing dependency
+    http = isinstance(cls, type) and issubclass(cls, providers.HTTPProvider)
+    if http:
+        options["async_transport"] = LimitedTransport(limiter)
+    client = providers.from_env(name, **{k: v for k, v in options.items() if v is not None})
+    return client, http and not proxied(getattr(client, "base_url", ""))
 
 
 def run_batch(
@@ -91,19 +128,29 @@ def run_batch(
     base_url: str | None = None,
     model: str | None = None,
     concurrency: int = 16,
+    adaptive: bool = True,
     max_attempts: int = 3,
     max_tokens: int | None = None,
+    timeout: float | None = None,
     retry_failed: bool = False,
     progress: bool | None = None,
 ) -> BatchSummary:
-    """Online mode: every item not yet finished through the generate-validate loop, ``concurrency`` at a time.
+    """Online mode: every item not yet finished through the generate-validate loop, at most ``concurrency``
+    requests in flight.
 
+    ``adaptive`` (default): on HTTP 429 the limit is halved (floor 1) and it grows back by one per window of
+    successes, never above ``concurrency``; the other requests go on, only the refused one waits its
+    ``retry-after``. ``adaptive=False``: ``concurrency`` fixed, and a rate limit that outlives the provider's
+    retries pauses every worker. ``timeout``: seconds per HTTP request (for a provider built here).
     ``progress=None`` draws a bar on stderr when it is a terminal. Safe to kill and run again.
     """
+    from ._online import Limiter
+
     if concurrency < 1:
         raise InputError("concurrency must be at least 1")
     started = time.perf_counter()
     chosen = _resolve(constraint, grammar, schema, sql_db)
+    limiter = Limiter(concurrency, adaptive=adaptive)
     with State(out) as state:
         state.open_input(input, "run", chosen.describe())
         if retry_failed:
@@ -111,21 +158,22 @@ def run_batch(
         state.sync_outputs()
         counts = state.counts()
         if counts.pending:
-            client = _provider(provider, base_url=base_url, model=model)
+            client, per_request = _online_provider(provider, limiter, base_url=base_url, model=model, timeout=timeout)
             bar = Progress(counts.total, counts.total - counts.pending, enabled=progress)
             try:
-                asyncio.run(_run(state, chosen, client, concurrency, max_attempts, max_tokens, bar))
+                asyncio.run(_run(state, chosen, client, limiter, per_request, max_attempts, max_tokens, bar))
             finally:
                 bar.close()
-        return _finish(state, started, "online")
+        return _finish(state, started, "online", concurrency=limiter.stats())
 
 
-async def _run(state: State, chosen: Pipeline, client: Provider, concurrency: int, max_attempts: int,
+async def _run(state: State, chosen: Pipeline, client: Provider, limiter: Any, per_request: bool, max_attempts: int,
                max_tokens: int | None, bar: Progress) -> None:
     from ._online import run_online
 
     try:
-        await run_online(state, chosen, client, concurrency=concurrency, max_attempts=max_attempts, max_tokens=max_tokens, progress=bar)
+        await run_online(state, chosen, client, max_attempts=max_attempts, max_tokens=max_tokens, progress=bar,
+                         limiter=limiter, limited_transport=per_request)
     finally:
         close = getattr(client, "aclose", None)
         if close is not None:
@@ -155,6 +203,7 @@ def submit_batch(
     model: str | None = None,
     api_key: str | None = None,
     max_tokens: int | None = None,
+    max_attempts: int = 3,
     retry_failed: bool = False,
     max_lines: int = MAX_LINES,
     max_bytes: int = MAX_BYTES,
@@ -162,22 +211,32 @@ def submit_batch(
 ) -> BatchSummary:
     """Batch API mode: upload the unfinished items and create their batches (idempotent; safe to repeat).
 
-    ``retry_failed`` first makes the failed items pending again, so they go out in a new batch.
+    ``max_attempts``: rounds per item; ``collect`` puts an output the validator refuses into a follow-up
+    batch with the validator's feedback while rounds are left. ``retry_failed`` first makes the failed
+    items pending again (from round 1), so they go out in a new batch; it also lifts an earlier ``cancel``.
     """
+    if max_attempts < 1:
+        raise InputError("max_attempts must be at least 1")
     started = time.perf_counter()
     chosen = _resolve(constraint, grammar, schema, sql_db)
     with State(out) as state:
         state.open_input(input, "submit", chosen.describe())
+        if state.cancelled and not retry_failed:
+            raise BatchError(f"the batches of {out} were cancelled; run `constrain batch collect {out}` to take what ran, "
+                             "then `submit ... --retry-failed` to send the failures again")
         _store_connection(state, provider, base_url, model)
+        for key, value in (("max_tokens", max_tokens), ("max_attempts", max_attempts), ("max_lines", max_lines), ("max_bytes", max_bytes)):
+            state.set(key, "" if value is None else value)
         if retry_failed:
             state.retry_failed()
+            state.clear_cancelled()
         state.sync_outputs()
         api = _batch_api(provider, base_url, model, api_key)
         try:
             _openai.submit(state, chosen, api, max_tokens=max_tokens, max_lines=max_lines, max_bytes=max_bytes, log=log)
         finally:
             api.close()
-        return BatchSummary(state.folder, state.counts(), time.perf_counter() - started, False, _openai.describe(state), "batch")
+        return _summary(state, started, "batch", _openai.describe(state))
 
 
 def _store_connection(state: State, provider: str | None, base_url: str | None, model: str | None) -> None:
@@ -240,7 +299,24 @@ def batch_status(
                     on_poll(shards)
         finally:
             api.close()
-        return BatchSummary(state.folder, state.counts(), time.perf_counter() - started, False, shards, "batch")
+        return _summary(state, started, "batch", shards)
+
+
+def _stored_int(state: State, key: str, default: int | None) -> int | None:
+    value = state.get(key)
+    return int(value) if value else default
+
+
+def _next_round(state: State, chosen: Pipeline, api: BatchAPI, log: Callable[[str], None] | None) -> None:
+    """Submit the items waiting for a next round (refused ones, with the feedback), or, after a cancel,
+    record the ones that will never be sent."""
+    if state.cancelled:
+        _openai.settle_cancelled(state)
+        return
+    if state.counts().pending:  # refused items waiting for their round, or a round whose batch a kill left uncreated
+        _openai.submit(state, chosen, api, max_tokens=_stored_int(state, "max_tokens", None),
+                       max_lines=_stored_int(state, "max_lines", MAX_LINES) or MAX_LINES,
+                       max_bytes=_stored_int(state, "max_bytes", MAX_BYTES) or MAX_BYTES, log=log)
 
 
 def collect_batch(
@@ -251,16 +327,66 @@ def collect_batch(
     api_key: str | None = None,
     log: Callable[[str], None] | None = None,
     sql_db: str | None = None,
+    max_attempts: int | None = None,
+    wait: bool = False,
+    poll_interval: float = 10.0,
+    max_interval: float = 120.0,
+    timeout: float | None = None,
+    on_poll: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> BatchSummary:
     """Download and validate the outputs of every finished batch; the summary checks exactly-once when all are in.
-    ``sql_db`` gives the database of a SQL batch again (its URL's password is never stored in the folder)."""
+
+    An item whose output the validator refuses (or cut at the token limit, or malformed) goes into a
+    follow-up batch whose requests carry the refused output and the validator's message, while it has
+    rounds left (``max_attempts``, as given to ``submit_batch`` unless given here). ``wait=True`` polls and
+    collects round after round until every item is finished (``timeout``: give up after that many seconds;
+    run it again to go on). ``sql_db`` gives the database of a SQL batch again (its URL's password is never
+    stored in the folder)."""
+    if max_attempts is not None and max_attempts < 1:
+        raise InputError("max_attempts must be at least 1")
     started = time.perf_counter()
     with _open_submitted(out) as state:
         chosen = _stored_pipeline(state, sql_db)
+        if max_attempts is not None:
+            state.set("max_attempts", max_attempts)
+        attempts = _stored_int(state, "max_attempts", 1) or 1  # a folder from before rounds: one attempt
         api = _batch_api(provider or state.get("provider"), base_url or state.get("base_url"), state.get("model"), api_key)
         try:
-            _openai.refresh(state, api)
-            _openai.collect(state, chosen, api, log=log)
+            while True:
+                _openai.refresh(state, api)
+                _openai.collect(state, chosen, api, max_attempts=attempts, log=log)
+                _next_round(state, chosen, api, log)
+                if not wait or state.counts().finished:
+                    break
+                left = None if timeout is None else timeout - (time.perf_counter() - started)
+                if left is not None and left <= 0:
+                    raise BatchError(f"items still in batches after {timeout:g} s; run `constrain batch collect {out} --wait` again")
+                _openai.wait(state, api, interval=poll_interval, max_interval=max_interval, timeout=left, on_poll=on_poll)
         finally:
             api.close()
         return _finish(state, started, "batch", _openai.describe(state))
+
+
+def cancel_batch(
+    out: PathLike,
+    *,
+    provider: str | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> BatchSummary:
+    """Cancel the folder's batches: ``POST /v1/batches/{id}/cancel`` for every batch still running, and no
+    further round is submitted (recorded in the state, so it holds for every later command).
+
+    A cancelled batch keeps what it ran: a later ``collect_batch`` takes the completed items of its partial
+    output file (validated like any other), and every item that never ran ends in ``failures.jsonl`` as
+    ``BatchCancelled``; ``submit_batch(..., retry_failed=True)`` sends those again. Safe to repeat.
+    The summary's ``batches`` say which cancels were sent (``cancel_requested``) and each batch's status."""
+    started = time.perf_counter()
+    with _open_submitted(out) as state:
+        api = _batch_api(provider or state.get("provider"), base_url or state.get("base_url"), state.get("model"), api_key)
+        try:
+            _openai.cancel(state, api, log=log)
+        finally:
+            api.close()
+        return _summary(state, started, "batch", _openai.describe(state))

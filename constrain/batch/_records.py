@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Sequence
 
 from ..errors import ConstrainError, GenerationError
 from ..generate import Result
@@ -11,12 +11,38 @@ from ..providers.base import Usage
 from ._pipeline import Pipeline
 from ._state import Item
 
-__all__ = ["success", "failure", "error_dict"]
+__all__ = ["success", "failure", "error_dict", "round_entry", "rounds_of", "usage_of"]
 
 
 def _usage(usage: Usage) -> dict[str, int]:
     return {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
             "reasoning_tokens": usage.reasoning_tokens, "total_tokens": usage.total_tokens}
+
+
+def round_entry(round_: int, error: BaseException | dict[str, Any], *, output: str | None = None, usage: Usage | None = None,
+                feedback: Sequence[Any] = (), **extra: Any) -> dict[str, Any]:
+    """One Batch API round of an item that did not succeed in it: what it wrote, why it was refused, and the
+    messages (``feedback``, ``[role, content]`` pairs) that the next round's request appends."""
+    entry: dict[str, Any] = {"round": round_, "output": output, "error": error_dict(error)}
+    if usage is not None:
+        entry["usage"] = _usage(usage)
+    entry.update({k: v for k, v in extra.items() if v is not None})
+    entry["feedback"] = [list(m) for m in feedback]
+    return entry
+
+
+def rounds_of(history: Sequence[dict[str, Any]], last: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The rounds as an output record shows them (every round's output and error, without the feedback)."""
+    return [{k: v for k, v in e.items() if k != "feedback"} for e in (*history, *([last] if last else []))]
+
+
+def usage_of(history: Sequence[dict[str, Any]], usage: Usage | None = None) -> Usage:
+    """The tokens of every round: the refused ones in ``history`` plus ``usage``."""
+    total = usage or Usage()
+    for entry in history:
+        spent = entry.get("usage") or {}
+        total = total + Usage(spent.get("input_tokens", 0), spent.get("output_tokens", 0), spent.get("reasoning_tokens", 0))
+    return total
 
 
 def _line(record: dict[str, Any]) -> str:

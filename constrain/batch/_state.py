@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,9 @@ CREATE TABLE IF NOT EXISTS items(
     status TEXT NOT NULL DEFAULT 'pending',
     record TEXT,
     written INTEGER NOT NULL DEFAULT 0,
-    shard INTEGER
+    shard INTEGER,
+    round INTEGER NOT NULL DEFAULT 1,
+    history TEXT
 );
 CREATE INDEX IF NOT EXISTS items_status ON items(status, written, seq);
 CREATE INDEX IF NOT EXISTS items_shard ON items(shard, status);
@@ -53,9 +56,16 @@ CREATE TABLE IF NOT EXISTS shards(
     error_file_id TEXT,
     request_counts TEXT,
     errors TEXT,
-    collected INTEGER NOT NULL DEFAULT 0
+    collected INTEGER NOT NULL DEFAULT 0,
+    round INTEGER NOT NULL DEFAULT 1,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
 );
 """
+# columns added after the first release: a folder made before them gets them on open
+_ADDED_COLUMNS = {
+    "items": (("round", "INTEGER NOT NULL DEFAULT 1"), ("history", "TEXT")),
+    "shards": (("round", "INTEGER NOT NULL DEFAULT 1"), ("cancel_requested", "INTEGER NOT NULL DEFAULT 0")),
+}
 
 
 class BatchError(ConstrainError):
@@ -81,6 +91,18 @@ class Item:
     line: int
     prompt: str
     metadata: dict[str, Any] | None
+    round: int = 1  # Batch API mode: the batch round this item is in (1, then one more per re-ask)
+    history: tuple[dict[str, Any], ...] = ()  # the refused earlier rounds (output, error, feedback messages)
+
+
+_ITEM_COLUMNS = "seq, id, line, prompt, metadata, round, history"
+
+
+def item_from_row(row: tuple[Any, ...]) -> Item:
+    """An ``Item`` from a row of ``SELECT {_ITEM_COLUMNS}``."""
+    seq, item_id, line, prompt, metadata, round_, history = row
+    return Item(seq, item_id, line, prompt, json.loads(metadata) if metadata else None, round_,
+                tuple(json.loads(history)) if history else ())
 
 
 def file_digest(path: Path) -> str:
@@ -102,6 +124,11 @@ class State:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
+        for table, columns in _ADDED_COLUMNS.items():
+            present = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            for name, declaration in columns:
+                if name not in present:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
 
     def __repr__(self) -> str:
         return f"State({str(self.folder)!r})"
@@ -122,6 +149,21 @@ class State:
 
     def _set(self, key: str, value: Any) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (key, str(value)))
+
+    def set(self, key: str, value: Any) -> None:
+        self._set(key, value)
+
+    @property
+    def cancelled(self) -> bool:
+        """Batch API mode: ``cancel`` was run; no further round is submitted."""
+        return self.get("cancelled") is not None
+
+    def mark_cancelled(self) -> None:
+        if not self.cancelled:
+            self._set("cancelled", int(time.time()))
+
+    def clear_cancelled(self) -> None:
+        self.db.execute("DELETE FROM meta WHERE key = 'cancelled'")
 
     @property
     def loaded(self) -> bool:
@@ -152,7 +194,7 @@ class State:
             self.db.execute("DELETE FROM items")
             problems = list(self._load_items(source))
             if problems:
-                more = "" if len(problems) <= _MAX_PROBLEMS else f"\n  ... and more"
+                more = "" if len(problems) <= _MAX_PROBLEMS else "\n  ... and more"
                 raise InputError("nothing was sent; the input has errors:\n  " + "\n  ".join(problems[:_MAX_PROBLEMS]) + more,
                                  source=str(input_path))
             count = self.db.execute("SELECT count(*) FROM items").fetchone()[0]
@@ -171,7 +213,6 @@ class State:
 
     def _load_items(self, source: Path) -> Iterator[str]:
         """Insert every line as an item; yield a message per bad line (the caller rolls back on any)."""
-        first_line: dict[str, int] = {}
         with open(source, "rb") as fh:
             for number, raw in enumerate(fh, start=1):
                 if not raw.strip():
@@ -206,12 +247,12 @@ class State:
         """Rows in input order, read a page at a time (never the whole input in memory)."""
         last = 0
         while True:
-            rows = self.db.execute(f"SELECT seq, id, line, prompt, metadata FROM items WHERE {where} AND seq > ? ORDER BY seq LIMIT ?",
+            rows = self.db.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE {where} AND seq > ? ORDER BY seq LIMIT ?",
                                    (*args, last, page)).fetchall()
             if not rows:
                 return
-            for seq, item_id, line, prompt, metadata in rows:
-                yield Item(seq, item_id, line, prompt, json.loads(metadata) if metadata else None)
+            for row in rows:
+                yield item_from_row(row)
             last = rows[-1][0]
 
     def finish(self, outcomes: list[tuple[int, str, str]]) -> None:
@@ -223,6 +264,31 @@ class State:
                             [(status, record, seq) for seq, status, record in outcomes])
         self.db.execute("COMMIT")
 
+    def advance(self, refused: list[tuple[int, int, str]]) -> None:
+        """Batch API mode: items ``(seq, shard, history JSON)`` refused in their shard's round go back to
+        pending for the next round, in one commit; an item no longer in that shard is left as it is."""
+        if not refused:
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.executemany("UPDATE items SET status = 'pending', shard = NULL, round = round + 1, history = ? "
+                            "WHERE seq = ? AND shard = ? AND status = 'submitted'",
+                            [(history, seq, shard) for seq, shard, history in refused])
+        self.db.execute("COMMIT")
+
+    def rounds(self) -> list[dict[str, int]]:
+        """Per round: the items that entered it, and how many of them succeeded, failed for good, went on to
+        the next round (``refused``: re-asked with the validator's feedback) or are still waiting."""
+        rows = self.db.execute("SELECT round, status, count(*) FROM items GROUP BY round, status").fetchall()
+        last = max((r for r, _, _ in rows), default=0)
+        table = []
+        for number in range(1, last + 1):
+            here = {status: n for r, status, n in rows if r == number}
+            later = sum(n for r, _, n in rows if r > number)
+            table.append({"round": number, "items": sum(here.values()) + later, "succeeded": here.get("done", 0),
+                          "failed": here.get("failed", 0), "refused": later,
+                          "waiting": here.get("pending", 0) + here.get("submitted", 0)})
+        return table
+
     def counts(self) -> Counts:
         rows = dict(self.db.execute("SELECT status, count(*) FROM items GROUP BY status").fetchall())
         total = sum(rows.values())
@@ -231,7 +297,8 @@ class State:
     def retry_failed(self) -> int:
         """Make failed items pending again; ``failures.jsonl`` is rebuilt without them."""
         self.db.execute("BEGIN IMMEDIATE")
-        count = self.db.execute("UPDATE items SET status = 'pending', record = NULL, written = 0, shard = NULL WHERE status = 'failed'").rowcount
+        count = self.db.execute("UPDATE items SET status = 'pending', record = NULL, written = 0, shard = NULL, round = 1, history = NULL "
+                                "WHERE status = 'failed'").rowcount
         if count:
             self._set("failures_size", -1)
         self.db.execute("COMMIT")

@@ -168,8 +168,6 @@ def cmd_generate(args: argparse.Namespace, out: Output) -> int:
         out.line(result.raw)
     extra: dict[str, Any] = {}
     if not args.grammar:  # the validated value, as JSON
-        import json
-
         value = result.value.model_dump(mode="json") if hasattr(result.value, "model_dump") else result.value
         extra["value"] = value
     out.json({"ok": True, "output": result.raw, **result.to_dict(), **extra})

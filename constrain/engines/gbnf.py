@@ -51,7 +51,7 @@ from lark.load_grammar import (
 
 from ..errors import GrammarError
 
-__all__ = ["lark_to_gbnf", "COMMON_EQUIVALENTS"]
+__all__ = ["lark_to_gbnf", "gbnf_rules", "GbnfRules", "COMMON_EQUIVALENTS"]
 
 MAX_CODE_POINT = 0x10FFFF
 _SURROGATES = (0xD800, 0xDFFF)
@@ -876,12 +876,36 @@ class _Names:
 # public entry points
 
 
-@functools.lru_cache(maxsize=64)
 def lark_to_gbnf(text: str, *, start: str = "start", grammar: str = "<string>") -> str:
     """Translate a Lark grammar in the common subset into an equivalent GBNF grammar (root rule ``root``).
 
     Raises ``GrammarError`` naming the terminal or rule and the construct GBNF cannot express.
     """
+    return _convert(text, start, grammar)[0]
+
+
+@dataclass(frozen=True)
+class GbnfRules:
+    """The rules ``lark_to_gbnf`` prints, before printing (read-only), for analyses of its text.
+
+    Keys: ``("root",)``, ``("rule", name, variant)`` (variant ``""``, ``"first"`` or ``"nonempty"``),
+    ``("term", NAME)``, ``("ignored",)`` (the ``%ignore`` run), ``("hoist", n)`` (a part given a rule of
+    its own). In rule bodies every lark token is a ``Ref(("term", NAME))``; the terminals in ``inline``
+    are printed in place, the others as rules of their own."""
+
+    names: dict[tuple[str, ...], str]  # key -> its GBNF rule name
+    rules: dict[tuple[str, ...], Node]
+    terminals: dict[str, Node]  # every terminal's characters
+    inline: frozenset[str]
+
+
+def gbnf_rules(text: str, *, start: str = "start", grammar: str = "<string>") -> GbnfRules:
+    """The structure behind ``lark_to_gbnf(text)`` (the same cached conversion)."""
+    return _convert(text, start, grammar)[1]
+
+
+@functools.lru_cache(maxsize=64)
+def _convert(text: str, start: str, grammar: str) -> tuple[str, GbnfRules]:
     loaded = _load(text, start, grammar)
     builder = _Builder(loaded, start, grammar)
     variants, root = builder.build()
@@ -927,7 +951,7 @@ def lark_to_gbnf(text: str, *, start: str = "start", grammar: str = "<string>") 
     shown = " ".join(grammar.split())  # one comment line whatever the grammar's name holds
     header = f"# GBNF for {shown} (converted from Lark by constrain; root rule: root)\n"
     lines = [f"{assigned[k]} ::= {emitter.node(rules[k])}" for k in order]
-    return header + "\n".join(lines) + "\n"
+    return header + "\n".join(lines) + "\n", GbnfRules(assigned, rules, terminals, frozenset(inline))
 
 
 def _ignored_unit(loaded: _Loaded, name: str) -> Node:
