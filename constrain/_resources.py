@@ -59,9 +59,10 @@ class Header:
     examples: tuple[Example, ...] = ()
     example_lines: tuple[int, ...] = ()  # 1-based line of each example, for diagnostics
     max_tokens: int | None = None
+    written_as: str | None = None  # ``// written-as: NAME``: the packaged grammar a model writes values in
 
 
-_KEYS = ("parser:", "include:", "description:", "example:", "request:", "max-tokens:")
+_KEYS = ("parser:", "include:", "description:", "example:", "request:", "max-tokens:", "written-as:")
 
 
 def _unescape_example(body: str) -> str:
@@ -80,6 +81,7 @@ def _unescape_example(body: str) -> str:
 def read_header(text: str) -> Header:
     """The leading ``//`` comment block of a grammar text."""
     summary, parser, guide, max_tokens = "", "auto", [], None
+    written_as: str | None = None
     examples: list[Example] = []
     lines: list[int] = []
     request: str | None = None
@@ -99,13 +101,16 @@ def read_header(text: str) -> Header:
             examples.append(Example(_unescape_example(value), request))
             lines.append(number)
             request = None
+        elif body.startswith("written-as:"):
+            written_as = value or None
         elif body.startswith("max-tokens:"):
             max_tokens = int(value) if value.isdigit() and int(value) > 0 else None
         elif not summary and not body.startswith(_KEYS):
             summary = body
     if parser not in ("auto", "lalr", "earley"):
         parser = "auto"
-    return Header(summary, parser, " ".join(guide), tuple(examples), tuple(lines), max_tokens)  # type: ignore[arg-type]
+    return Header(summary, parser, " ".join(guide), tuple(examples), tuple(lines), max_tokens,  # type: ignore[arg-type]
+                  written_as)
 
 
 @functools.lru_cache(maxsize=1)

@@ -19,6 +19,7 @@ TYPERS: dict[str, str] = {
     "dsl/filter": "constrain.dsl.filter:from_tree",
     "dsl/cron": "constrain.dsl.cron:from_tree",
     "dsl/chart": "constrain.dsl.chart:from_tree",
+    "dsl/schedule": "constrain.dsl.schedule:from_tree",
 }
 
 

@@ -145,12 +145,15 @@ class Attempt:
 @dataclass(frozen=True)
 class Result(Generic[T]):
     """A validated output: ``value`` is typed (Lark tree, the grammar's typed value, a validator's result,
-    or a pydantic instance); ``raw`` is the text the model produced; ``attempts`` keeps every try."""
+    or a pydantic instance); ``raw`` is the validated text (what the model produced, or for a grammar asked
+    in its written form the text that form stands for, with the model's own words in ``written``);
+    ``attempts`` keeps every try."""
 
     value: T
     raw: str
     attempts: tuple[Attempt, ...]
     grammar: Grammar = field(repr=False)
+    written: str | None = None  # what the model wrote, when the grammar was asked in its written form
     provider: str = ""
     model: str | None = None
     elapsed: float = 0.0
@@ -171,6 +174,7 @@ class Result(Generic[T]):
         usage = self.usage
         return {
             "raw": self.raw,
+            **({"written": self.written} if self.written is not None else {}),
             "grammar": self.grammar.name,
             "provider": self.provider,
             "model": self.model,
@@ -211,13 +215,18 @@ class _Loop:
         self.max_attempts = max_attempts
         self.max_total_tokens = max_total_tokens
         self.candidates = candidates
-        self.constraint = _constraint(grammar, output_type, syntax, tool_name,
-                                      in_tool=describe and self.provider.tool_descriptions)
+        in_tool = describe and self.provider.tool_descriptions
+        self.constraint = _constraint(grammar, output_type, syntax, tool_name, in_tool=in_tool)
         self.grammar = self.constraint.grammar
+        # a grammar with a written form (``Grammar.written_as``) is asked for in that form, with its guide
+        self.written = self.grammar.written_as if describe and output_type is None and validator is None and syntax != "regex" else None
+        if self.written is not None:
+            self.constraint = constraint_for(self.written, in_tool=in_tool, name=tool_name)
+        asked = self.constraint.grammar
         # an explicit max_tokens wins; else the grammar's bound (its longest right answer), else the provider's
-        self.max_tokens = max_tokens if max_tokens is not None else self.grammar.max_tokens
+        self.max_tokens = max_tokens if max_tokens is not None else asked.max_tokens
         self.messages: list[Message] = messages_for(
-            prompt, self.grammar, system=system, describe=describe and syntax != "regex",
+            prompt, asked, system=system, describe=describe and syntax != "regex",
             in_tool=self.provider.tool_descriptions,
         )
         self.attempts: list[Attempt] = []
@@ -265,6 +274,7 @@ class _Loop:
         raw = completion.text if completion is not None else getattr(error, "text", "") or getattr(error, "partial", "")
         usage = completion.usage if completion is not None else getattr(error, "usage", None) or Usage()
         value: Any = None
+        text = completion.text if completion is not None else ""
         validation_time = 0.0
         if error is None and completion is not None:
             if completion.finish_reason == "length":
@@ -276,7 +286,7 @@ class _Loop:
             else:
                 started = time.perf_counter()
                 try:
-                    value = self.validate(completion.text)
+                    text, value = self.validate(completion.text)
                 except ValidationError as exc:
                     error = exc
                 validation_time = time.perf_counter() - started
@@ -296,7 +306,8 @@ class _Loop:
         if error is None:
             return Result(
                 value=value,
-                raw=completion.text if completion is not None else "",
+                raw=text,
+                written=raw if self.written is not None else None,
                 attempts=tuple(self.attempts),
                 grammar=self.grammar,
                 provider=getattr(self.provider, "name", type(self.provider).__name__),
@@ -336,8 +347,11 @@ class _Loop:
             options["sampling"] = Sampling(DEFAULT_TEMPERATURE, len(self.attempts) + 1)
         return options
 
-    def validate(self, text: str) -> Any:
-        return _typed_value(self.grammar, text, self.output_type, self.validator)
+    def validate(self, text: str) -> tuple[str, Any]:
+        """The output's text in the grammar (converted from its written form, if asked in one) and value."""
+        if self.written is not None:
+            text = self.grammar.from_written(text)
+        return text, _typed_value(self.grammar, text, self.output_type, self.validator)
 
     def failure(self) -> GenerationError:
         last = self.attempts[-1].error if self.attempts else None

@@ -44,6 +44,7 @@ class Grammar:
         description: str | None = None,
         examples: Sequence[str | Example] | None = None,
         max_tokens: int | None = None,
+        written_as: Grammar | str | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         _typer: Typer | None = None,
     ) -> None:
@@ -64,6 +65,8 @@ class Grammar:
             tuple(e if isinstance(e, Example) else Example(e) for e in examples) if examples is not None else header.examples
         )
         self._max_tokens: int | None = max_tokens if max_tokens is not None else header.max_tokens
+        # the grammar a model writes this one's values in (``// written-as:``), see ``written_as``
+        self._written_as: Grammar | str | None = written_as if written_as is not None else header.written_as
         self._longest: tuple[int | None] | None = None
         self.max_bytes = max_bytes
         self._typer = _typer
@@ -71,6 +74,23 @@ class Grammar:
         self._lark: lark.Lark | None = None
         self._parser_used: str | None = None
         self._matcher: llg_engine.Matcher | None = None
+
+    @property
+    def written_as(self) -> Grammar | None:
+        """The grammar a model writes this grammar's values in, or None: its typed value's ``str()`` is a
+        text of this grammar (``dsl/cron`` is written as ``dsl/schedule``, words a small model copies from
+        the request). ``generate`` asks for that form and returns this grammar's text and value."""
+        if isinstance(self._written_as, str):
+            self._written_as = load_grammar(self._written_as)
+        return self._written_as
+
+    def from_written(self, text: str) -> str:
+        """The text of this grammar that ``text``, written in ``written_as``, stands for; located
+        ``ValidationError`` when the written form is refused or stands for no text of this grammar."""
+        written = self.written_as
+        if written is None:
+            raise InputError(f"grammar {self.name} has no written form (// written-as:)")
+        return str(written.parse_typed(text))
 
     @property
     def max_tokens(self) -> int | None:
@@ -238,6 +258,7 @@ class Grammar:
             description=self.description,
             examples=self.examples,
             max_tokens=self._max_tokens,
+            written_as=self._written_as,
             max_bytes=self.max_bytes,
             _typer=typer,
         )

@@ -77,6 +77,11 @@ def test_sample_flags_engine_disagreement(tmp_path: Path, capsys: pytest.Capture
 
 
 GRAMMARS = [info.name for info in constrain.available_grammars()]
+# what a DSL's conversion refuses that its grammar cannot state at a reasonable size: dsl/schedule's clock
+# lists whose minutes differ between hours (cron writes minutes x hours), windows cron cannot follow
+# exactly, and dates that never occur (tests/test_dsl_schedule.py measures how rare they are)
+SEMANTIC_ONLY = {"dsl/schedule": ("cron fires at every listed minute", "cron repeats the same minutes", "never fires",
+                                  "has no day")}
 SEEDS = (1, 2, 3)
 
 
@@ -98,7 +103,8 @@ def test_what_sample_accepts_validate_accepts(name: str, tmp_path: Path, capsys:
         verdicts = json_lines(out)[:-1]
         assert [v["ok"] for v in verdicts] == [r["ok"] for r in samples]
         if name.startswith("dsl/"):
-            assert all(r["ok"] for r in samples), [r for r in samples if not r["ok"]][:2]
+            refused = [r for r in samples if not r["ok"]]
+            assert all(any(why in str(r) for why in SEMANTIC_ONLY.get(name, ())) for r in refused), refused[:2]
         # what sample prints by default is exactly the accepted strings
         code, out, _ = run(capsys, "sample", name, "-n", "50", "--seed", str(seed), "--json")
         assert [r["text"] for r in json_lines(out)[:-1]] == [r["text"] for r in samples]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 from hypothesis import given, settings
@@ -234,10 +234,13 @@ def test_candidates_vote_on_the_typed_value(local) -> None:
     result = generate("every day at 6:15 in the evening", grammar="dsl/cron", provider=local, candidates=3)
     assert len(result.attempts) >= 3 and 1 <= result.agreement <= 3
     valid = [a for a in result.attempts[-3:] if a.ok]
-    g = load_grammar("dsl/cron")
-    same = [a for a in valid if repr(g.parse_typed(a.raw)) == repr(result.value)]
-    assert len(same) == result.agreement and all(len(same) >= sum(
-        repr(g.parse_typed(b.raw)) == repr(g.parse_typed(a.raw)) for b in valid) for a in valid)
+    g = load_grammar("dsl/cron")  # asked in its written form: each attempt holds the words the model wrote
+
+    def value(attempt: Any) -> str:
+        return repr(g.parse_typed(g.from_written(attempt.raw)))
+
+    same = [a for a in valid if value(a) == repr(result.value)]
+    assert len(same) == result.agreement and all(len(same) >= sum(value(b) == value(a) for b in valid) for a in valid)
 
 
 def test_cli_describes_by_default_and_takes_candidates(served, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
