@@ -278,8 +278,8 @@ def json_number_regex() -> str:
     for zeros in range(JSON_EXACT_ZEROS, -1, -1):
         head = "0\\." + (f"0{{{zeros}}}" if zeros else "")
         alternatives.append(f"{head}[1-9][0-9]*(?:[eE]-[0-9]+|{exponent}{_decimal_at_most(JSON_MAX_MAGNITUDE + zeros)})")
-    alternatives.append(f"0(?:\\.[0-9]+)?[eE]-[0-9]+")
-    alternatives.append(f"0(?:\\.0+)?[eE][+-]?[0-9]+")  # zero, whatever its exponent
+    alternatives.append("0(?:\\.[0-9]+)?[eE]-[0-9]+")
+    alternatives.append("0(?:\\.0+)?[eE][+-]?[0-9]+")  # zero, whatever its exponent
     longest = JSON_MAX_MAGNITUDE - JSON_EXACT_DIGITS - 1
     alternatives.append(f"[1-9][0-9]{{{JSON_EXACT_DIGITS},}}{frac}{exponent}{_decimal_at_most(longest)}")
     common = JSON_MAX_MAGNITUDE - JSON_EXACT_DIGITS  # an exponent every exact integer part takes

@@ -6,14 +6,19 @@ conform to the schema, in the Lark subset lark-python and llguidance both read; 
 schema the value once ``jsonschema`` (with format checks) finds no error.
 
 What the grammar states exactly: ``type``, ``enum``, ``const``, ``properties`` / ``required`` /
-``additionalProperties``, ``patternProperties`` (one schema, closed objects; next to
-``additionalProperties`` patterns whose complement is a small regex: ``.*``, ``^[C]+$``, ``[C]``), ``items`` /
-``prefixItems`` / ``additionalItems``, ``minItems`` / ``maxItems``, ``minLength`` / ``maxLength``,
-``pattern`` (ECMA-262 translated; lookaround, backreferences and ``\\b`` refused), ``format`` for
-date, date-time, time, uuid, email and ipv4, ``minimum`` / ``maximum`` / exclusive bounds,
-``multipleOf`` over small integer ranges, ``anyOf``, ``oneOf`` with provably disjoint branches,
-``allOf`` (merged), local ``$ref`` / ``$defs`` / ``definitions`` including recursion, and ``not``
-of ``type`` or ``required``.
+``additionalProperties``, ``patternProperties`` (any patterns, next to ``additionalProperties`` too:
+automata split the keys into the regions the patterns cut), ``propertyNames`` (enum, pattern, lengths),
+``items`` / ``prefixItems`` / ``additionalItems``, ``minItems`` / ``maxItems``, ``minLength`` /
+``maxLength``, ``minProperties`` / ``maxProperties`` (the member count kept in the rules), ``pattern``
+(ECMA-262 translated; nested repetitions a backtracking matcher would choke on, and a lookahead right
+after a leading ``^``, through automata; other lookaround and backreferences refused), several
+patterns and a format together (their intersection), ``format`` for date, date-time, time, uuid,
+email, ipv4, ipv6, uri, uri-reference, hostname, duration, uri-template, json-pointer and
+relative-json-pointer, ``minimum`` / ``maximum`` / exclusive bounds, ``multipleOf`` over small integer
+ranges, ``anyOf``, ``allOf`` (merged), local ``$ref`` / ``$defs`` / ``definitions`` including recursion,
+and — through the complement of a schema (``_negate``) — ``not``, ``if`` / ``then`` / ``else``,
+``dependencies`` / ``dependentRequired`` / ``dependentSchemas`` (where the declared draft's validator
+knows them), and ``oneOf`` whose branches may overlap (branch i and not the others).
 
 Choices (documented narrowings — the grammar never admits a non-conforming value, it only fixes one
 spelling or leaves out keys nobody asked for): properties come in declared order; an object that
@@ -22,8 +27,11 @@ declares ``properties`` and says nothing of others (no ``additionalProperties``,
 OpenAI's and XGrammar's strict modes, so a model is not invited to invent keys
 (``declared_keys=False`` admits additional keys between the declared ones, as the schema allows);
 keys are admitted beyond the declared ones only where the schema says so (``additionalProperties``
-``true`` or a schema, ``patternProperties``); numbers with bounds are written without an exponent;
-strings under ``pattern`` or ``format`` spell characters literally except where JSON requires an escape.
+``true`` or a schema, ``patternProperties``); next to so many declared keys that the regex for the
+other keys is large, those come before the declared ones; numbers with bounds are written without an
+exponent, and a number that must not be an integer with a fraction and at most 15 significant digits
+(6 before the point and 9 after it under bounds); strings under ``pattern``, ``format`` or a ``not`` of
+strings spell characters literally except where JSON requires an escape.
 
 So there are two languages. The *generation grammar* (``Grammar.text``, what the model is constrained
 by) is the one above. *Validation* (``validate`` / ``parse_json`` / ``parse_typed``, and the generate
@@ -34,9 +42,9 @@ The grammar also carries what the model is told (``Grammar.description``: the fi
 ranges, formats, descriptions and which are required, see ``describe``) and the longest answer worth
 waiting for (``Grammar.max_tokens``, see ``token_bound``).
 
-Anything else (``uniqueItems``, ``contains``, ``if``/``then``/``else``, ``dependentRequired``,
-overlapping ``oneOf``, formats the validator asserts but the grammar cannot state, ...) raises
-``JSONSchemaError`` naming the keyword and its JSON pointer. With ``widen=True`` those keywords are
+Anything else (``uniqueItems``, ``contains``, ``unevaluated*``, a complement or an intersection whose
+automaton or regex would pass the size bounds, formats the validator asserts but the grammar cannot
+state, ...) raises ``JSONSchemaError`` naming the keyword and its JSON pointer. With ``widen=True`` those keywords are
 dropped from the grammar instead, listed in ``widenings(g)``, and still enforced by the
 local validator, so no non-conforming value is ever returned as valid. Widen mode also admits the
 properties of an object with two or more of them in any order (one repeated alternation over the

@@ -3,12 +3,18 @@
 One ``_Compiler`` walks the schema once. Each subschema becomes ``_Alts``: the terminals and rules a
 value conforming to it may start with. ``allOf`` (and ``$ref`` with sibling keywords) is merged into
 one schema before compiling; ``anyOf`` is distributed over its siblings; ``oneOf`` is compiled like
-``anyOf`` only where its branches are provably disjoint. Anything the grammar cannot state exactly
-raises ``JSONSchemaError`` naming the keyword and its JSON pointer — or, with ``widen=True``, is
-dropped and recorded in ``widenings`` (the local validator still enforces it).
+``anyOf`` where its branches are provably disjoint, and otherwise as branch i conjoined with the
+complement of each branch it may overlap. ``not``, ``if``/``then``/``else`` and the dependency
+keywords are rewritten the same way, as ``anyOf`` of schemas the grammar states, through the
+complement of a schema (``_negate``). Strings that several regexes constrain together (a pattern and a
+format, two patterns, ``not: {pattern}``, length bounds around a pattern) and the keys of objects
+(``patternProperties`` regions, ``propertyNames``) go through automata (``_automaton``). Anything the
+grammar cannot state exactly raises ``JSONSchemaError`` naming the keyword and its JSON pointer — or,
+with ``widen=True``, is dropped and recorded in ``widenings`` (the local validator still enforces it).
 
 Objects: declared properties appear in declared order, each optional one may be left out, and
-additional properties (when allowed) may appear between them. Numbers with bounds are written
+additional properties (when allowed) may appear between them (before them all when the regex for their
+keys is large, see ``MAX_EXCLUSION_CHARS``). Numbers with bounds are written
 without an exponent. Strings under ``pattern`` spell characters literally except where JSON requires
 an escape.
 """
@@ -21,11 +27,11 @@ import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import unquote
 
 from ..errors import JSONSchemaError
-from . import _formats, _numbers, _regex
+from . import _automaton, _formats, _negate, _numbers, _regex
 
 @dataclass(frozen=True)
 class Limits:
@@ -55,8 +61,12 @@ VALIDATION_KEYWORDS = frozenset(
 _TYPES = ("null", "boolean", "object", "array", "number", "integer", "string")
 WS_MAX = 32
 MAX_EXCLUSION_CHARS = 12_500
-"""Largest key-exclusion regex written (about 80 declared names); beyond it lark-python needs seconds to
-build the LALR tables and lexers of the generation grammar (bench/jsonschema.py measures it)."""
+"""Largest key-exclusion regex written where additional properties may come between the declared ones
+(about 80 declared names): lark's contextual lexer compiles it once per position, and beyond this size
+lark-python needs seconds to build and first use the generation grammar. A larger one is written with
+the additional properties before the declared ones (two lexer states), up to the next bound."""
+MAX_LEADING_EXCLUSION_CHARS = 120_000
+"""Largest key-exclusion regex written at all (additional properties first)."""
 STANDARD_FORMATS = frozenset(
     """date-time date time duration email idn-email hostname idn-hostname ipv4 ipv6 uri uri-reference iri
     iri-reference uuid uri-template json-pointer relative-json-pointer regex""".split()
@@ -115,6 +125,7 @@ class _Member:
     value: str  # lark expression for the value
     required: bool
     pair: str = ""  # the whole member when it is not one key and one value (several key sets)
+    leading: bool = False  # additional members come before the declared ones (a large key regex)
 
     def expr(self, colon: str) -> str:
         return self.pair or f"{self.key} {colon} {self.value}"
@@ -135,11 +146,14 @@ class _Compiler:
         self.ref_in_progress: set[str] = set()
         self.ref_rule_needed: set[str] = set()
         self.needs_earley = False
+        self.string_memo: dict[tuple[Any, ...], str | None | Exception] = {}
         self.deadline = time.monotonic() + limits.seconds
         self.size = 0
         schema_uri = root.get("$schema", "") if isinstance(root, dict) else ""
         self.legacy = any(d in str(schema_uri) for d in ("draft-03", "draft-04", "draft-05", "draft-06", "draft-07"))
         self.draft4 = any(d in str(schema_uri) for d in ("draft-03", "draft-04"))
+        self.draft7_or_older = self.legacy  # the draft's validator knows "dependencies", not "dependentRequired"
+        self.knows_if = not any(d in str(schema_uri) for d in ("draft-03", "draft-04", "draft-05", "draft-06"))
         self.root_ids = {""}
         if isinstance(root, dict):
             for key in ("$id", "id"):
@@ -386,6 +400,14 @@ class _Compiler:
         if not parts:
             return _Alts(any=True)
         parts = self._split_not_required(parts)
+        rewritten = self._rewrite(parts)
+        if rewritten is None:
+            return _Alts()
+        parts = rewritten
+        if not parts:
+            return _Alts(any=True)
+        if self._unsatisfiable(parts):
+            return _Alts()
         ptr = parts[-1][1]
         for index, (part, pptr) in enumerate(parts):
             for keyword in ("anyOf", "oneOf"):
@@ -394,8 +416,18 @@ class _Compiler:
                     continue
                 if not isinstance(branches, list) or not branches:
                     raise JSONSchemaError(f"{keyword} must be a non-empty array", keyword=keyword, pointer="#" + pptr)
-                stripped = {k: v for k, v in part.items() if k != keyword}
+                rewritten = part.get(_REWRITTEN)
+                stripped = {k: v for k, v in part.items() if k not in (keyword, _REWRITTEN)}
                 base = parts[:index] + ([(stripped, pptr)] if stripped else []) + parts[index + 1 :]
+                if rewritten is not None and self.widen:
+                    # a keyword stated exactly through anyOf: if that fails, widen mode drops the keyword
+                    mark = len(self.widenings)
+                    try:
+                        return self.conjunction(base + [({keyword: branches}, pptr)], depth + 1)
+                    except JSONSchemaError:
+                        del self.widenings[mark:]  # rules made on the way stay unused, and are left out
+                        self.widenings.append((rewritten, "#" + pptr))
+                        return self.conjunction(base, depth + 1) if base else _Alts(any=True)
                 if not base and (keyword == "anyOf" or len(branches) == 1):
                     # nothing to distribute: compile each branch on its own (keeps recursive $refs as rules)
                     out = _Alts()
@@ -403,21 +435,19 @@ class _Compiler:
                         out.merge(self.value(branch, pointer_join(pptr, keyword, i), depth + 1))
                     return _Alts(any=True) if out.any else out
                 expanded: list[list[tuple[dict[str, Any], str]]] = []
+                raw: list[Any] = []
                 for i, branch in enumerate(branches):
                     bptr = pointer_join(pptr, keyword, i)
                     flat = self.flatten(branch, bptr, depth + 1, set())
                     if flat is not None:
                         expanded.append(base + flat)
+                        raw.append((branch, bptr))
                 if len(expanded) > self.limits.max_branches:
                     raise JSONSchemaError(
                         f"{keyword} expands to over {self.limits.max_branches} alternatives", keyword=keyword, pointer="#" + pptr
                     )
-                if keyword == "oneOf" and len(expanded) > 1 and not self.disjoint(expanded):
-                    self.refuse(
-                        "oneOf branches may overlap, so a grammar cannot require exactly one to match",
-                        "oneOf",
-                        pptr,
-                    )
+                if keyword == "oneOf" and len(expanded) > 1:
+                    expanded = self._exactly_one(expanded, raw, pptr)
                 out = _Alts()
                 for conj in expanded:
                     out.merge(self.conjunction(conj, depth + 1))
@@ -426,7 +456,277 @@ class _Compiler:
                     return _Alts(any=True)
                 return out
         merged = self.merge(parts)
-        return self.plain(merged, [p for _, p in parts], ptr, depth)
+        return self.plain(merged, parts, ptr, depth)
+
+    # -- keywords rewritten as anyOf of what the grammar states ---------------------------------------------
+    def negation(self, schema: Any) -> list[Any] | None:
+        """The complement of ``schema`` as a union of schemas (see ``_negate``), or None."""
+        return _negate.negate(
+            schema,
+            resolve=lambda ref: self.resolve(ref, "")[0],
+            legacy=self.legacy,
+            draft4=self.draft4,
+            keywords=VALIDATION_KEYWORDS,
+            asserted_formats=_validator_formats(),
+            exact_formats=frozenset(_formats.EXACT_PATTERNS),
+        )
+
+    def _exactly_one(
+        self, expanded: list[list[tuple[dict[str, Any], str]]], raw: list[tuple[Any, str]], pptr: str
+    ) -> list[list[tuple[dict[str, Any], str]]]:
+        """``oneOf``: branch i and none of the branches it may overlap. Provably disjoint pairs need
+        nothing; for the others the branch is conjoined with the complement of each overlapping one."""
+        sigs = [self._signature(conj) for conj in expanded]
+        pairs: dict[tuple[int, int], bool] = {}
+        for i in range(len(expanded)):
+            for j in range(i + 1, len(expanded)):
+                pairs[i, j] = pairs[j, i] = not (
+                    self._sig_disjoint(sigs[i], sigs[j]) or self._disjoint_by_values(expanded[i], expanded[j])
+                )
+        overlaps = [[j for j in range(len(expanded)) if j != i and pairs[i, j]] for i in range(len(expanded))]
+        if not any(overlaps):
+            return expanded
+        complements: dict[int, list[Any] | None] = {}
+        out: list[list[tuple[dict[str, Any], str]]] = []
+        total = 0
+        for i, conj in enumerate(expanded):
+            extra: list[tuple[dict[str, Any], str]] = []
+            size = 1
+            empty = False
+            for j in overlaps[i]:
+                shared = self._shared_types(expanded[i], expanded[j], sigs[i], sigs[j])
+                if shared is not None:
+                    # the branches meet only on whole types (both admit every null, say): branch i
+                    # alone is branch i without those types
+                    extra.append(({"not": {"type": sorted(shared)}}, pointer_join(raw[j][1], "not")))
+                    continue
+                if j not in complements:
+                    complements[j] = self.negation(raw[j][0])
+                negs = complements[j]
+                if negs is None:
+                    self.refuse(
+                        "oneOf branches may overlap, and the complement of one is not stated in a grammar", "oneOf", pptr
+                    )
+                    return expanded  # widened: the branches as anyOf, the validator requires exactly one
+                if not negs:
+                    empty = True  # branch j admits everything: no value is in branch i alone
+                    break
+                size *= len(negs)
+                extra.append(({"anyOf": negs}, pointer_join(raw[j][1], "not")))
+            if empty:
+                continue
+            total += size
+            out.append(conj + extra)
+        if total > self.limits.max_branches:
+            self.refuse(
+                f"oneOf with overlapping branches expands to over {self.limits.max_branches} alternatives", "oneOf", pptr
+            )
+            return expanded
+        return out
+
+    _KEYWORDS_BY_TYPE = {
+        "string": {"minLength", "maxLength", "pattern", "format"},
+        "number": {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"},
+        "array": {"items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems", "contains",
+                  "minContains", "maxContains", "unevaluatedItems"},
+        "object": {"properties", "required", "additionalProperties", "patternProperties", "propertyNames",
+                   "minProperties", "maxProperties", "dependencies", "dependentRequired", "dependentSchemas",
+                   "unevaluatedProperties"},
+    }
+
+    def _shared_types(
+        self, a: list[tuple[dict[str, Any], str]], b: list[tuple[dict[str, Any], str]], sig_a: dict[str, Any], sig_b: dict[str, Any]
+    ) -> set[str] | None:
+        """Two oneOf branches that share only whole types: on every type both admit, either both admit
+        every value of it (no keyword of either side speaks of that type) or they are disjoint on it
+        (objects told apart by a required discriminator, say). Returns those whole types ("integer" for
+        the integers when one side admits only integers), or None when some overlap is partial."""
+        def kinds(conj: list[tuple[dict[str, Any], str]]) -> set[str] | None:
+            found: set[str] = set()
+            for part, _ in conj:
+                for key in part:
+                    if key in ("type",) or key.startswith("__"):
+                        continue
+                    if key == "format" and part[key] not in _validator_formats():
+                        continue
+                    if key == "uniqueItems" and part[key] is not True:
+                        continue
+                    kind = next((t for t, ks in self._KEYWORDS_BY_TYPE.items() if key in ks), None)
+                    if kind is None and key in VALIDATION_KEYWORDS:
+                        return None  # enum, const, not, anyOf...: speaks of every type
+                    if kind is not None:
+                        found.add(kind)
+            return found
+
+        ka, kb = kinds(a), kinds(b)
+        if ka is None or kb is None:
+            return None
+        everything = {"null", "boolean", "number", "string", "array", "object"}
+
+        def family(sig: dict[str, Any]) -> set[str]:
+            types = set(everything if sig["types"] is None else sig["types"])
+            return types
+
+        ta, tb = family(sig_a), family(sig_b)
+        shared: set[str] = set()
+        for t in ("null", "boolean", "string", "array"):
+            if t in ta and t in tb:
+                if t in ka or t in kb:
+                    return None
+                shared.add(t)
+        num_a = "number" in ta or "integer" in ta
+        num_b = "number" in tb or "integer" in tb
+        if num_a and num_b:
+            if "number" in ka or "number" in kb:
+                return None
+            shared.add("number" if "number" in ta and "number" in tb else "integer")
+        if "object" in ta and "object" in tb:
+            objects = (dict(sig_a, types=["object"]), dict(sig_b, types=["object"]))
+            if not self._sig_disjoint(*objects):
+                if "object" in ka or "object" in kb:
+                    return None
+                shared.add("object")
+        return shared
+
+    def _objects_only(self, conj: list[tuple[dict[str, Any], str]]) -> bool:
+        types = self._signature(conj)["types"]
+        return types is not None and set(types) <= {"object"}
+
+    def _disjoint_by_values(self, a: list[tuple[dict[str, Any], str]], b: list[tuple[dict[str, Any], str]]) -> bool:
+        """Disjoint because one side lists its values (``enum`` / ``const``, of the whole value or of a
+        property both sides must have) and the validator finds none of them on the other side."""
+        def listed(parts: list[Any]) -> list[Any] | None:
+            for part in parts:
+                if not isinstance(part, dict):
+                    continue
+                if "const" in part:
+                    return [part["const"]]
+                if isinstance(part.get("enum"), list):
+                    return part["enum"]
+                if isinstance(part.get("$ref"), str):
+                    try:
+                        target = self.resolve(part["$ref"], "")[0]
+                    except JSONSchemaError:
+                        continue
+                    found = listed([target])
+                    if found is not None:
+                        return found
+                if isinstance(part.get("allOf"), list):
+                    found = listed(part["allOf"])
+                    if found is not None:
+                        return found
+            return None
+
+        def none_valid(values: list[Any], schemas: list[Any]) -> bool:
+            if len(values) > 64:
+                return False
+            from ._validate import validator_for_pointers
+
+            try:
+                check = validator_for_pointers(self.root, [{"allOf": schemas}])
+                return not any(check.is_valid(v) for v in values)
+            except Exception:  # a reference the validator cannot follow: not provably disjoint
+                return False
+
+        for x, y in ((a, b), (b, a)):
+            values = listed([p for p, _ in x])
+            if values is not None and none_valid(values, [p for p, _ in x + y]):
+                return True
+        if not any(self._objects_only(x) for x in (a, b)):
+            return False  # both admit some non-object, which no property keyword refuses
+        required = set()
+        for part, _ in a + b:
+            if isinstance(part.get("required"), list):
+                required |= {r for r in part["required"] if isinstance(r, str)}
+        for key in sorted(required):
+            subs_a = [p["properties"][key] for p, _ in a if isinstance(p.get("properties"), dict) and key in p["properties"]]
+            subs_b = [p["properties"][key] for p, _ in b if isinstance(p.get("properties"), dict) and key in p["properties"]]
+            if not subs_a or not subs_b:
+                continue
+            for x_subs in (subs_a, subs_b):
+                values = listed(x_subs)
+                if values is not None and none_valid(values, subs_a + subs_b):
+                    return True
+        return False
+
+    def _rewrite(self, parts: list[tuple[dict[str, Any], str]]) -> list[tuple[dict[str, Any], str]] | None:
+        """``not`` (beyond the forms ``plain`` states directly), ``if``/``then``/``else`` and the
+        dependency keywords become ``anyOf`` parts, which ``conjunction`` distributes. None: the
+        conjunction admits nothing (``not`` of a schema every value meets)."""
+        out: list[tuple[dict[str, Any], str]] = []
+        for original, pptr in parts:
+            part = dict(original)
+            added: list[tuple[dict[str, Any], str]] = []
+            for key in ("dependencies", "dependentRequired", "dependentSchemas"):
+                deps = part.get(key)
+                if not isinstance(deps, dict) or not deps or (key == "dependencies") != self.draft7_or_older:
+                    continue  # a draft whose validator ignores the keyword: plain() refuses it
+                new: list[tuple[dict[str, Any], str]] = []
+                for name, dep in deps.items():
+                    if isinstance(dep, list):
+                        if key == "dependentSchemas" or not all(isinstance(d, str) for d in dep):
+                            break
+                        holds: Any = {"required": [name, *dep]}
+                    elif key == "dependentRequired":
+                        break
+                    else:
+                        holds = {"allOf": [{"required": [name]}, dep]}
+                    new.append(({"anyOf": [{"not": {"required": [name]}}, holds], _REWRITTEN: key}, pointer_join(pptr, key, name)))
+                else:
+                    del part[key]
+                    added += new
+            if "if" in part and self.knows_if:
+                negs = self.negation(part["if"])
+                if negs is not None:
+                    cond = part.pop("if")
+                    then, other = part.pop("then", True), part.pop("else", True)
+                    branches = [{"allOf": [cond, then]}] + [{"allOf": [n, other]} for n in negs]
+                    added.append(({"anyOf": branches, _REWRITTEN: "if"}, pointer_join(pptr, "if")))
+            if "not" in part and not self._plain_not(part["not"]):
+                negs = self.negation(part["not"])
+                if negs is not None:
+                    if not negs:
+                        return None
+                    del part["not"]
+                    added.append(({"anyOf": negs, _REWRITTEN: "not"}, pointer_join(pptr, "not")))
+            if added and math.prod(len(a["anyOf"]) for a, _ in added) > self.limits.max_branches:
+                part, added = dict(original), []  # left as they were: refused (or widened) in plain()
+            if not added:
+                out.append((part, pptr))
+                continue
+            if any(k in VALIDATION_KEYWORDS or k.startswith("__") for k in part):
+                out.append((part, pptr))
+            out += added
+        return out
+
+    def _plain_not(self, neg: Any) -> bool:
+        """A ``not`` that ``plain`` states directly: of ``type``, of one ``required`` key, of an
+        ``enum`` / ``const`` of strings, booleans and null, or an ``anyOf`` of those."""
+        if neg is True or neg == {}:
+            return True
+        if not isinstance(neg, dict):
+            return False
+        keys = {k for k in neg if k in VALIDATION_KEYWORDS}
+        if keys == {"type"}:
+            return True
+        if keys == {"anyOf"} and isinstance(neg["anyOf"], list):
+            return all(self._plain_not(b) for b in neg["anyOf"])
+        trivial_props = all(v is True or v == {} for v in (neg.get("properties") or {}).values())
+        if keys <= {"required", "properties"} and "required" in keys and trivial_props:
+            return isinstance(neg["required"], list) and len(neg["required"]) == 1
+        if keys in ({"enum"}, {"const"}):
+            values = [neg["const"]] if "const" in neg else neg["enum"]
+            return isinstance(values, list) and all(v is None or isinstance(v, (bool, str)) for v in values)
+        if keys == {"format"}:
+            return neg["format"] in _formats.EXACT_PATTERNS
+        return keys == {"pattern"} and isinstance(neg["pattern"], str)
+
+    def _unsatisfiable(self, parts: list[tuple[dict[str, Any], str]]) -> bool:
+        """Some two parts provably admit no common value (prunes distributed alternatives)."""
+        if len(parts) < 2:
+            return False
+        sigs = [self._signature([p]) for p in parts]
+        return any(self._sig_disjoint(sigs[i], sigs[j]) for i in range(len(sigs)) for j in range(i + 1, len(sigs)))
 
     def _split_not_required(self, parts: list[tuple[dict[str, Any], str]]) -> list[tuple[dict[str, Any], str]]:
         """``not: {required: [a, b]}`` (also as an ``allOf`` of ``required``): some key is missing, which
@@ -474,7 +774,17 @@ class _Compiler:
         required: set[str] = set()
         closed: set[str] | None = None
         values: list[Any] | None = None
+        forbidden: set[str] = set()
+        excluded: list[Any] = []
         for part, _ in conj:
+            neg = part.get("not")
+            if isinstance(neg, dict) and set(neg) & VALIDATION_KEYWORDS == {"required"} and isinstance(neg["required"], list) and len(neg["required"]) == 1:
+                forbidden.add(neg["required"][0])
+                types = {"object"} if types is None else types & {"object"}  # only objects fail "required"
+            elif isinstance(neg, dict) and set(neg) & VALIDATION_KEYWORDS == {"enum"} and isinstance(neg["enum"], list):
+                excluded += neg["enum"]
+            elif isinstance(neg, dict) and set(neg) & VALIDATION_KEYWORDS == {"const"}:
+                excluded.append(neg["const"])
             t = part.get("type")
             if t is not None:
                 ts = {t} if isinstance(t, str) else set(t)
@@ -509,7 +819,10 @@ class _Compiler:
         if values is not None:
             vtypes = {_json_type(v) for v in values}
             types = vtypes if types is None else types & (vtypes | ({"integer"} if "number" in vtypes else set()))
-        return {"types": types, "consts": consts, "required": required, "closed": closed, "values": values}
+        return {
+            "types": types, "consts": consts, "required": required, "closed": closed, "values": values,
+            "forbidden": forbidden, "excluded": excluded,
+        }
 
     @staticmethod
     def _sig_disjoint(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -524,9 +837,15 @@ class _Compiler:
         if a["values"] is not None and b["values"] is not None:
             if not any(_json_equal(x, y) for x in a["values"] for y in b["values"]):
                 return True
+        if a["required"] & b["forbidden"] or b["required"] & a["forbidden"]:
+            return True  # "not required [k]" admits only objects without k; "required" objects have k
+        for x, y in ((a, b), (b, a)):
+            if x["values"] is not None and all(any(_json_equal(v, e) for e in y["excluded"]) for v in x["values"]):
+                return True
         only_objects = a["types"] is not None and b["types"] is not None and set(a["types"]) | set(b["types"]) <= {"object"}
+        some_objects_only = any(x["types"] is not None and set(x["types"]) <= {"object"} for x in (a, b))
         for k in set(a["consts"]) & set(b["consts"]):
-            if (k in a["required"] and k in b["required"]) and not any(
+            if some_objects_only and (k in a["required"] and k in b["required"]) and not any(
                 _json_equal(x, y) for x in a["consts"][k] for y in b["consts"][k]
             ):
                 return True
@@ -572,7 +891,17 @@ class _Compiler:
                     for k, sub in val.items():
                         props[k] = {"allOf": [props[k], sub]} if k in props else sub
                     merged[key] = props
-                elif key in ("items", "additionalProperties", "propertyNames", "additionalItems", "contains", "not"):
+                elif key == "not":
+                    merged[key] = {"anyOf": _any_of(cur) + _any_of(val)}  # none holds
+                elif key == "pattern":
+                    merged["__patterns__"] = [*merged.get("__patterns__", ()), val]  # both hold: string() intersects
+                elif key == "patternProperties" and isinstance(cur, dict) and isinstance(val, dict) and not set(cur) & set(val) and not any(
+                    "additionalProperties" in p and p["additionalProperties"] is not True and p["additionalProperties"] != {}
+                    for p, _ in parts
+                ):
+                    # different patterns, no additionalProperties anywhere: a key meets every pattern it matches
+                    merged[key] = {**cur, **val}
+                elif key in ("items", "additionalProperties", "propertyNames", "additionalItems", "contains"):
                     if isinstance(cur, list) or isinstance(val, list):
                         self.refuse("cannot merge tuple-form items under allOf", key, pptr)
                         continue
@@ -606,10 +935,10 @@ class _Compiler:
         merged["properties"] = props
 
     # -- a single merged schema ----------------------------------------------------------------------------
-    def plain(self, schema: dict[str, Any], ptrs: list[str], ptr: str, depth: int) -> _Alts:
+    def plain(self, schema: dict[str, Any], parts: list[tuple[dict[str, Any], str]], ptr: str, depth: int) -> _Alts:
         schema = self._normalize_legacy(schema)
         if "enum" in schema or "const" in schema:
-            return self.enumeration(schema, ptrs, ptr)
+            return self.enumeration(schema, parts, ptr)
         types = self._types(schema, ptr)
         if "not" in schema:
             types = self._apply_not(schema, types, ptr, depth)
@@ -617,7 +946,7 @@ class _Compiler:
         if "null" in types:
             out.literals.add("null")
         if "boolean" in types:
-            out.literals |= {"true", "false"}
+            out.literals |= {"true", "false"} - set(schema.get("__not_literals__", ()))
         if "number" in types or "integer" in types:
             rx = self.number(schema, integer="number" not in types, ptr=ptr)
             if rx is not None:
@@ -659,8 +988,12 @@ class _Compiler:
         return out
 
     def _apply_not(self, schema: dict[str, Any], types: set[str], ptr: str, depth: int) -> set[str]:
-        neg = schema["not"]
         nptr = pointer_join(ptr, "not")
+        for one in _any_of(schema["not"]):
+            types = self._apply_one_not(schema, one, types, nptr)
+        return types
+
+    def _apply_one_not(self, schema: dict[str, Any], neg: Any, types: set[str], nptr: str) -> set[str]:
         if neg is True or neg == {}:
             return set()
         if isinstance(neg, dict):
@@ -670,8 +1003,9 @@ class _Compiler:
                 removed = {nt} if isinstance(nt, str) else set(nt)
                 if "number" in removed:
                     removed |= {"integer"}
-                if "integer" in removed and "number" in types:
-                    self.refuse("'not integer' on numbers cannot be expressed", "not", nptr)
+                if "integer" in removed and "number" in types and "number" not in removed:
+                    schema["__not_integer__"] = True  # numbers stay, written with a fraction (number())
+                    return types - {"integer"}
                 return types - removed
             if not keys:
                 return set()
@@ -679,6 +1013,23 @@ class _Compiler:
             if keys <= {"required", "properties"} and "required" in keys and trivial_props and isinstance(neg["required"], list) and len(neg["required"]) == 1:
                 schema.setdefault("__forbid__", []).append(neg["required"][0])
                 return types & {"object"}  # every non-object satisfies ``required``, so fails its ``not``
+            if keys == {"pattern"} and isinstance(neg["pattern"], str):
+                schema.setdefault("__not_patterns__", []).append(neg["pattern"])
+                return types & {"string"}  # every non-string matches a pattern, so fails its ``not``
+            if keys == {"format"} and neg["format"] in _formats.EXACT_PATTERNS:
+                schema.setdefault("__not_patterns__", []).append("^(?:" + _formats.EXACT_PATTERNS[neg["format"]] + ")$")
+                return types & {"string"}
+            if keys in ({"enum"}, {"const"}):
+                values = [neg["const"]] if "const" in neg else neg["enum"]
+                if isinstance(values, list) and all(v is None or isinstance(v, (bool, str)) for v in values):
+                    types = set(types)
+                    if None in values:
+                        types.discard("null")
+                    for lit in (True, False):
+                        if any(v is lit for v in values):
+                            schema.setdefault("__not_literals__", []).append(json.dumps(lit))
+                    schema.setdefault("__not_strings__", []).extend(v for v in values if isinstance(v, str))
+                    return types
         self.refuse("this 'not' cannot be expressed in a grammar", "not", nptr)
         return types
 
@@ -700,7 +1051,7 @@ class _Compiler:
                 self.refuse(message, keyword, pointer_join(ptr, keyword))
 
     # -- enum / const ----------------------------------------------------------------------------------------
-    def enumeration(self, schema: dict[str, Any], ptrs: list[str], ptr: str) -> _Alts:
+    def enumeration(self, schema: dict[str, Any], parts: list[tuple[dict[str, Any], str]], ptr: str) -> _Alts:
         if "const" in schema:
             values = [schema["const"]]
             keyword = "const"
@@ -715,7 +1066,7 @@ class _Compiler:
                 keyword=keyword,
                 pointer="#" + ptr,
             )
-        check = _ConjunctionCheck.for_schema(self.root, ptrs, schema)
+        check = _ConjunctionCheck.for_schema(self.root, parts, schema)
         out = _Alts()
         strings: list[str] = []
         numbers: list[tuple[int, str]] = []
@@ -778,6 +1129,8 @@ class _Compiler:
 
     # -- numbers -------------------------------------------------------------------------------------------
     def number(self, schema: dict[str, Any], *, integer: bool, ptr: str) -> str | None:
+        if schema.get("__not_integer__"):
+            return None if integer else self._non_integer(self.number({k: v for k, v in schema.items() if k != "__not_integer__"}, integer=False, ptr=ptr), ptr)
         lo, lo_incl, hi, hi_incl = _bounds(schema, ptr)
         multiple = schema.get("multipleOf")
         if multiple is not None:
@@ -796,6 +1149,20 @@ class _Compiler:
         if lo is None and hi is None:
             return _numbers.NUMBER_ANY
         return _numbers.decimal_range(lo, lo_incl, hi, hi_incl)
+
+    def _non_integer(self, rx: str | None, ptr: str) -> str | None:
+        """The numbers of ``rx`` that are not integers, written with a fraction that has a non-zero
+        digit and no exponent (the spelling of bounded numbers)."""
+        if rx is None:
+            return None
+        if rx == _numbers.NUMBER_ANY:
+            return _NON_INTEGER
+        try:
+            dfa = _automaton.intersect(_automaton.from_node(_regex.parse(rx)), _automaton.from_node(_regex.parse(_NON_INTEGER_BOUNDED)))
+            return _automaton.to_regex(dfa)
+        except (_automaton.TooLarge, _regex.PatternError):
+            self.refuse("a number that is not an integer, within these bounds, cannot be expressed", "not", pointer_join(ptr, "not"))
+            return rx
 
     def _multiple_of(
         self, multiple: Any, lo: Decimal | None, lo_incl: bool, hi: Decimal | None, hi_incl: bool, integer: bool, ptr: str
@@ -842,14 +1209,17 @@ class _Compiler:
                     pointer="#" + pointer_join(ptr, key),
                 )
         fmt = schema.get("format")
-        pattern = schema.get("pattern")
-        body: str | None = None
-        fixed: tuple[int, int | None] | None = None  # length bounds of a fully anchored body
-        node: _regex.Node | None = None
+        fmt_body: str | None = None
+        pptr = pointer_join(ptr, "pattern")
+        patterns: list[tuple[str, _regex.Translation | None]] = []
         if isinstance(fmt, str) and fmt in _formats.FORMATS:
-            body = _formats.FORMATS[fmt]
-            node = _regex.parse(body)
-            fixed = _regex.length_bounds(node)
+            fmt_body = _formats.FORMATS[fmt]
+        elif isinstance(fmt, str) and fmt in _formats.GRAMMAR_PATTERNS:
+            # a format whose check is exactly a regex: stated like a pattern anchored at both ends
+            fpattern = "^(?:" + _formats.GRAMMAR_PATTERNS[fmt] + ")$"
+            tr = self._pattern(fpattern, pointer_join(ptr, "format"), "format")
+            if tr is not False:
+                patterns.append((fpattern, tr))
         elif isinstance(fmt, str) and fmt in _validator_formats():
             self.refuse(f"format {fmt!r} cannot be expressed in the grammar", "format", pointer_join(ptr, "format"))
         elif isinstance(fmt, str) and fmt in STANDARD_FORMATS:
@@ -859,26 +1229,87 @@ class _Compiler:
                 keyword="format",
                 pointer="#" + pointer_join(ptr, "format"),
             )
-        if pattern is not None:
-            pptr = pointer_join(ptr, "pattern")
-            if not isinstance(pattern, str):
-                raise JSONSchemaError("pattern must be a string", keyword="pattern", pointer="#" + pptr)
-            if body is not None:
-                self.refuse("pattern together with format cannot be expressed", "pattern", pptr)
-            else:
-                try:
-                    tr = _regex.translate(pattern)
-                except _regex.PatternError as exc:
-                    if not _python_compiles(pattern):
-                        raise JSONSchemaError(
-                            f"pattern cannot be translated ({exc}) nor checked by the validator", keyword="pattern", pointer="#" + pptr
-                        ) from None
-                    self.refuse(f"pattern cannot be translated: {exc}", "pattern", pptr)
-                else:
-                    body = tr.regex
-                    node = tr.node
-                    fixed = tr.length if tr.anchored else None
+        for pattern in ([schema["pattern"]] if "pattern" in schema else []) + list(schema.get("__patterns__", ())):
+            tr = self._pattern(pattern, pptr, "pattern")
+            if tr is not False:
+                patterns.append((pattern, tr))
+        not_patterns = [p for p in schema.get("__not_patterns__", ()) if self._pattern(p, pointer_join(ptr, "not"), "not") is not False]
+        excluded = sorted(set(schema.get("__not_strings__", ())))
+        simple = (fmt_body is not None) + len(patterns) <= 1 and not not_patterns and not (excluded and (fmt_body or patterns))
+        if simple and not any(tr is None for _, tr in patterns):
+            out = self._simple_string(fmt_body, patterns[0][1] if patterns else None, excluded, min_len, max_len, fmt)
+            if out is not False:
+                return out  # type: ignore[return-value]
+        # intersections, complements and length bounds the regexes cannot state side by side: automata
+        key = (fmt_body, tuple(p for p, _ in patterns), tuple(not_patterns), tuple(excluded), min_len, max_len)
+        if key not in self.string_memo:
+            try:
+                self.string_memo[key] = self._string_automaton(fmt_body, [p for p, _ in patterns], not_patterns, excluded, min_len, max_len)
+            except (_automaton.TooLarge, _regex.PatternError) as exc:
+                self.string_memo[key] = exc
+        rx = self.string_memo[key]
+        if not isinstance(rx, Exception):
+            return None if rx is None else _regex.QUOTE + rx + _regex.QUOTE
+        reason = str(rx)
+        # widened (or refused): the first of the format and patterns, without what it cannot state
+        if not_patterns or excluded:
+            self.refuse(f"'not' of strings here cannot be expressed ({reason})", "not", pointer_join(ptr, "not"))
+        if (fmt_body is not None) + len(patterns) > 1:
+            self.refuse(f"pattern together with format or another pattern cannot be expressed ({reason})", "pattern", pptr)
+        body = fmt_body if fmt_body is not None else next((tr.regex for _, tr in patterns if tr is not None), None)
+        if body is None and patterns:
+            self.refuse(f"pattern cannot be translated ({reason})", "pattern", pptr)
+        if min_len > 0 or max_len is not None:
+            self.refuse(
+                f"minLength/maxLength together with this pattern or format cannot be expressed ({reason})",
+                "maxLength" if max_len is not None else "minLength",
+                ptr,
+            )
         if body is None:
+            return _regex.QUOTE + _regex.JSON_CHAR_FULL + "*" + _regex.QUOTE
+        return _regex.QUOTE + body + _regex.QUOTE
+
+    def _pattern(self, pattern: Any, pptr: str, keyword: str) -> _regex.Translation | None | bool:
+        """The translation of a pattern; None where only an automaton reads it (nested repetition a
+        backtracking matcher could not take); False where it is refused (widened)."""
+        if not isinstance(pattern, str):
+            raise JSONSchemaError("pattern must be a string", keyword="pattern", pointer="#" + pptr)
+        try:
+            return _regex.translate(pattern)
+        except _regex.PatternError as exc:
+            first = exc
+        try:
+            _automaton.from_pattern(pattern)
+            return None
+        except (_regex.PatternError, _automaton.TooLarge):
+            pass
+        if not _python_compiles(pattern):
+            raise JSONSchemaError(
+                f"pattern cannot be translated ({first}) nor checked by the validator", keyword="pattern", pointer="#" + pptr
+            ) from None
+        self.refuse(f"pattern cannot be translated: {first}", keyword, pptr)
+        return False
+
+    def _simple_string(
+        self, fmt_body: str | None, tr: _regex.Translation | None, excluded: list[str], min_len: int, max_len: int | None, fmt: Any
+    ) -> str | None | bool:
+        """One format or pattern (or none) and length bounds, written directly; False: needs automata."""
+        body: str | None = None
+        fixed: tuple[int, int | None] | None = None  # length bounds of a fully anchored body
+        node: _regex.Node | None = None
+        if fmt_body is not None:
+            body = fmt_body
+            node = _regex.parse(body)
+            fixed = _regex.length_bounds(node)
+            if fixed[1] is None and fmt in _formats.CHECKED_MAX_LENGTH and max_len is not None and max_len >= _formats.CHECKED_MAX_LENGTH[fmt]:
+                fixed = (fixed[0], max_len)  # the check already refuses what the bound would
+        elif tr is not None:
+            body, node = tr.regex, tr.node
+            fixed = tr.length if tr.anchored else None
+        if body is None:
+            if excluded:
+                rx = _string_exclusion(excluded, min_len, max_len)
+                return None if rx is None else _regex.QUOTE + rx + _regex.QUOTE
             return _regex.QUOTE + _regex.quantify(_regex.JSON_CHAR_FULL, min_len, max_len) + _regex.QUOTE
         if min_len > 0 or max_len is not None:
             if fixed is not None and fixed[0] >= min_len and (max_len is None or (fixed[1] is not None and fixed[1] <= max_len)):
@@ -887,15 +1318,93 @@ class _Compiler:
                 narrowed = _narrow_repetition(node, min_len, max_len) if fixed is not None and node is not None else None
                 if narrowed is None and fixed is None and node is not None and max_len is not None:
                     narrowed = _whole_match(node, min_len, max_len)
-                if narrowed is not None:
-                    body = narrowed
-                else:
-                    self.refuse(
-                        "minLength/maxLength together with this pattern or format cannot be expressed",
-                        "maxLength" if max_len is not None else "minLength",
-                        ptr,
-                    )
+                if narrowed is None:
+                    return False
+                body = narrowed
         return _regex.QUOTE + body + _regex.QUOTE
+
+    def _prefix_restricted(
+        self, fmt_body: str | None, patterns: list[str], not_patterns: list[str], excluded: list[str], min_len: int, max_len: int | None
+    ) -> str | None:
+        """A format (or one anchored pattern) and patterns that only fix how the string starts
+        (``format: uri`` with ``^https?://``): for each allowed start w, w then the format's regex
+        derived by w (what may follow w). None when the schema is not of this shape or nothing matches."""
+        if not_patterns or excluded or min_len or max_len is not None:
+            return None
+        base: _regex.Node | None = None
+        starts: list[list[str]] = []
+        for pattern in patterns:
+            words = _automaton.prefixes(pattern)
+            if words is not None:
+                starts.append(words)
+                continue
+            if base is not None or fmt_body is not None:
+                return None
+            try:
+                tr = _regex.translate(pattern)
+            except _regex.PatternError:
+                return None
+            branches = _regex._branches(tr.node)
+            if not tr.anchored or len(branches) != 1:
+                return None
+            base = _regex._anchors(branches[0])[1]
+        if fmt_body is not None:
+            base = _regex.parse(fmt_body)
+        if base is None or not starts:
+            return None
+        allowed = starts[0]
+        for words in starts[1:]:  # strings starting with one word of each list
+            allowed = sorted({a if a.startswith(b) else b for a in allowed for b in words if a.startswith(b) or b.startswith(a)})
+        options = []
+        for word in allowed:
+            node: _regex.Node | None = base
+            for ch in word:
+                node = _automaton.derivative(node, ord(ch)) if node is not None else None
+            if node is not None:
+                literal = "".join(_regex.json_char(_regex.chars(ch)) for ch in word)
+                options.append(literal + (_regex.emit(_regex.simplify(node)) if not _automaton._is_eps(node) else ""))
+        if not options:
+            return None
+        rx = options[0] if len(options) == 1 else "(?:" + "|".join(options) + ")"
+        return rx if len(rx) <= _automaton.MAX_REGEX_CHARS else None
+
+    def _string_automaton(
+        self, fmt_body: str | None, patterns: list[str], not_patterns: list[str], excluded: list[str], min_len: int, max_len: int | None
+    ) -> str | None:
+        """The strings meeting every part, as a regex over JSON text (None: no string does). Where the
+        result is the language of one part (a pattern the format implies, bounds the pattern implies),
+        that part's own regex is written."""
+        restricted = self._prefix_restricted(fmt_body, patterns, not_patterns, excluded, min_len, max_len)
+        if restricted is not None:
+            return restricted
+        parts: list[tuple[_automaton.DFA, str | None]] = []
+        if fmt_body is not None:
+            parts.append((_automaton.from_node(_regex.parse(fmt_body)), fmt_body))
+        for pattern in patterns:
+            try:
+                own: str | None = _regex.translate(pattern).regex
+            except _regex.PatternError:
+                own = None
+            parts.append((_automaton.from_pattern(pattern), own))
+        dfa = parts[0][0] if parts else _automaton.everything()
+        for other, _ in parts[1:]:
+            dfa = _automaton.intersect(dfa, other)
+        for pattern in not_patterns:
+            dfa = _automaton.minus(dfa, _automaton.from_pattern(pattern))
+        if excluded:
+            dfa = _automaton.minus(dfa, _automaton.strings(excluded))
+        if min_len > 0 or max_len is not None:
+            bounds = _automaton.length_bounds(dfa)
+            if bounds is None:
+                return None
+            if bounds[0] < min_len or (max_len is not None and (bounds[1] is None or bounds[1] > max_len)):
+                dfa = _automaton.restrict_length(dfa, min_len, max_len)
+        if _automaton.is_empty(dfa):
+            return None
+        for part, own in parts:
+            if own is not None and _automaton.equivalent(dfa, part):
+                return own
+        return _automaton.to_regex(dfa)
 
     # -- arrays --------------------------------------------------------------------------------------------
     def array(self, schema: dict[str, Any], ptr: str, depth: int) -> str | None:
@@ -992,17 +1501,23 @@ class _Compiler:
             _checkable_pattern(p, pointer_join(ptr, "patternProperties", p))
         additional = schema.get("additionalProperties", True)
         names = schema.get("propertyNames")
+        names_dfa: _automaton.DFA | None = None
         if names is not None and names is not True and names != {}:
             if names is False:
                 if required_set:
                     return None
                 return self.rule(f"{self.punct('{')} {self.punct('}')}", "o")
-            self.refuse("propertyNames cannot be expressed in a grammar", "propertyNames", pointer_join(ptr, "propertyNames"))
+            names_dfa = self._names_language(names, pointer_join(ptr, "propertyNames"), depth)
+            if names_dfa is None:
+                self.refuse("propertyNames cannot be expressed in a grammar", "propertyNames", pointer_join(ptr, "propertyNames"))
         members: list[_Member] = []
-        colon = self.punct(":")
         declared = list(props)
         for name in declared + [r for r in required if isinstance(r, str) and r not in props]:
             if name in forbidden:
+                continue
+            if names_dfa is not None and not _automaton.accepts(names_dfa, name):
+                if name in required_set:
+                    return None  # a required key propertyNames refuses
                 continue
             if name in props:
                 sub: Any = props[name]
@@ -1023,16 +1538,30 @@ class _Compiler:
             # properties and says nothing of others gets only those (OpenAI's and XGrammar's strict
             # mode); the validator still accepts the extra keys the schema allows
             additional = False
-        extra = self._extra_member(props, patterns, additional, forbidden, ptr, depth)
+        if names_dfa is not None:
+            extra = self._key_regions(patterns, additional, sorted(set(props) | forbidden), names_dfa, ptr, depth)
+            if extra is False:
+                self.refuse("propertyNames next to these keys cannot be expressed", "propertyNames", pointer_join(ptr, "propertyNames"))
+                extra = self._extra_member(props, patterns, additional, forbidden, ptr, depth)
+        else:
+            extra = self._extra_member(props, patterns, additional, forbidden, ptr, depth)
         min_p = schema.get("minProperties")
         max_p = schema.get("maxProperties")
         n_required = sum(m.required for m in members)
         nonempty = min_p == 1 and n_required == 0  # some member, whichever: the first one is not optional
-        if min_p is not None and min_p > n_required and not nonempty:
-            self.refuse("minProperties beyond the required properties cannot be expressed", "minProperties", ptr)
-        if max_p is not None and (extra is not None or max_p < len(members)):
-            if max_p < n_required:
+        if max_p is not None and max_p < n_required:
+            return None
+        counted_min = min_p is not None and min_p > n_required and not nonempty
+        counted_max = max_p is not None and (extra is not None or max_p < len(members))
+        if (counted_min or counted_max) and not self.widen:
+            if extra is None and min_p is not None and min_p > len(members):
                 return None
+            rule = self._counted_object_rule(members, extra, int(min_p or 0), int(max_p) if counted_max else None)
+            if rule is not False:
+                return rule  # type: ignore[return-value]
+        if counted_min:
+            self.refuse("minProperties beyond the required properties cannot be expressed", "minProperties", ptr)
+        if counted_max:
             self.refuse("maxProperties cannot be expressed for this object", "maxProperties", ptr)
         if self.widen and len(members) > 1:
             # declared order is one spelling among n!; widen mode admits every order (one repeated
@@ -1058,7 +1587,6 @@ class _Compiler:
     def _extra_member(
         self, props: dict[str, Any], patterns: dict[str, Any], additional: Any, forbidden: set[str], ptr: str, depth: int
     ) -> _Member | None:
-        colon = self.punct(":")
         excluded = sorted(set(props) | forbidden)
         if patterns:
             pptr = pointer_join(ptr, "patternProperties")
@@ -1077,14 +1605,21 @@ class _Compiler:
                     split = self._class_run_split(patterns, excluded, additional, pptr, depth)
                     if split is not False:
                         return split
+                    regions = self._key_regions(patterns, additional, excluded, None, ptr, depth)
+                    if regions is not False:
+                        return regions
                     self.refuse("patternProperties together with additionalProperties cannot be expressed", "patternProperties", pptr)
                     patterns = {}
                     additional = True  # widened: a key may take either schema, the validator tells which
             else:
                 distinct = {json.dumps(v, sort_keys=True) for v in patterns.values()}
+                clashes = [name for name in props if any(_py_search(p, name, ptr) for p in patterns)]
+                if len(distinct) > 1 or clashes:
+                    regions = self._key_regions(patterns, False, excluded, None, ptr, depth)
+                    if regions is not False:
+                        return regions
                 if len(distinct) > 1:
                     self.refuse("several patternProperties with different schemas may overlap", "patternProperties", pptr)
-                clashes = [name for name in props if any(_py_search(p, name, ptr) for p in patterns)]
                 if clashes:
                     self.refuse(
                         f"property {clashes[0]!r} also matches a patternProperties pattern", "patternProperties", pptr
@@ -1108,6 +1643,89 @@ class _Compiler:
         if additional is False:
             return None
         return self._open_member(excluded, additional, pointer_join(ptr, "additionalProperties"), ptr, depth)
+
+    def _key_regions(
+        self, patterns: dict[str, Any], additional: Any, excluded: list[str], names: _automaton.DFA | None, ptr: str, depth: int
+    ) -> _Member | None | bool:
+        """Keys beyond the declared ones, split by automata into the regions the patterns cut: keys that
+        match exactly the patterns in S take the ``allOf`` of their schemas, keys that match none the
+        ``additionalProperties`` schema. The regions are disjoint, so each is one key terminal and the
+        grammar is exact (keys spelt without escapes, as for any additional property); ``names`` (from
+        ``propertyNames``) bounds every key. False: the automata would be too large."""
+        pptr = pointer_join(ptr, "patternProperties")
+        if len(patterns) > 4:
+            return False
+        plain = _regex.minus(_regex.ANY, _regex.chars('"\\') + ((0x00, 0x1F),))
+        colon = self.punct(":")
+        try:
+            universe = _automaton.everything(plain)
+            if names is not None:
+                universe = _automaton.intersect(universe, names)
+            if excluded:
+                universe = _automaton.minus(universe, _automaton.strings(excluded))
+            keys = list(patterns)
+            dfas = [_automaton.intersect(universe, _automaton.from_pattern(p)) for p in keys]
+            regions: list[tuple[str, Any, str]] = []
+            for mask in range(2 ** len(keys)):
+                if mask == 0 and additional is False:
+                    continue
+                region = universe
+                for i, dfa in enumerate(dfas):
+                    region = _automaton.intersect(region, dfa) if mask >> i & 1 else _automaton.minus(region, dfa)
+                if _automaton.is_empty(region):
+                    continue
+                chosen = [keys[i] for i in range(len(keys)) if mask >> i & 1]
+                if not chosen:
+                    value, vptr = additional, pointer_join(ptr, "additionalProperties")
+                elif len(chosen) == 1:
+                    value, vptr = patterns[chosen[0]], pointer_join(pptr, chosen[0])
+                else:
+                    value, vptr = {"allOf": [patterns[c] for c in chosen]}, pptr
+                rx = _automaton.to_regex(region)
+                regions.append((rx or "", value, vptr))
+        except (_automaton.TooLarge, _regex.PatternError):
+            return False
+        pairs = []
+        for rx, value, vptr in regions:
+            try:
+                alts = self.value(value, vptr, depth + 1)
+            except JSONSchemaError:
+                return False  # e.g. the allOf of recursive pattern schemas: left to the other paths
+            if alts.empty():
+                continue
+            key = self.terminal(_regex.QUOTE + rx + _regex.QUOTE, "K")
+            pairs.append(f"{key} {colon} {self.expr(alts)}")
+        if not pairs:
+            return None
+        if len(pairs) == 1:
+            return _Member("", "", False, pair=pairs[0])
+        return _Member("", "", False, pair=self.rule(" | ".join(pairs), "m"))
+
+    def _names_language(self, names: Any, ptr: str, depth: int) -> _automaton.DFA | None:
+        """The keys ``propertyNames`` admits, as an automaton: its ``type``, ``enum`` / ``const``,
+        ``pattern`` and length bounds (merged through ``$ref`` and ``allOf``); None for anything else."""
+        parts = self.flatten(names, ptr, depth + 1, set())
+        if parts is None:
+            return _automaton.strings([])
+        try:
+            dfa = _automaton.everything()
+            for part, _ in parts:
+                if not set(part) <= {"type", "enum", "const", "pattern", "minLength", "maxLength"}:
+                    return None
+                t = part.get("type")
+                if t is not None and "string" not in ([t] if isinstance(t, str) else t):
+                    return _automaton.strings([])
+                if "enum" in part or "const" in part:
+                    values = [part["const"]] if "const" in part else part["enum"]
+                    dfa = _automaton.intersect(dfa, _automaton.strings([v for v in values if isinstance(v, str)]))
+                if isinstance(part.get("pattern"), str):
+                    dfa = _automaton.intersect(dfa, _automaton.from_pattern(part["pattern"]))
+                lo, hi = part.get("minLength", 0), part.get("maxLength")
+                if lo or hi is not None:
+                    dfa = _automaton.restrict_length(dfa, int(lo), None if hi is None else int(hi))
+            return dfa
+        except (_automaton.TooLarge, _regex.PatternError, TypeError, ValueError):
+            return None
 
     def _class_run_split(
         self, patterns: dict[str, Any], excluded: list[str], additional: Any, pptr: str, depth: int
@@ -1163,21 +1781,138 @@ class _Compiler:
         if alts.empty():
             return None
         exclusion = _exclusion_regex(excluded) if excluded else _regex.JSON_CHAR_FULL + "*"
-        if len(exclusion) > MAX_EXCLUSION_CHARS:
-            # lark's LALR lexer recompiles this regex in every state it may appear in: past this size
-            # building and parsing take seconds, so the exclusion is left to the validator (widen only)
+        leading = len(exclusion) > MAX_EXCLUSION_CHARS
+        if len(exclusion) > MAX_LEADING_EXCLUSION_CHARS:
             self.refuse(
                 f"additional properties next to {len(excluded)} declared ones make too large a key regex",
                 "additionalProperties",
                 ptr,
             )
             exclusion = _regex.JSON_CHAR_FULL + "*"
+            leading = False
             self.needs_earley = True  # this key regex overlaps the declared keys
         key_rx = _regex.QUOTE + exclusion + _regex.QUOTE
-        return _Member(self.terminal(key_rx, "K"), self.expr(alts), False)
+        return _Member(self.terminal(key_rx, "K"), self.expr(alts), False, leading=leading)
 
     def _object_rule(self, members: list[_Member], extra: _Member | None, nonempty: bool = False) -> str | None:
         lb, rb, comma, colon = self.punct("{"), self.punct("}"), self.punct(","), self.punct(":")
+        if extra is not None and extra.leading:
+            # additional members first, then the declared ones: the large key regex then appears in two
+            # lexer states only (after "{" and after an additional member's comma), not after every member
+            declared, nullable = self._member_sequence(members, None)
+            extra_pair = extra.expr(colon)
+            name = f"o{len(self.rules)}_x"
+            if declared is None:
+                nullable = True
+                self.rule(f"{extra_pair} ({comma} {name})?", name=name)
+            elif nullable:
+                self.rule(f"{extra_pair} ({comma} {name})? | {declared}", name=name)
+            else:
+                self.rule(f"{extra_pair} {comma} {name} | {declared}", name=name)
+            return self.rule(f"{lb} {name}? {rb}" if nullable and not nonempty else f"{lb} {name} {rb}", "o")
+        if extra is None and all(m.required for m in members):
+            if nonempty and not members:
+                return None
+            inner = f" {comma} ".join(m.expr(colon) for m in members)
+            return self.rule(f"{lb} {inner} {rb}" if inner else f"{lb} {rb}", "o")
+        first, nullable = self._member_sequence(members, extra)
+        if first is None:
+            return None if nonempty else self.rule(f"{lb} {rb}", "o")
+        body = f"{lb} {first}? {rb}" if nullable and not nonempty else f"{lb} {first} {rb}"
+        return self.rule(body, name=first[: -len("_first")])
+
+    def _counted_object_rule(self, members: list[_Member], extra: _Member | None, low: int, high: int | None) -> str | None | bool:
+        """An object whose number of members is at least ``low`` and at most ``high`` (None: no bound):
+        the member chain of ``_member_sequence`` with the count so far in each rule (saturating at
+        ``low`` when there is no upper bound). False: too many rules."""
+        lb, rb, comma, colon = self.punct("{"), self.punct("}"), self.punct(","), self.punct(":")
+        n = len(members)
+        top = high if high is not None else low
+        if (n + 1) * (top + 1) > 1200:
+            return False
+        base = f"o{len(self.rules)}"
+        pair = [m.expr(colon) for m in members]
+        extra_pair = extra.expr(colon) if extra else ""
+        optional_from = [True] * (n + 1)
+        for i in range(n - 1, -1, -1):
+            optional_from[i] = optional_from[i + 1] and not members[i].required
+
+        def inc(j: int) -> int | None:
+            if high is not None:
+                return j + 1 if j < high else None
+            return min(j + 1, low)
+
+        # b[i][j]: after a member, j members so far, the next declared one at i or later;
+        # c[i][j]: the same, but the next member is a declared one. Each is (rule or None, may be empty).
+        c: dict[tuple[int, int], tuple[str | None, bool]] = {}
+        b: dict[tuple[int, int], tuple[str | None, bool]] = {}
+
+        def ref(entry: tuple[str | None, bool]) -> str | None:
+            name, empty = entry
+            if name is None:
+                return "" if empty else None
+            return f"{name}?" if empty else name
+
+        for i in range(n, -1, -1):
+            for j in range(top, -1, -1):
+                alts: list[str] = []
+                empty = False
+                if i < n:
+                    nj = inc(j)
+                    if nj is not None:
+                        after = ref(b[i + 1, nj])
+                        if after is not None:
+                            alts.append(f"{comma} {pair[i]} {after}".strip())
+                    if not members[i].required:
+                        name, e = c[i + 1, j]
+                        if name is not None:
+                            alts.append(name)
+                        empty = empty or e
+                else:
+                    empty = j >= low
+                c[i, j] = (self.rule(" | ".join(alts), name=f"{base}_c{i}_{j}") if alts else None, empty)
+                alts = []
+                if extra is not None:
+                    nj = inc(j)
+                    if nj is not None:
+                        if nj != j:
+                            after = ref(b[i, nj])
+                        elif c[i, j] == (None, False):
+                            after = None  # saturated, and nothing could follow: no way to finish
+                        else:  # saturated: the same rule again
+                            after = f"{base}_b{i}_{j}?" if c[i, j][1] else f"{base}_b{i}_{j}"
+                        if after is not None:
+                            alts.append(f"{comma} {extra_pair} {after}".strip())
+                name, e = c[i, j]
+                if name is not None:
+                    alts.append(name)
+                b[i, j] = (self.rule(" | ".join(alts), name=f"{base}_b{i}_{j}") if alts else None, e)
+        # the first member: as after a member, without the leading comma
+        first: list[str] = []
+        if extra is not None:
+            nj = inc(0)
+            if nj is not None:
+                after = ref(b[0, nj])
+                if after is not None:
+                    first.append(f"{extra_pair} {after}".strip())
+        for i in range(n):
+            nj = inc(0)
+            if nj is not None:
+                after = ref(b[i + 1, nj])
+                if after is not None:
+                    first.append(f"{pair[i]} {after}".strip())
+            if members[i].required:
+                break
+        may_be_empty = optional_from[0] and low == 0
+        if not first:
+            return self.rule(f"{lb} {rb}", "o") if may_be_empty else None
+        rule = self.rule(" | ".join(first), name=f"{base}_first")
+        return self.rule(f"{lb} {rule}? {rb}" if may_be_empty else f"{lb} {rule} {rb}", name=base)
+
+    def _member_sequence(self, members: list[_Member], extra: _Member | None) -> tuple[str | None, bool]:
+        """A rule for the members between the braces, at least one present (None if none can be), and
+        whether all of them may be left out."""
+        comma, colon = self.punct(","), self.punct(":")
         n = len(members)
         base = f"o{len(self.rules)}"
         pair = [f"{m.key} {colon} {m.value}" for m in members]
@@ -1185,11 +1920,6 @@ class _Compiler:
         optional_from = [True] * (n + 1)  # optional_from[i]: members i.. are all optional
         for i in range(n - 1, -1, -1):
             optional_from[i] = optional_from[i + 1] and not members[i].required
-        if extra is None and all(m.required for m in members):
-            if nonempty and not members:
-                return None
-            inner = f" {comma} ".join(pair)
-            return self.rule(f"{lb} {inner} {rb}" if inner else f"{lb} {rb}", "o")
 
         def ref(name: str | None, nullable: bool) -> str:
             if name is None:
@@ -1221,13 +1951,33 @@ class _Compiler:
             if members[i].required:
                 break
         if not first_alts:
-            return None if nonempty else self.rule(f"{lb} {rb}", "o")
-        first = self.rule(" | ".join(first_alts), name=f"{base}_first")
-        body = f"{lb} {first}? {rb}" if optional_from[0] and not nonempty else f"{lb} {first} {rb}"
-        return self.rule(body, name=base)
+            return None, True
+        return self.rule(" | ".join(first_alts), name=f"{base}_first"), optional_from[0]
 
 
 # -- helpers -----------------------------------------------------------------------------------------------
+_NON_INTEGER = (
+    "-?(?:" + "|".join(f"[1-9][0-9]{{{a}}}\\.[0-9]{{0,{13 - a}}}[1-9]0*" for a in range(14))
+    + "|0\\.0{0,20}[0-9]{0,14}[1-9]0*)"
+)
+"""A number that is not an integer: a fraction with a non-zero digit, no exponent, at most 15
+significant digits and 20 zeros after the point. The validator reads numbers as floats, and a float
+of up to 15 significant digits (DBL_DIG) keeps them, so no such number rounds to an integer."""
+_NON_INTEGER_BOUNDED = "-?(?:0|[1-9][0-9]{0,5})\\.[0-9]{0,8}[1-9]0*"
+"""The same within bounds (an automaton intersects it with the range): at most 6 digits before the
+point and 9 after the last non-zero one, which a float keeps apart from every integer."""
+
+_REWRITTEN = "__rewritten__"
+"""Marks an ``anyOf`` part that ``_rewrite`` made of another keyword (its value: that keyword)."""
+
+
+def _any_of(schema: Any) -> list[Any]:
+    """The branches of a schema that is only an ``anyOf`` (nested ones flattened), else the schema."""
+    if isinstance(schema, dict) and set(schema) & VALIDATION_KEYWORDS == {"anyOf"} and isinstance(schema["anyOf"], list) and schema["anyOf"]:
+        return [b for branch in schema["anyOf"] for b in _any_of(branch)]
+    return [schema]
+
+
 def _repeat(item: str, lo: int, hi: int | None) -> str:
     if hi is not None and hi <= 0:
         return ""
@@ -1295,6 +2045,55 @@ def _exclusion_regex(excluded: list[str], alphabet: _regex.Intervals | None = No
     if on is not None:
         out.append(on)
     return group(out) if len(out) == 1 else "(?:" + "|".join(out) + ")"
+
+
+def _string_exclusion(excluded: list[str], lo: int, hi: int | None) -> str | None:
+    """Regex for string contents (no quotes) of a length in [lo, hi] code points, spelling any string
+    except those in ``excluded``; None if there is none. Inside the trie of the excluded strings each
+    character is spelt as ``json_char`` spells it (literally, or the escape JSON requires), so every
+    spelling read there decodes along one path; past the trie any spelling is read."""
+    trie: dict[str, Any] = {}
+    for word in excluded:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def tail(d: int) -> str | None:
+        a, b = max(lo - d, 0), None if hi is None else hi - d
+        if b is not None and b < a:
+            return None
+        return _regex.quantify(_regex.JSON_CHAR_FULL, a, b)
+
+    def walk(node: dict[str, Any], d: int) -> tuple[list[str], bool]:
+        """Continuations of the path to ``node`` (depth ``d``): non-empty ones, and whether it may end here."""
+        can_end = "" not in node and lo <= d and (hi is None or d <= hi)
+        alts: list[str] = []
+        if hi is not None and d >= hi:
+            return alts, can_end
+        children = sorted(k for k in node if k)
+        other = _regex.minus(_regex.ANY, _regex.chars("".join(children)))
+        rest = tail(d + 1)
+        if other and rest is not None:
+            alts.append(_regex.json_char(other) + rest)
+        for ch in children:
+            sub, sub_end = walk(node[ch], d + 1)
+            inner = _alternation(sub, sub_end)
+            if inner is not None:
+                alts.append(_regex.json_char(_regex.chars(ch)) + inner)
+        return alts, can_end
+
+    top, top_end = walk(trie, 0)
+    return _alternation(top, top_end)
+
+
+def _alternation(alts: list[str], optional: bool) -> str | None:
+    if not alts:
+        return "" if optional else None
+    body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+    if optional:
+        return body + "?" if body.startswith("(?:") and _regex._balanced_group(body) else f"(?:{body})?"
+    return body
 
 
 def _universal_pattern(pattern: str) -> bool:
@@ -1487,13 +2286,33 @@ _PATTERN_CACHE: dict[str, re.Pattern[str]] = {}
 
 
 def _compiled_pattern(pattern: str) -> re.Pattern[str]:
+    """A matcher with ECMA-262 semantics: the pattern as the grammar translates it, or where only an
+    automaton reads it (nested repetition), that automaton. Raises PatternError for neither."""
     compiled = _PATTERN_CACHE.get(pattern)
     if compiled is None:
-        tr = _regex.translate(pattern)
-        compiled = re.compile(_regex.QUOTE + tr.regex + _regex.QUOTE)
-        compiled = _KeyMatcher(compiled)  # type: ignore[assignment]
+        try:
+            tr = _regex.translate(pattern)
+        except _regex.PatternError as exc:
+            try:
+                with _automaton.budget(AUTOMATON_BUDGET):
+                    compiled = _AutomatonMatcher(_automaton.from_pattern(pattern))  # type: ignore[assignment]
+            except _automaton.TooLarge:
+                raise exc from None
+        else:
+            compiled = re.compile(_regex.QUOTE + tr.regex + _regex.QUOTE)
+            compiled = _KeyMatcher(compiled)  # type: ignore[assignment]
         _PATTERN_CACHE[pattern] = compiled
     return compiled
+
+
+class _AutomatonMatcher:
+    """Search semantics by the pattern's automaton (which already spans the whole string)."""
+
+    def __init__(self, dfa: _automaton.DFA) -> None:
+        self.dfa = dfa
+
+    def search(self, name: str) -> object | None:
+        return True if _automaton.accepts(self.dfa, name) else None
 
 
 class _KeyMatcher:
@@ -1507,21 +2326,43 @@ class _KeyMatcher:
 
 
 class _ConjunctionCheck:
-    """Validates candidate ``enum`` values against every part of a conjunction (by pointer into the root)."""
+    """Validates candidate ``enum`` values against every part of a conjunction. A part is checked at its
+    pointer into the root when the schema there is that part (``$id`` bases then apply as in the
+    validator); a part the compiler built (merged properties, negations) is checked as it stands."""
 
-    def __init__(self, root: Any, ptrs: Iterable[str]) -> None:
+    def __init__(self, root: Any, parts: list[tuple[dict[str, Any], str]]) -> None:
         from ._validate import validator_for_pointers
 
-        self._validator = validator_for_pointers(root, list(ptrs))
+        items: list[str | dict[str, Any]] = []
+        for part, ptr in parts:
+            node = _at_pointer(root, ptr)
+            if isinstance(node, dict) and {k: v for k, v in node.items() if k in VALIDATION_KEYWORDS and k not in ("$ref", "allOf")} == part:
+                items.append(ptr)
+            else:
+                items.append(part)
+        self._validator = validator_for_pointers(root, items)
 
     @classmethod
-    def for_schema(cls, root: Any, ptrs: list[str], merged: dict[str, Any]) -> _ConjunctionCheck | _TypeCheck:
-        if len(ptrs) == 1 and set(merged) <= {"enum", "const", "type"} and not {"enum", "const"} <= set(merged):
+    def for_schema(cls, root: Any, parts: list[tuple[dict[str, Any], str]], merged: dict[str, Any]) -> _ConjunctionCheck | _TypeCheck:
+        if len(parts) == 1 and set(merged) <= {"enum", "const", "type"} and not {"enum", "const"} <= set(merged):
             return _TypeCheck(merged.get("type"))
-        return cls(root, ptrs)
+        return cls(root, parts)
 
     def ok(self, value: Any) -> bool:
         return bool(self._validator.is_valid(value))
+
+
+def _at_pointer(root: Any, ptr: str) -> Any:
+    node = root
+    for raw in ptr.split("/")[1:] if ptr else []:
+        part = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
 
 
 class _TypeCheck:
@@ -1546,11 +2387,16 @@ def _validator_formats() -> frozenset[str]:
 _Compiler._ref_names = {}  # replaced per instance in compile()
 
 
+AUTOMATON_BUDGET = 60_000
+"""Automaton states one compile may build for its strings and keys (see ``_automaton.budget``)."""
+
+
 def compile_schema(
     schema: Any, *, compact: bool, widen: bool, limits: Limits, declared_keys: bool = True
 ) -> tuple[str, list[tuple[str, str]], bool]:
     """Return (grammar text, widenings, needs an Earley parser in lark)."""
     compiler = _Compiler(schema, compact=compact, widen=widen, limits=limits, declared_keys=declared_keys)
     compiler._ref_names = {}
-    text = compiler.compile()
+    with _automaton.budget(AUTOMATON_BUDGET):
+        text = compiler.compile()
     return text, compiler.widenings, compiler.needs_earley

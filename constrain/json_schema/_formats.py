@@ -1,7 +1,8 @@
 """String ``format`` values: regexes for the grammar, and exact checks for the validator.
 
 ``FORMATS`` holds the regexes the grammar states (written over decoded characters that JSON never
-escapes, so they read the same over the encoded text). ``CHECKS`` holds one checker for every format
+escapes, so they read the same over the encoded text); ``GRAMMAR_PATTERNS`` more, as patterns the
+compiler translates like a schema's ``pattern`` (their characters may need escapes). ``CHECKS`` holds one checker for every format
 of drafts 4 through 2020-12, implemented here (no optional packages: a check never silently goes
 missing). A checker follows the RFC the specification names; the grammar regex is the same language
 or, where noted, a documented narrower spelling (a leap second written in UTC, an e-mail without a
@@ -334,6 +335,31 @@ CHECKS: dict[str, Callable[[str], bool]] = {
     "regex": _regex,
 }
 """Every format drafts 4 through 2020-12 define -> its exact check (over the decoded string)."""
+
+
+CHECKED_MAX_LENGTH: dict[str, int] = {"hostname": 253, "email": 64 + 1 + 253}
+"""Formats whose grammar regex is unbounded but whose check is not: no longer string passes the check
+(a host name has at most 253 characters; a mailbox a local part of at most 64 octets, "@" and a
+domain of at most 253 characters, or a shorter address literal). A ``maxLength`` at or above this adds
+nothing to the format: the longer strings the regex admits are the ones the check already refuses."""
+
+GRAMMAR_PATTERNS: dict[str, str] = {
+    "ipv6": IPV6,  # the check also asks ipaddress, which accepts every string of this regex
+    "duration": _DURATION,
+    "uri-template": _URI_TEMPLATE.replace("\\U00010000", "\\u{10000}").replace("\\U0010fffd", "\\u{10fffd}"),
+    "json-pointer": _JSON_POINTER,
+    "relative-json-pointer": f"(?:0|[1-9][0-9]*)(?:#|{_JSON_POINTER})",
+}
+"""Formats whose check is exactly a regex, as ECMA-262 patterns over the decoded string (read by the
+compiler's pattern translator, which writes the escapes JSON requires): the grammar states them too."""
+
+
+EXACT_PATTERNS: dict[str, str] = {
+    **{name: FORMATS[name] for name in ("date", "uuid", "ipv4")},
+    **GRAMMAR_PATTERNS,
+}
+"""Formats whose check accepts exactly the strings of this pattern (over the decoded string), so the
+complement of the pattern is exactly the strings that fail the check (``not: {format: ...}``)."""
 
 
 def checker(name: str) -> Callable[[object], bool]:

@@ -9,6 +9,7 @@ same way: classes with ``\\xNN`` / ``\\uNNNN`` escapes, ``(?:)``, ``|`` and coun
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Union
 
@@ -193,8 +194,11 @@ def quantify(atom: str, lo: int, hi: int | None) -> str:
     return f"{atom}{{{lo},{hi}}}"
 
 
+_ONE_ESCAPE = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|.)", re.S)
+
+
 def _is_atomic(rx: str) -> bool:
-    if len(rx) == 1 or (rx.startswith("\\") and len(rx) in (2, 4, 6) and "|" not in rx):
+    if len(rx) == 1 or (rx.startswith("\\") and _ONE_ESCAPE.fullmatch(rx)):
         return rx not in ("\\", )
     if rx.startswith("[") and rx.endswith("]") and rx.count("[") == 1 and not rx.endswith("\\]"):
         return True

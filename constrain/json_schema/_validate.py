@@ -96,8 +96,9 @@ def schema_validator(schema: Any) -> Validator:
     return cls(schema, format_checker=format_checker())
 
 
-def validator_for_pointers(root: Any, pointers: list[str]) -> Validator:
-    """A validator requiring every subschema at ``pointers`` (JSON pointers into ``root``) to hold."""
+def validator_for_pointers(root: Any, pointers: list[str | dict[str, Any]]) -> Validator:
+    """A validator requiring every subschema at ``pointers`` to hold: a JSON pointer into ``root``, or a
+    schema object (a part the compiler built by merging), whose local ``$ref`` resolve against ``root``."""
     import referencing
     import referencing.jsonschema
 
@@ -108,6 +109,9 @@ def validator_for_pointers(root: Any, pointers: list[str]) -> Validator:
             if isinstance(root.get(key), str) and root[key]:
                 uri = root[key].split("#")[0] or _ROOT_URI
                 break
+    built = [p for p in pointers if not isinstance(p, str)]
+    if built:
+        root = {**root, _PARTS: built} if isinstance(root, dict) else {_PARTS: built}
     spec = referencing.jsonschema.specification_with(
         cls.META_SCHEMA.get("$schema", ""), default=referencing.jsonschema.DRAFT202012
     )
@@ -115,8 +119,19 @@ def validator_for_pointers(root: Any, pointers: list[str]) -> Validator:
     registry: referencing.Registry[Any] = referencing.Registry().with_resource(uri, resource)
     if uri != _ROOT_URI:
         registry = registry.with_resource(_ROOT_URI, resource)
-    conj = {"allOf": [{"$ref": f"{uri}#{quote(p, safe='/~')}"} for p in pointers]}
+    refs: list[str] = []
+    index = 0
+    for p in pointers:
+        if isinstance(p, str):
+            refs.append(p)
+        else:
+            refs.append(f"/{_PARTS}/{index}")
+            index += 1
+    conj = {"allOf": [{"$ref": f"{uri}#{quote(p, safe='/~')}"} for p in refs]}
     return cls(conj, registry=registry, format_checker=format_checker())
+
+
+_PARTS = "$constrain-parts"
 
 
 class SchemaViolation(ValidationError):
