@@ -508,3 +508,32 @@ def test_a_sql_batch_on_a_server_never_stores_its_password(postgres_server, serv
     assert "CREATE TABLE album" in sent["input"][0]["content"]
     stored = b"".join(path.read_bytes() for path in out.rglob("*") if path.is_file())
     assert postgres_server.password.encode() not in stored and b"***@127.0.0.1" in stored
+
+
+def test_mysql_columns_in_any_case_validate_as_mariadb_runs_them(mariadb_server) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    db = sql.connect(mariadb_server.url)
+    words = ["AlbumId", "Title", "ArtistId", "Name"]
+    reference = ("SELECT a.AlbumId, a.Title, r.Name FROM Album AS a JOIN Artist AS r ON a.ArtistId = r.ArtistId "
+                 "WHERE a.Title LIKE 'B%' ORDER BY a.AlbumId")
+    expected = db.run(reference).rows
+    assert expected
+
+    @settings(max_examples=15, deadline=None, derandomize=True)
+    @given(st.lists(st.booleans(), min_size=40, max_size=40))
+    def recased(flips: list[bool]) -> None:
+        spelt = iter(flips)
+        text = reference
+        for word in words:  # every column in a case the catalog does not hold; the tables keep theirs
+            text = re.sub(rf"(?<=\.){word}\b", lambda m: "".join(
+                c.swapcase() if next(spelt, False) else c for c in m.group(0)), text)
+        assert sql.validate(text, db=db).run(db).rows == expected
+
+    try:
+        recased()
+        with pytest.raises(SchemaError):  # a table in another case is another file on this server
+            sql.validate("SELECT title FROM ALBUM", db=db)
+    finally:
+        db.close()

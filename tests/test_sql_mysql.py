@@ -19,7 +19,7 @@ import sqlglot
 from conftest import corpus
 from constrain import load_grammar
 from constrain.cli import main
-from constrain.errors import ValidationError
+from constrain.errors import SchemaError, ValidationError
 from constrain.sql import Schema, grammar, validate
 from constrain.sql._dialects import get_dialect
 from constrain.sql.grammar import QUOTED_NAME_MAX
@@ -213,3 +213,20 @@ def test_cli_check_reports_no_errors(capsys: pytest.CaptureFixture[str]) -> None
     out = capsys.readouterr().out
     assert code == 0, out
     assert "error" not in out.lower(), out
+
+
+def test_columns_match_in_any_case_tables_do_not() -> None:
+    # MySQL reads column names in any case (tables are files, case-sensitive on Linux): a model's
+    # `LOCATION` for the catalog's `Location` runs there, so it validates; `STADIUM` for `stadium` does not
+    schema = Schema.from_dict({"stadium": ["Stadium_ID", "Location", "Name"], "concert": ["concert_ID", "Stadium_ID"]},
+                              dialect="mysql")
+    query = validate("SELECT LOCATION, name, s.stadium_id FROM stadium AS s JOIN concert AS c "
+                     "ON s.STADIUM_ID = c.Stadium_ID ORDER BY `NAME`", "mysql", schema=schema)
+    assert set(query.columns) >= {"stadium.Location", "stadium.Name", "stadium.Stadium_ID"}
+    validate("SELECT count(*) AS LOCATION FROM stadium ORDER BY location", "mysql", schema=schema)
+    with pytest.raises(SchemaError) as info:
+        validate("SELECT Location FROM STADIUM", "mysql", schema=schema)
+    assert info.value.name == "STADIUM"
+    with pytest.raises(SchemaError) as info:
+        validate("SELECT Locations FROM stadium", "mysql", schema=schema)
+    assert "Locations" in str(info.value)

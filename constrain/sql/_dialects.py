@@ -23,6 +23,8 @@ class Dialect:
     case_insensitive: bool
     # Unquoted identifiers fold to this case before lookup ("lower" in postgres, "" when they keep it).
     unquoted_fold: str = ""
+    # Whether column names (quoted or not) match in any ASCII case even where table names do not (MySQL).
+    columns_case_insensitive: bool = False
     quote_open: str = '"'
     quote_close: str = '"'
     # Every (open, close) pair the dialect reads a quoted name in; a close quote inside is doubled,
@@ -194,10 +196,10 @@ DIALECTS: dict[str, Dialect] = {
     # Linux by default (lower_case_table_names=0); sqlglot's mysql dialect normalizes nothing either.
     # So same_identifier compares exactly: a table allowlist can never be passed by a differently-cased
     # table that is another table on the server (on a case-insensitive server an exact match is still
-    # right). The cost is on columns, which MySQL matches in any case: one written in another case than
-    # the catalog's is not the same identifier here (the schema-bound grammar offers the exact spelling).
+    # right). Columns MySQL matches in any case, and so does the validator (columns_case_insensitive: a
+    # model's `LOCATION` for the catalog's `Location` runs there, so it must validate).
     "mysql": Dialect(
-        "mysql", "mysql", case_insensitive=False,
+        "mysql", "mysql", case_insensitive=False, columns_case_insensitive=True,
         quote_open="`", quote_close="`", name_quotes=(("`", "`"),),
         string_aliases=True,
         # probed: words MySQL does not reserve that sqlglot 30's mysql reader reads as table names in FROM,

@@ -229,9 +229,12 @@ def _bind(root: exp.Expression, schema: Schema, sqlglot_name: str, text: str) ->
         tables.setdefault(table.key, None)
         aliases[node.alias_or_name.lower()] = table.key
     _check_sources(root, text)
+    keyed = _keyed_tables(root, schema)
+    if schema.sql_dialect.columns_case_insensitive:
+        _respell_columns(keyed, [t for t in (schema.table(key) for key in tables) if t is not None])
     try:
         qualified = qualify(
-            _keyed_tables(root, schema), schema=_mapping_schema(schema, sqlglot_name), dialect=sqlglot_name,
+            keyed, schema=_mapping_schema(schema, sqlglot_name), dialect=sqlglot_name,
             validate_qualify_columns=True,
         )
     except OptimizeError as exc:
@@ -267,6 +270,28 @@ def _keyed_tables(root: exp.Expression, schema: Schema) -> exp.Expression:
         if table.schema:
             node.set("this", exp.to_identifier(table.key, quoted=True))
     return copy
+
+
+def _respell_columns(root: exp.Expression, tables: list[Table]) -> None:
+    """Column names written in another case than the catalog's, spelt as the catalog does (in place), where
+    the dialect matches columns (and select-list aliases) in any case but sqlglot's reader of it does not
+    (MySQL). An unqualified name that is an alias of the query takes the alias's spelling; a name whose
+    case-folded form several spellings share stays as written."""
+    spellings: dict[str, set[str]] = {}
+    for table in tables:
+        for name in table.column_names():
+            spellings.setdefault(name.lower(), set()).add(name)
+    aliases: dict[str, set[str]] = {}
+    for alias in root.find_all(exp.Alias):
+        aliases.setdefault(alias.alias.lower(), set()).add(alias.alias)
+    for column in root.find_all(exp.Column):
+        ident = column.this
+        if not isinstance(ident, exp.Identifier):
+            continue
+        found = aliases.get(ident.name.lower()) if not column.table else None
+        found = found or spellings.get(ident.name.lower(), set())
+        if len(found) == 1 and ident.name not in found:
+            column.set("this", exp.to_identifier(next(iter(found)), quoted=ident.quoted))
 
 
 def _star_needs_from(**where: Any) -> SchemaError:
