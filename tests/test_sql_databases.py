@@ -537,3 +537,23 @@ def test_mysql_columns_in_any_case_validate_as_mariadb_runs_them(mariadb_server)
             sql.validate("SELECT title FROM ALBUM", db=db)
     finally:
         db.close()
+
+
+def test_duckdb_quotes_every_word_duckdb_refuses_as_a_bare_name() -> None:
+    duckdb = pytest.importorskip("duckdb", reason="the [duckdb] extra is not installed")
+    from constrain.sql._dialects import get_dialect
+
+    dialect = get_dialect("duckdb")
+    conn = duckdb.connect()
+    unquoted: list[str] = []
+    for (word,) in conn.execute("SELECT keyword_name FROM duckdb_keywords()").fetchall():
+        conn.execute(f'CREATE OR REPLACE TABLE "{word}" ("{word}" int)')
+        try:
+            conn.execute(f"SELECT {word} FROM {word}").fetchall()
+        except duckdb.Error:
+            if not dialect.needs_quotes(word):
+                unquoted.append(word)
+        # quoted as the dialect quotes it, every keyword is a name DuckDB reads
+        conn.execute(f"SELECT {dialect.quote(word)} FROM {dialect.quote(word)}").fetchall()
+        conn.execute(f'DROP TABLE "{word}"')
+    assert unquoted == []
