@@ -242,49 +242,11 @@ def _leading_lookahead(pattern: str) -> tuple[bool, str, str] | None:
 
 def _group_end(text: str, start: int) -> int | None:
     """Index of the ``)`` closing the group opened at ``text[start]``."""
-    depth = 0
-    i = start
-    in_class = False
-    while i < len(text):
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return None
+    return next((i for i, c, depth in _regex.scan_groups(text, start) if c == ")" and depth == 0), None)
 
 
 def _top_level_bar(text: str) -> bool:
-    depth = 0
-    i = 0
-    in_class = False
-    while i < len(text):
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        elif c == "|" and depth == 0:
-            return True
-        i += 1
-    return False
+    return any(c == "|" and depth == 0 for _, c, depth in _regex.scan_groups(text))
 
 
 # -- derivatives of a pattern AST by a prefix ------------------------------------------------------------

@@ -1695,6 +1695,10 @@ class _Compiler:
                 continue
             key = self.terminal(_regex.QUOTE + rx + _regex.QUOTE, "K")
             pairs.append(f"{key} {colon} {self.expr(alts)}")
+        return self._pairs_member(pairs)
+
+    def _pairs_member(self, pairs: list[str]) -> _Member | None:
+        """One member that is any of ``pairs`` (``key : value`` expressions), or None when there are none."""
         if not pairs:
             return None
         if len(pairs) == 1:
@@ -1769,11 +1773,7 @@ class _Compiler:
         if not a_alts.empty() and key_out is not None:
             key = self.terminal(_regex.QUOTE + key_out + _regex.QUOTE, "K")
             pairs.append(f"{key} {colon} {self.expr(a_alts)}")
-        if not pairs:
-            return None
-        if len(pairs) == 1:
-            return _Member("", "", False, pair=pairs[0])
-        return _Member("", "", False, pair=self.rule(" | ".join(pairs), "m"))
+        return self._pairs_member(pairs)
 
     def _open_member(self, excluded: list[str], value: Any, vptr: str, ptr: str, depth: int) -> _Member | None:
         """Any key but the ``excluded`` names (spelt without escapes), with a value conforming to ``value``."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Union
+from typing import Iterator, Union
 
 MAX_CP = 0x10FFFF
 SURROGATES = ((0xD800, 0xDFFF),)
@@ -207,12 +207,14 @@ def _is_atomic(rx: str) -> bool:
     return False
 
 
-def _balanced_group(rx: str) -> bool:
+def scan_groups(text: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """Each character of ``text`` from ``start`` that stands outside escapes and character classes, with
+    its index and the group depth after it (a ``(`` counts in, a ``)`` counts out)."""
     depth = 0
-    i = 0
+    i = start
     in_class = False
-    while i < len(rx):
-        c = rx[i]
+    while i < len(text):
+        c = text[i]
         if c == "\\":
             i += 2
             continue
@@ -220,13 +222,17 @@ def _balanced_group(rx: str) -> bool:
             in_class = c != "]"
         elif c == "[":
             in_class = True
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth == 0 and i != len(rx) - 1:
-                return False
+        else:
+            depth += (c == "(") - (c == ")")
+            yield i, c, depth
         i += 1
+
+
+def _balanced_group(rx: str) -> bool:
+    depth = 0
+    for i, c, depth in scan_groups(rx):
+        if c == ")" and depth == 0 and i != len(rx) - 1:
+            return False
     return depth == 0
 
 
