@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Sequence
 
 import llguidance
 
+from ._prefix_cache import PrefixCache
 from ._repetition import RepetitionGuard
 from .errors import InputError, ModelError, ProviderTimeoutError
 
@@ -141,6 +142,7 @@ class LocalModel:
         self._batch = llama_cpp.llama_batch_init(MAX_SEQUENCES, 0, 1)
         self._batch_threads_now = self.batch_threads
         self.prompt_tokens_evaluated = 0  # every prompt token ever evaluated (after reusing cached prefixes)
+        self.prompt_tokens_restored = 0  # prompt tokens whose state came from the prefix cache
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
         self.metadata: dict[str, str] = dict(self._llama.metadata)
@@ -151,6 +153,11 @@ class LocalModel:
         self._pieces: dict[int, bytes] = {}
         self._cached: list[int] = []  # tokens whose keys/values are in the context memory
         self._mask_words = (self.n_vocab + 31) // 32
+        self.prefix_cache = PrefixCache.from_env(self.path, {
+            "llama_cpp_python": getattr(llama_cpp, "__version__", "?"),
+            "system": llama_cpp.llama_print_system_info().decode("utf-8", "replace"),
+            "type_k": params.type_k, "type_v": params.type_v, "flash_attn": params.flash_attn_type,
+        })
 
     def __repr__(self) -> str:
         return f"LocalModel({str(self.path)!r}, n_ctx={self.n_ctx}, threads={self.threads})"
@@ -185,6 +192,20 @@ class LocalModel:
 
     def render(self, messages: Sequence[dict[str, str]], *, template: str | None = None) -> str:
         """The prompt text for ``messages`` in the model's own chat template (or ``template``)."""
+        return self._render(messages, template, generation_prompt=True)
+
+    def shared_prefix(self, messages: Sequence[dict[str, str]], *, template: str | None = None) -> str:
+        """The start of ``render(messages)`` that other requests are likely to share: everything before
+        the last user message (instructions, a schema, worked examples); "" when there is none."""
+        last = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=0)
+        if last == 0:
+            return ""
+        try:
+            return self._render(messages[:last], template, generation_prompt=False)
+        except ModelError:  # a template that refuses a conversation not ending with a user message
+            return ""
+
+    def _render(self, messages: Sequence[dict[str, str]], template: str | None, *, generation_prompt: bool) -> str:
         source = template or self.chat_template
         if not source:
             raise ModelError(
@@ -202,7 +223,7 @@ class LocalModel:
         try:
             return env.from_string(source).render(
                 messages=list(messages),
-                add_generation_prompt=True,
+                add_generation_prompt=generation_prompt,
                 bos_token=self._piece_text(self._lib.llama_vocab_bos(self._vocab)),
                 eos_token=self._piece_text(self.eos_tokens[0]) if self.eos_tokens else "",
             )
@@ -259,13 +280,20 @@ class LocalModel:
         self._lib.llama_memory_clear(self._lib.llama_get_memory(self._ctx), True)
         self._cached = []
 
-    def _load_prompt(self, tokens: list[int]) -> int:
-        """Evaluate ``tokens``, reusing the longest prefix already in memory; return how many were reused."""
+    def _load_prompt(self, tokens: list[int], prefix: int = 0) -> int:
+        """Evaluate ``tokens``, reusing the longest prefix already in memory, or the saved state of the first
+        ``prefix`` tokens when that is longer; return how many tokens were reused.
+
+        The first ``prefix`` tokens are evaluated on their own and their state saved, so a prompt is split
+        into the same batches whether its prefix is restored or evaluated: the same logits either way."""
         common = 0
         limit = min(len(tokens) - 1, len(self._cached))  # always evaluate at least one token for fresh logits
         while common < limit and tokens[common] == self._cached[common]:
             common += 1
-        if common == 0:
+        prefix = min(prefix, len(tokens) - 1)
+        if prefix > common and self._restore(tokens[:prefix]):
+            common = prefix
+        elif common == 0:
             self._forget_cache()
         elif common < len(self._cached):
             ok = self._lib.llama_memory_seq_rm(self._lib.llama_get_memory(self._ctx), 0, common, -1)
@@ -274,9 +302,53 @@ class LocalModel:
                 common = 0
             else:
                 del self._cached[common:]
-        self._eval(tokens[common:])
+        if prefix > common:
+            self._eval(tokens[common:prefix])
+            self._save(tokens[:prefix])
+            self._eval(tokens[prefix:])
+        else:
+            self._eval(tokens[common:])
         self.prompt_tokens_evaluated += len(tokens) - common
         return common
+
+    def _prefix_length(self, prompt: str, prompt_tokens: list[int], prefix: str) -> int:
+        """How many of ``prompt_tokens`` are the tokens of ``prefix`` (the start of ``prompt``)."""
+        if not prefix or not prompt.startswith(prefix):
+            return 0
+        n = 0
+        for a, b in zip(self.tokenize(prefix), prompt_tokens):
+            if a != b:
+                break
+            n += 1
+        return n
+
+    def _restore(self, tokens: list[int]) -> bool:
+        """Put the saved state of ``tokens`` into sequence 0 (emptying the context); False on a miss."""
+        if not self.prefix_cache.enabled:
+            return False
+        state = self.prefix_cache.get(tokens)
+        if state is None:
+            return False
+        self._forget_cache()
+        source = ctypes.cast(ctypes.c_char_p(state), ctypes.POINTER(ctypes.c_uint8))
+        if self._lib.llama_state_seq_set_data(self._ctx, source, len(state), 0) == 0:
+            self._forget_cache()
+            self.prefix_cache.discard(tokens)
+            return False
+        self._cached = list(tokens)
+        self.prompt_tokens_restored += len(tokens)
+        return True
+
+    def _save(self, tokens: list[int]) -> None:
+        """Keep the state of sequence 0, which holds exactly ``tokens``."""
+        cache = self.prefix_cache
+        if not cache.enabled or len(tokens) < cache.min_tokens:
+            return
+        size = self._lib.llama_state_seq_get_size(self._ctx, 0)
+        buffer = (ctypes.c_uint8 * size)()
+        written = self._lib.llama_state_seq_get_data(self._ctx, buffer, size, 0)
+        if written:
+            cache.put(tokens, bytes(memoryview(buffer)[:written]))
 
     def _logits(self, index: int = -1) -> np.ndarray:
         import numpy as np
@@ -303,13 +375,15 @@ class LocalModel:
         on_delta: Callable[[str], None] | None = None,
         mask_every_token: bool = False,
         timeout: float | None = None,
+        prefix: str = "",
     ) -> DecodeResult:
-        """Decode from ``prompt``; with ``matcher``, every token is one the grammar allows."""
+        """Decode from ``prompt``; with ``matcher``, every token is one the grammar allows. ``prefix`` (the
+        start of ``prompt`` that other prompts share, see ``shared_prefix``) has its state cached."""
         stats = DecodeStats()
         parts: list[str] = []
         for piece in self.stream(
             prompt, matcher, max_tokens=max_tokens, temperature=temperature, seed=seed, stats=stats,
-            mask_every_token=mask_every_token, timeout=timeout,
+            mask_every_token=mask_every_token, timeout=timeout, prefix=prefix,
         ):
             if piece:
                 parts.append(piece)
@@ -328,20 +402,23 @@ class LocalModel:
         stats: DecodeStats | None = None,
         mask_every_token: bool = False,
         timeout: float | None = None,
+        prefix: str = "",
     ) -> Iterator[str]:
         """Yield the text of each generated token (``""`` while a UTF-8 sequence is incomplete).
 
         The model is locked while the generator runs; closing it early releases the lock. ``stats`` is
         filled in as decoding goes (finish reason, token counts, timings). ``mask_every_token`` turns off
         the greedy shortcut (same tokens, slower: for measuring and testing the shortcut). ``timeout``
-        bounds the seconds spent on the prompt and the tokens (``ProviderTimeoutError``).
+        bounds the seconds spent on the prompt and the tokens (``ProviderTimeoutError``). ``prefix``: as for
+        ``generate``.
         """
         prompt_tokens, limit = self._prepare(prompt, max_tokens, temperature)
+        prefix_tokens = self._prefix_length(prompt, prompt_tokens, prefix)
         seq = _Sequence(self, matcher, temperature, seed, limit, stats, mask_every_token)
         seq.stats.prompt_tokens = len(prompt_tokens)
         with self.lock:
             started = time.perf_counter()
-            seq.stats.reused_prompt_tokens = self._load_prompt(prompt_tokens)
+            seq.stats.reused_prompt_tokens = self._load_prompt(prompt_tokens, prefix_tokens)
             seq.begin(started)
             try:
                 while not seq.done:
@@ -364,17 +441,20 @@ class LocalModel:
         *,
         max_tokens: int,
         timeout: float | None = None,
+        prefix: str = "",
     ) -> list[DecodeResult | ModelError | ProviderTimeoutError]:
         """K continuations of ``prompt`` decoded together, one per ``(temperature, seed)`` of ``samplings``
         (each with its own matcher): the prompt is evaluated once and its KV cache shared by the K
         sequences; each step decodes the next token of every live sequence in one batch. A sequence
-        that fails (a grammar dead end, the ``timeout``) is its error; the others go on."""
+        that fails (a grammar dead end, the ``timeout``) is its error; the others go on. ``prefix``: as for
+        ``generate``."""
         if not 1 <= len(samplings) <= MAX_SEQUENCES or len(matchers) != len(samplings):
             raise InputError(f"generate_candidates takes 1 to {MAX_SEQUENCES} samplings, one matcher each")
         import numpy as np
 
         lib = self._lib
         prompt_tokens, limit = self._prepare(prompt, max_tokens, max(t for t, _ in samplings))
+        prefix_tokens = self._prefix_length(prompt, prompt_tokens, prefix)
         limit = min(limit, (self.n_ctx - len(prompt_tokens)) // len(samplings))  # the sequences share the context
         if limit < 1:
             raise InputError(f"no room in the context of {self.n_ctx} tokens for {len(samplings)} candidates")
@@ -383,7 +463,7 @@ class LocalModel:
         with self.lock:
             memory = lib.llama_get_memory(self._ctx)
             started = time.perf_counter()
-            reused = self._load_prompt(prompt_tokens)
+            reused = self._load_prompt(prompt_tokens, prefix_tokens)
             for i in range(1, len(seqs)):
                 lib.llama_memory_seq_rm(memory, i, -1, -1)
                 lib.llama_memory_seq_cp(memory, 0, i, -1, -1)

@@ -89,11 +89,11 @@ class Local(Provider):
         """Generate under ``constraint`` (``None``: unconstrained, for comparisons only); ``sampling``
         overrides the provider's temperature and seed for this request."""
         started = time.perf_counter()
-        model, prompt, matcher, limit = self._setup(messages, constraint, max_tokens)
+        model, prompt, prefix, matcher, limit = self._setup(messages, constraint, max_tokens)
         temperature, seed = (sampling.temperature, sampling.seed) if sampling is not None else (self.temperature, self.seed)
         result = model.generate(
             prompt, matcher, max_tokens=limit, temperature=temperature, seed=seed, on_delta=on_delta,
-            timeout=self.timeout,
+            timeout=self.timeout, prefix=prefix,
         )
         return self._completion(result, constraint, limit, started)
 
@@ -113,10 +113,11 @@ class Local(Provider):
         for start in range(0, len(samplings), _local_decode.MAX_SEQUENCES):
             group = samplings[start : start + _local_decode.MAX_SEQUENCES]
             started = time.perf_counter()
-            model, prompt, _, limit = self._setup(messages, constraint, max_tokens, matcher=False)
+            model, prompt, prefix, _, limit = self._setup(messages, constraint, max_tokens, matcher=False)
             matchers = [model.matcher(_llg_grammar(constraint)) for _ in group]
             results = model.generate_candidates(
-                prompt, matchers, [(s.temperature, s.seed) for s in group], max_tokens=limit, timeout=self.timeout
+                prompt, matchers, [(s.temperature, s.seed) for s in group], max_tokens=limit, timeout=self.timeout,
+                prefix=prefix,
             )
             for result in results:
                 if isinstance(result, ConstrainError):
@@ -130,16 +131,19 @@ class Local(Provider):
 
     def _setup(
         self, messages: Sequence[Message], constraint: Constraint | None, max_tokens: int | None, *, matcher: bool = True
-    ) -> tuple[_local_decode.LocalModel, str, llguidance.LLMatcher | None, int]:
+    ) -> tuple[_local_decode.LocalModel, str, str, llguidance.LLMatcher | None, int]:
+        """The model, the prompt, its shared prefix, a matcher (with ``matcher``) and the token limit."""
         if constraint is not None and constraint.syntax == "lark" and hang_of(constraint.definition) is not None:
             raise GrammarError(
                 f"llguidance does not finish computing the token mask for grammar {constraint.grammar.name!r}; "
                 "decoding under it would never return (run `constrain check` on it)"
             )
         model = self.load()
-        prompt = model.render([{"role": m.role, "content": m.content} for m in messages], template=self.chat_template)
+        turns = [{"role": m.role, "content": m.content} for m in messages]
+        prompt = model.render(turns, template=self.chat_template)
+        prefix = model.shared_prefix(turns, template=self.chat_template)
         made = model.matcher(_llg_grammar(constraint)) if constraint is not None and matcher else None
-        return model, prompt, made, max_tokens if max_tokens is not None else self.max_tokens
+        return model, prompt, prefix, made, max_tokens if max_tokens is not None else self.max_tokens
 
     def _completion(
         self, result: _local_decode.DecodeResult, constraint: Constraint | None, limit: int, started: float,
@@ -222,9 +226,9 @@ class LocalBackend:
 
     def generate(self, request: GenerationRequest) -> Iterator[str]:
         model = self.provider.load()
-        prompt = model.render(
-            [{"role": m.role, "content": m.content} for m in request.messages], template=self.provider.chat_template
-        )
+        turns = [{"role": m.role, "content": m.content} for m in request.messages]
+        prompt = model.render(turns, template=self.provider.chat_template)
+        prefix = model.shared_prefix(turns, template=self.provider.chat_template)
         matcher = None
         if request.grammar is not None:
             matcher = model.matcher(llguidance.LLMatcher.grammar_from_lark(request.grammar.text))
@@ -235,4 +239,5 @@ class LocalBackend:
             temperature=self.provider.temperature,
             seed=self.provider.seed,
             timeout=self.provider.timeout,
+            prefix=prefix,
         )
