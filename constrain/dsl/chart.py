@@ -347,12 +347,11 @@ def _ordered(types: tuple[str, ...] | frozenset[str]) -> tuple[str, ...]:
 
 def worked_examples(fields: tuple[Field, ...]) -> tuple[Example, ...]:
     """Requests over ``fields`` and the charts they mean, shown to the model as worked examples: a
-    total by category, a count with a color, a trend over time, two numbers against each other with a
-    filter (as many of these as the fields' types allow)."""
-    by_class: dict[str, list[Field]] = {cls: [] for cls in ENCODING_TYPES}
-    for f in fields:
-        by_class[FIELD_CLASSES[f.type]].append(f)
-    dates, categories = by_class["temporal"], by_class["categorical"]
+    total by category; a largest value by another category; a trend over time for one value of a
+    category (a filter); two numbers against each other colored by a category (as many of these as the
+    fields' types allow). Each optional line appears only where its request asks for it."""
+    dates = [f for f in fields if FIELD_CLASSES[f.type] == "temporal"]
+    categories = [f for f in filter_dsl.categories(fields)] + [f for f in fields if f.type == "boolean"]
     numbers = filter_dsl.measures(fields)
     words = filter_dsl._words
     out: list[Example] = []
@@ -363,18 +362,22 @@ def worked_examples(fields: tuple[Field, ...]) -> tuple[Example, ...]:
     if categories and numbers:
         add(Chart("bar", Encoding(categories[0].name, "nominal"), Encoding(numbers[0].name, "quantitative", "sum")),
             f"total {words(numbers[0])} per {words(categories[0])}, as bars")
-    if len(categories) >= 2:
-        add(Chart("bar", Encoding(categories[1].name, "nominal"), Encoding(None, "quantitative", "count"),
-                  color=Encoding(categories[0].name, "nominal")),
-            f"how many records for each {words(categories[1])}, colored by {words(categories[0])}")
+        other = categories[1] if len(categories) > 1 else categories[0]
+        add(Chart("bar", Encoding(other.name, "nominal"), Encoding(numbers[0].name, "quantitative", "max")),
+            f"largest {words(numbers[0])} for each {words(other)} as a bar chart")
     if dates and numbers:
-        add(Chart("line", Encoding(dates[0].name, "temporal"), Encoding(numbers[0].name, "quantitative", "mean")),
-            f"average {words(numbers[0])} over {words(dates[0])} as a line")
+        request = f"average {words(numbers[0])} over {words(dates[0])} as a line"
+        where = None
+        if categories and categories[0].type == "string":
+            text, where = filter_dsl._phrase(categories[0], 0)
+            request += f", {text} only"
+        add(Chart("line", Encoding(dates[0].name, "temporal"), Encoding(numbers[0].name, "quantitative", "mean"),
+                  filter=where), request)
     if len(numbers) >= 2:
-        text, where = filter_dsl._phrase(numbers[0], 0)
+        color = Encoding(categories[0].name, "nominal") if categories else None
+        request = f"scatter plot with {words(numbers[0])} on x and {words(numbers[1])} on y"
         add(Chart("point", Encoding(numbers[0].name, "quantitative"), Encoding(numbers[1].name, "quantitative"),
-                  filter=where),
-            f"scatter plot of {words(numbers[1])} against {words(numbers[0])}, only {text}")
+                  color=color), request + (f", colored by {words(categories[0])}" if categories else ""))
     if not out:  # a single kind of field: count its values
         first = fields[0]
         kind = "temporal" if first.type == "date" else "ordinal" if first.type in ("number", "integer") else "nominal"
@@ -398,6 +401,9 @@ def describe(fields: tuple[Field, ...]) -> str:
         "`FIELD IN (VALUE, ...)`, combined with AND, OR, NOT and parentheses; each field takes only values of "
         "its type: strings in double quotes, numbers, dates as YYYY-MM-DD, booleans true or false (= and != "
         "only). title is a string in double quotes.",
+        "Write color, size, filter and title only when the request asks for them. Aggregates: total is sum, "
+        "average is mean, largest, longest or latest is max, smallest, lowest or earliest is min, how many is "
+        "count(*), how many different is distinct.",
         "Fields:",
         *(f.describe() for f in fields),
     ])

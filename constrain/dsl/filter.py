@@ -389,11 +389,15 @@ def _phrase(f: Field, which: int) -> tuple[str, Comparison]:
     """A request fragment and the comparison it means, for one field (string values: the field's
     listed values, else ones that appear in the request)."""
     if f.type == "string":
-        values = f.enum or ("Lyon", "Porto")
-        value = values[which % len(values)]
+        value = _string_values(f)[which % 2]
         return f"{_words(f)} {json.dumps(value, ensure_ascii=False)}", Comparison(f.name, "=", value)
     text, op, value = _PHRASES[f.type][which % 2]
     return text.format(f=_words(f)), Comparison(f.name, op, value)  # type: ignore[arg-type]
+
+
+def _string_values(f: Field) -> tuple[str, str]:
+    values = f.enum or ("Lyon", "Porto")
+    return values[0], values[1 % len(values)]
 
 
 def measures(fields: tuple[Field, ...]) -> list[Field]:
@@ -402,30 +406,44 @@ def measures(fields: tuple[Field, ...]) -> list[Field]:
     return sorted(numeric, key=lambda f: (f.name.lower().endswith("id"), f.type == "integer"))
 
 
+def categories(fields: tuple[Field, ...]) -> list[Field]:
+    """The string fields, those with listed values first: a request names a status or a country far
+    more often than a free-text value."""
+    return sorted((f for f in fields if f.type == "string"), key=lambda f: not f.enum)
+
+
 def worked_examples(fields: tuple[Field, ...]) -> tuple[Example, ...]:
     """Requests over ``fields`` and the expressions they mean, shown to the model as worked examples:
-    one condition; two joined with AND; NOT ... IN a list; an OR (as many as the fields' types allow)."""
-    def first(*kinds: str) -> Field | None:
-        return next((f for f in fields if f.type in kinds), None)
-
+    one condition; one of several values (IN); a value and a year (a date range); an OR; a negation
+    (as many as the fields' types allow). Each form appears once, so no one form is copied everywhere."""
     number = (measures(fields) or [None])[0]
-    text_field, date, flag = first("string"), first("date"), first("boolean")
+    texts = categories(fields)
+    date = next((f for f in fields if f.type == "date"), None)
+    flag = next((f for f in fields if f.type == "boolean"), None)
     out: list[Example] = []
-    lead = number or text_field or date or flag or fields[0]
+    lead = number or (texts[0] if texts else None) or date or flag or fields[0]
     lead_text, lead_cmp = _phrase(lead, 0)
-    out.append(Example(str(lead_cmp), f"items with {lead_text}"))
-    pair = [f for f in (text_field, date, flag, number) if f is not None and f is not lead][:2]
-    if len(pair) == 2:
-        (a_text, a), (b_text, b) = _phrase(pair[0], 0), _phrase(pair[1], 1)
-        out.append(Example(str(And((a, b))), f"{a_text} and {b_text}"))
-    if text_field is not None:
-        values = (text_field.enum or ("Lyon", "Porto"))[:2]
-        quoted = " or ".join(json.dumps(v, ensure_ascii=False) for v in values)
-        out.append(Example(str(Not(In(text_field.name, tuple(values)))), f"everything except {_words(text_field)} {quoted}"))
-    other = flag or date
-    if other is not None and other is not lead:
-        (o_text, o), (l_text, l) = _phrase(other, 1), _phrase(lead, 1)
-        out.append(Example(str(Or((o, l))), f"{o_text}, or {l_text}"))
+    out.append(Example(str(lead_cmp), f"records with {lead_text}"))
+    if texts:
+        first, second = _string_values(texts[0])
+        if first != second:
+            out.append(Example(str(In(texts[0].name, (first, second))),
+                               f"records whose {_words(texts[0])} is {json.dumps(first)} or {json.dumps(second)}"))
+    if date is not None:
+        year = (Comparison(date.name, ">=", datetime.date(2023, 1, 1)), Comparison(date.name, "<=", datetime.date(2023, 12, 31)))
+        other = texts[1] if len(texts) > 1 else texts[0] if texts else flag
+        if other is not None:
+            other_text, other_cmp = _phrase(other, 1)
+            out.append(Example(str(And((other_cmp, *year))), f"{other_text}, {_words(date)} in 2023"))
+        else:
+            out.append(Example(str(And(year)), f"{_words(date)} in 2023"))
+    if flag is not None and flag is not lead:
+        (flag_text, flag_cmp), (l_text, l_cmp) = _phrase(flag, 1), _phrase(lead, 1)
+        out.append(Example(str(Or((flag_cmp, l_cmp))), f"{flag_text}, or {l_text}"))
+    if texts:
+        value = _string_values(texts[0])[1]
+        out.append(Example(str(Comparison(texts[0].name, "!=", value)),
+                           f"everything except {_words(texts[0])} {json.dumps(value, ensure_ascii=False)}"))
     return tuple(dict.fromkeys(out))
 
 
