@@ -428,6 +428,8 @@ def worked_examples(fields: tuple[Field, ...]) -> tuple[Example, ...]:
         first, second = _string_values(texts[0])
         if first != second:
             out.append(Example(str(In(texts[0].name, (first, second))),
+                               f"records for {json.dumps(first, ensure_ascii=False)} or {json.dumps(second, ensure_ascii=False)}"
+                               if texts[0].enum else  # a listed value names its field: requests say "from Germany"
                                f"records whose {_words(texts[0])} is {json.dumps(first)} or {json.dumps(second)}"))
     if date is not None:
         year = (Comparison(date.name, ">=", datetime.date(2023, 1, 1)), Comparison(date.name, "<=", datetime.date(2023, 12, 31)))
