@@ -557,3 +557,38 @@ def test_duckdb_quotes_every_word_duckdb_refuses_as_a_bare_name() -> None:
         conn.execute(f"SELECT {dialect.quote(word)} FROM {dialect.quote(word)}").fetchall()
         conn.execute(f'DROP TABLE "{word}"')
     assert unquoted == []
+
+
+def test_a_table_named_by_a_reserved_word_is_writable_bare_and_runs_quoted(tmp_path: Path) -> None:
+    """Models write DuckDB's ``show`` or MySQL's ``match`` bare (FROM show) even when the prompt quotes it;
+    refused by the grammar, a 0.5B model wrote ``showff`` instead. The schema-bound grammar admits each
+    such catalog name bare in both engines, ``validate`` quotes it (recording the rewrite), and the query
+    runs on a real DuckDB database holding the table."""
+    duckdb = pytest.importorskip("duckdb", reason="the [duckdb] extra is not installed")
+    from constrain.sql._dialects import get_dialect
+    from constrain.sql.grammar import bare_reserved_tables
+
+    for name in ("duckdb", "mysql"):
+        dialect = get_dialect(name)
+        reserved = sorted(dialect.reserved - dialect.grammar_keywords - dialect.value_words)
+        schema = sql.Schema.from_ddl("; ".join(f"CREATE TABLE {dialect.quote(w)} (n INT)" for w in reserved), name)
+        words = sorted(bare_reserved_tables(dialect, [t.name for t in schema.tables]))
+        assert "show" in words and len(words) >= len(reserved) // 2, (len(words), len(reserved))
+        bound = sql.grammar(name, schema)
+        for word in words:
+            query = f"SELECT {word}.n FROM {word} WHERE {word}.n > 0"
+            bound.validate(query)  # lark and llguidance
+            checked = sql.validate(query, dialect=name, schema=schema)
+            assert checked.rewrites == (f"unquoted {word} read as {dialect.quote(word)} (a reserved word in {name})",)
+            assert f"FROM {dialect.quote(word)}" in checked.text
+        with pytest.raises(ValidationError):  # an unbound grammar, or a word no table is named, stays refused
+            sql.grammar(name).validate(f"SELECT n FROM {words[0]}")
+    path = tmp_path / "reserved.duckdb"
+    conn = duckdb.connect(str(path))
+    conn.execute('CREATE TABLE "show" (show_id INT, attendance INT)')
+    conn.execute('INSERT INTO "show" VALUES (1, 100), (2, 300)')
+    conn.close()
+    with sql.connect(str(path)) as db:
+        checked = sql.validate("SELECT AVG(attendance) FROM show", dialect="duckdb", db=db)
+        assert checked.text == 'SELECT AVG(attendance) FROM "show"'
+        assert list(db.run(checked.text).rows) == [(200.0,)]

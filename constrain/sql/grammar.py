@@ -245,6 +245,32 @@ def render_dialect_file(dialect: Dialect) -> str:
 
 
 # -- schema-bound grammars -------------------------------------------------------------------------
+def bare_reserved_tables(dialect: Dialect, tables: Iterable[str]) -> set[str]:
+    """The catalog's table names (lower case) that the dialect reserves but the grammar uses as no keyword
+    (DuckDB's ``show``, MySQL's ``match``): a schema-bound grammar admits them bare where a table or a
+    column's qualifier stands, since that is how models write them, and ``validate`` quotes them."""
+    reserved = dialect.reserved - dialect.grammar_keywords - dialect.value_words
+    return {_ascii_lower(t) for t in tables if _ascii_lower(t) in reserved and len(t) <= MAX_IDENTIFIER_LENGTH
+            and _sqlglot_reads_bare_table(dialect.sqlglot_name, _ascii_lower(t))}
+
+
+@functools.lru_cache(maxsize=4096)
+def _sqlglot_reads_bare_table(sqlglot_dialect: str, word: str) -> bool:
+    """Whether sqlglot reads ``word`` bare as a table and as a column's qualifier (it refuses ``alter``):
+    a word it cannot read would pass the grammar only to fail validation."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        root = sqlglot.parse_one(f"SELECT {word}.n FROM {word}", read=sqlglot_dialect)
+    except sqlglot.errors.SqlglotError:
+        return False
+    table = root.find(exp.Table)
+    column = root.find(exp.Column)
+    return (table is not None and table.name == word and column is not None and column.table == word
+            and column.name == "n")
+
+
 def _long_names(names: list[str]) -> list[str]:
     for name in names:
         if "\x00" in name:
@@ -258,15 +284,23 @@ def _bound_grammar(dialect_name: str, schema: Schema) -> Grammar:
     dialect_grammar = load_grammar(dialect.grammar_name)
     tables = [t.name for t in schema.tables]
     long_names = _long_names(tables + schema.column_names())
-    if not long_names:
+    bare = bare_reserved_tables(dialect, tables)
+    if not long_names and not bare:
         return dialect_grammar
-    # only a table's name can qualify a column: long column names stay out of QUOTED_QUALIFIER
-    overrides = {"QUOTED_NAME": quoted_name_regex(dialect, long_names),
-                 "QUOTED_QUALIFIER": quoted_name_regex(dialect, _long_names(tables)) + "\\."}
-    header = (
-        f"// {dialect.name} read-only queries, with the {len(long_names)} name(s) of one schema longer than "
-        f"{QUOTED_NAME_MAX} characters\n// parser: lalr\n"
-    )
+    overrides: dict[str, str] = {}
+    notes: list[str] = []
+    if long_names:
+        # only a table's name can qualify a column: long column names stay out of QUOTED_QUALIFIER
+        overrides["QUOTED_NAME"] = quoted_name_regex(dialect, long_names)
+        overrides["QUOTED_QUALIFIER"] = quoted_name_regex(dialect, _long_names(tables)) + "\\."
+        notes.append(f"the {len(long_names)} name(s) of one schema longer than {QUOTED_NAME_MAX} characters")
+    if bare:
+        # models write a table named by a reserved word bare (FROM show); validate() quotes it
+        table_words = dialect.keywords | dialect.value_words
+        overrides["TABLE_NAME"] = identifier_regex(sorted(table_words - set(dialect.bare_table_keywords) - bare))
+        overrides["QUALIFIER"] = identifier_regex(sorted(dialect.keywords - bare)) + "\\."
+        notes.append(f"the table name(s) {', '.join(sorted(bare))} bare")
+    header = f"// {dialect.name} read-only queries, with {' and '.join(notes)}\n// parser: lalr\n"
     text = header + _replace_terminals(dialect_grammar.text, overrides)
     return _SchemaBoundGrammar(
         text, name=f"{dialect.grammar_name}[schema]", parser="lalr",

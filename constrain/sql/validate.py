@@ -28,7 +28,7 @@ from sqlglot.schema import MappingSchema
 
 from ..errors import InputError, SchemaError, ValidationError
 from ._dialects import get_dialect
-from .grammar import grammar as sql_grammar
+from .grammar import bare_reserved_tables, grammar as sql_grammar
 from .policy import Policy, reparse, sqlglot_error, too_deep
 from ._run import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT, Rows, run_sqlite
 from .schema import Schema, Table
@@ -169,6 +169,7 @@ def _validate(text: str, dialect: str, schema: Schema | None, policy: Policy | N
             rewrites += _double_quoted_strings(root, schema, text)
         if info.unquoted_fold == "lower":
             rewrites += _folded_names(root, schema)
+        rewrites += _quoted_reserved_tables(root, schema)
         tables, columns = _bind(root, schema, info.sqlglot_name, text)
     else:
         tables, columns = _names_as_written(root)
@@ -454,6 +455,27 @@ def _join_by_key(schema: Schema, wanted: str, in_scope: list[str], aliases: dict
                 on = " AND ".join(f"{quote(shown)}.{quote(a)} = {quote(target.name)}.{quote(b)}" for a, b in zip(mine, theirs))
                 return f"JOIN {schema.quoted(target)} ON {on}"
     return ""
+
+
+def _quoted_reserved_tables(root: exp.Expression, schema: Schema) -> list[str]:
+    """A catalog table named by a word the dialect reserves (DuckDB's ``show``) is admitted bare by the
+    schema-bound grammar, as models write it; the engine needs it quoted, so quote it (and its use as a
+    column's qualifier), as the catalog spells it."""
+    dialect = schema.sql_dialect
+    bare = bare_reserved_tables(dialect, [t.name for t in schema.tables])
+    if not bare:
+        return []
+    spelling = {t.name.lower(): t.name for t in schema.tables if not t.schema}
+    changes: list[str] = []
+    nodes = [(node, "this") for node in _query_tables(root) if not node.db]
+    nodes += [(column, "table") for column in root.find_all(exp.Column) if not column.args.get("db")]
+    for node, key in nodes:
+        ident = node.args.get(key)
+        if isinstance(ident, exp.Identifier) and not ident.quoted and ident.name.lower() in bare and ident.name.lower() in spelling:
+            table = spelling[ident.name.lower()]
+            changes.append(f"unquoted {ident.name} read as {dialect.quote(table)} (a reserved word in {dialect.name})")
+            node.set(key, exp.to_identifier(table, quoted=True))
+    return list(dict.fromkeys(changes))
 
 
 def _double_quoted_strings(root: exp.Expression, schema: Schema, text: str) -> list[str]:
