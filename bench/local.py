@@ -173,7 +173,7 @@ def _ask_in_new_process(question: str, cache: Path) -> dict[str, Any]:
     env = {**os.environ, "CONSTRAIN_CACHE_DIR": str(cache), "CONSTRAIN_PROVIDER": "local", "PYTHONPATH": str(ROOT)}
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", _CHILD, "sql", question, "--db", "chinook", "--run"],
-                          capture_output=True, text=True, env=env, timeout=900)
+                          capture_output=True, text=True, env=env, timeout=900, cwd=ROOT)  # not bench/: it would shadow packages
     seconds = time.perf_counter() - started
     stats = next((json.loads(line[6:]) for line in done.stderr.splitlines() if line.startswith("BENCH ")), {})
     sql = done.stdout.strip().splitlines()[0] if done.stdout.strip() else ""

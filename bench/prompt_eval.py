@@ -29,6 +29,7 @@ CONFIGS: dict[str, tuple[int, int, int, str]] = {
     "t2 b256 fa-auto f16": (2, 256, -1, "f16"),
     "t2 b1024 fa-auto f16": (2, 1024, -1, "f16"),
     "t2 b512 fa-off f16": (2, 512, 0, "f16"),
+    "t2 b1024 fa-off f16": (2, 1024, 0, "f16"),
     "t2 b512 fa-on f16": (2, 512, 1, "f16"),
     "t2 b512 fa-on q8_0": (2, 512, 1, "q8_0"),
 }
