@@ -131,10 +131,9 @@ class LocalModel:
         params.kv_unified = True
         params.n_threads = threads  # one token: decoding (the thread count chosen by measurement)
         params.n_threads_batch = self.batch_threads  # several tokens: the prompt, K candidates' steps
-        # flash attention off (bench/prompt_eval.py, same greedy tokens): one token decodes 1.44x faster with
-        # a schema-long context and the prompt evaluates at 0.73x; with the prefix cache a prompt is read once
-        # per schema, while every answer is decoded, so decoding speed is what a later question waits on
-        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        # flash attention stays on (llama.cpp's auto): off, one token decodes 1.44x faster with a schema-long
+        # context (bench/prompt_eval.py), but K candidates decoded in one batch no longer give the greedy
+        # answer's exact tokens (tests/test_sql_candidates_local.py fails), which the vote relies on
         params.no_perf = True
         context = llama_cpp.llama_init_from_model(self._model, params)
         if not context:
