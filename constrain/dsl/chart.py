@@ -351,7 +351,7 @@ def worked_examples(fields: tuple[Field, ...]) -> tuple[Example, ...]:
     category (a filter); two numbers against each other colored by a category (as many of these as the
     fields' types allow). Each optional line appears only where its request asks for it."""
     dates = [f for f in fields if FIELD_CLASSES[f.type] == "temporal"]
-    categories = [f for f in filter_dsl.categories(fields)] + [f for f in fields if f.type == "boolean"]
+    categories = filter_dsl.categories(fields) + [f for f in fields if f.type == "boolean"]
     numbers = filter_dsl.measures(fields)
     words = filter_dsl._words
     out: list[Example] = []

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 from . import _regex
 from ._regex import AltNode, CharNode, Intervals, Node, RepNode, SeqNode
@@ -105,15 +105,20 @@ class _NFA:
         raise _regex.PatternError("anchor inside the pattern")
 
 
-def _closure(nfa: _NFA, states: Iterable[int]) -> frozenset[int]:
-    seen = set(states)
+def _reach(starts: Iterable[int], edges: Sequence[Sequence[int]]) -> set[int]:
+    """The states reachable from ``starts`` along ``edges[state]``."""
+    seen = set(starts)
     todo = list(seen)
     while todo:
-        for t in nfa.eps[todo.pop()]:
+        for t in edges[todo.pop()]:
             if t not in seen:
                 seen.add(t)
                 todo.append(t)
-    return frozenset(seen)
+    return seen
+
+
+def _closure(nfa: _NFA, states: Iterable[int]) -> frozenset[int]:
+    return frozenset(_reach(states, nfa.eps))
 
 
 # -- DFA -------------------------------------------------------------------------------------------------
@@ -462,14 +467,7 @@ def accepts(a: DFA, text: str) -> bool:
 
 
 def _reachable(a: DFA) -> list[int]:
-    seen = {0}
-    todo = [0]
-    while todo:
-        for t in a.trans[todo.pop()]:
-            if t not in seen:
-                seen.add(t)
-                todo.append(t)
-    return sorted(seen)
+    return sorted(_reach([0], a.trans))
 
 
 def minimize(a: DFA) -> DFA:

@@ -291,15 +291,9 @@ class _Compiler:
             if target is None:
                 raise JSONSchemaError(f"unknown anchor in {ref!r}", keyword="$ref", pointer="#" + ptr)
             return target
-        node = self.root
-        for raw in fragment.split("/")[1:]:
-            part = raw.replace("~1", "/").replace("~0", "~")
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            else:
-                raise JSONSchemaError(f"$ref {ref!r} points nowhere", keyword="$ref", pointer="#" + ptr)
+        node = _at_pointer(self.root, fragment)
+        if node is _NOWHERE:
+            raise JSONSchemaError(f"$ref {ref!r} points nowhere", keyword="$ref", pointer="#" + ptr)
         return node, fragment
 
     def _anchor(self, name: str) -> tuple[Any, str] | None:
@@ -2352,7 +2346,11 @@ class _ConjunctionCheck:
         return bool(self._validator.is_valid(value))
 
 
+_NOWHERE = object()
+
+
 def _at_pointer(root: Any, ptr: str) -> Any:
+    """The value at JSON pointer ``ptr`` (``/$defs/a~1b/0``) in ``root``, or ``_NOWHERE``."""
     node = root
     for raw in ptr.split("/")[1:] if ptr else []:
         part = raw.replace("~1", "/").replace("~0", "~")
@@ -2361,7 +2359,7 @@ def _at_pointer(root: Any, ptr: str) -> Any:
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
-            return None
+            return _NOWHERE
     return node
 
 
