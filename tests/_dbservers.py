@@ -289,8 +289,15 @@ def start_mariadb(folder: Path) -> Server:
     os_user = user or getpass.getuser()  # the socket-authenticated admin account mariadb-install-db creates
     admin = "root" if user else os_user
     env = _clean_env()
+    # a server's own temp folder: two servers bootstrapping at once in a shared /tmp collide on the
+    # names of their internal temporary tables ("Could not remove temporary table ... Aborting")
+    tmp = base / "tmp"
+    tmp.mkdir()
+    if user:
+        entry = pwd.getpwnam(user)
+        os.chown(tmp, entry.pw_uid, entry.pw_gid)
     init = subprocess.run(
-        [install_db, "--no-defaults", f"--user={os_user}", f"--datadir={data}",
+        [install_db, "--no-defaults", f"--user={os_user}", f"--datadir={data}", f"--tmpdir={tmp}",
          "--auth-root-authentication-method=socket", "--skip-test-db", "--skip-name-resolve"],
         cwd=base, env=env, capture_output=True, text=True, check=False,
     )
@@ -323,7 +330,7 @@ def start_mariadb(folder: Path) -> Server:
         error_log.unlink(missing_ok=True)
         process = subprocess.Popen(
             [mariadbd, "--no-defaults", *([f"--user={user}"] if user else []), f"--datadir={data}",
-             f"--socket={sock}", f"--port={port}", "--bind-address=127.0.0.1", "--skip-log-bin",
+             f"--tmpdir={tmp}", f"--socket={sock}", f"--port={port}", "--bind-address=127.0.0.1", "--skip-log-bin",
              "--skip-name-resolve", f"--pid-file={base / 'mariadbd.pid'}", f"--log-error={error_log}",
              "--general-log=1", f"--general-log-file={log}", "--character-set-server=utf8mb4",
              "--collation-server=utf8mb4_general_ci", "--innodb-flush-log-at-trx-commit=0",
