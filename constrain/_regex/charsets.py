@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable
 
 __all__ = [
-    "Intervals", "MAX_CP", "SURROGATES", "ANY",
+    "Intervals", "MAX_CP", "SURROGATES", "ANY", "ASCII_DIGIT", "ASCII_WORD",
     "normalize", "union", "negate", "minus", "intersect", "without_surrogates", "chars", "contains",
 ]
 
@@ -74,3 +74,7 @@ def contains(s: Intervals, cp: int) -> bool:
 
 ANY = minus(((0, MAX_CP),), SURROGATES)
 """Every character text can hold."""
+
+ASCII_DIGIT = ((0x30, 0x39),)
+ASCII_WORD = ((0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A))
+"""``\\d`` and ``\\w`` in ECMA-262, and in Python under the ``a`` flag."""

@@ -8,7 +8,7 @@ boundaries and property escapes are refused (``PatternError``).
 
 from __future__ import annotations
 
-from .charsets import ANY, SURROGATES, Intervals, chars, minus, negate, normalize
+from .charsets import ANY, ASCII_DIGIT, ASCII_WORD, SURROGATES, Intervals, chars, minus, negate, normalize
 from .nodes import AltNode, AnchorNode, CharNode, Node, PatternError, RepNode, SeqNode
 
 __all__ = ["parse", "MAX_REPEAT", "DIGIT", "WORD", "SPACE", "LINE_TERMINATORS", "DOT"]
@@ -16,8 +16,8 @@ __all__ = ["parse", "MAX_REPEAT", "DIGIT", "WORD", "SPACE", "LINE_TERMINATORS", 
 MAX_REPEAT = 1000
 """Largest ``{m,n}`` count accepted in a pattern (bigger counts blow up automaton sizes)."""
 
-DIGIT = ((0x30, 0x39),)
-WORD = normalize([(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)])
+DIGIT = ASCII_DIGIT
+WORD = ASCII_WORD
 SPACE = normalize(
     [(0x09, 0x0D), (0x20, 0x20), (0xA0, 0xA0), (0x1680, 0x1680), (0x2000, 0x200A), (0x2028, 0x2029),
      (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000), (0xFEFF, 0xFEFF)]

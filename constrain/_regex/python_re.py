@@ -19,7 +19,7 @@ import re._constants as _sc  # type: ignore[import-not-found]
 import re._parser as _sre_parse  # type: ignore[import-not-found]
 from typing import Callable, Iterable
 
-from .charsets import ANY, MAX_CP, SURROGATES, Intervals, intersect, minus, without_surrogates
+from .charsets import ANY, ASCII_DIGIT, ASCII_WORD, MAX_CP, SURROGATES, Intervals, intersect, minus, without_surrogates
 from .nodes import AltNode, CharNode, Node, PatternError, RepNode, SeqNode
 
 __all__ = ["parse", "UnsupportedConstruct"]
@@ -69,11 +69,7 @@ def _category(code: object) -> Intervals:
     return minus(ANY, base) if negated else base
 
 
-_ASCII_CATEGORY = {
-    "DIGIT": ((0x30, 0x39),),
-    "SPACE": ((0x09, 0x0D), (0x20, 0x20)),
-    "WORD": ((0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)),
-}
+_ASCII_CATEGORY = {"DIGIT": ASCII_DIGIT, "SPACE": ((0x09, 0x0D), (0x20, 0x20)), "WORD": ASCII_WORD}
 
 
 def _ascii_category(code: object) -> Intervals:

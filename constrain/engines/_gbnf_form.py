@@ -99,8 +99,6 @@ def repeat_of(item: Node, lo: int, hi: int | None) -> Node:
     return Repeat(item, lo, hi)
 
 
-
-
 def from_regex(node: rx.Node) -> Node:
     """A terminal's regex as grammar nodes: runs of literal characters become one ``Lit``."""
     if isinstance(node, rx.CharNode):
@@ -122,7 +120,6 @@ class Loaded:
     rules: dict[str, Node]  # rule name -> body (tokens as Tok, rules as Ref(("rule", name, "")))
     ignored: tuple[str, ...]
     anonymous: frozenset[str]
-
 
 
 # ---------------------------------------------------------------------------------------------------

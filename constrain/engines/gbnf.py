@@ -90,7 +90,6 @@ _normalize = without_surrogates
 _intersect = intersect
 
 
-
 def _load(text: str, start: str, grammar: str) -> Loaded:
     try:
         loaded, _files = load_grammar(text, grammar, [], False)
@@ -203,7 +202,6 @@ def _rule_node(tree: object, rule: str, grammar: str, rule_names: set[str]) -> N
         used = getattr(kids[0], "name", kids[0])
         raise GrammarError(f"rule {rule} uses the template {used}: GBNF has no templates", grammar=grammar)
     raise GrammarError(f"rule {rule}: unsupported construct {tree.data!r}", grammar=grammar)
-
 
 
 # ---------------------------------------------------------------------------------------------------
