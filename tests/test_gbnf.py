@@ -21,6 +21,8 @@ from llguidance import LLMatcher
 from llguidance.gbnf_to_lark import GrammarParser, gbnf_to_lark
 
 from constrain import Grammar, available_grammars, load_grammar
+from constrain._regex import python_re
+from constrain._regex.nodes import CharNode
 from constrain.engines import gbnf
 from constrain.errors import GrammarError, ValidationError
 
@@ -467,9 +469,9 @@ _CLASS_ITEMS = st.one_of(
 )
 def test_character_sets_match_python_re(items: list[str], negate: bool, ignorecase: bool, probes: list[str]) -> None:
     regex = "[" + ("^" if negate else "") + "".join(items) + "]"
-    node = gbnf._RegexTranslator("T", "<test>").translate(("(?i)" if ignorecase else "") + regex)
-    assert isinstance(node, (gbnf.Chars, gbnf.Lit))
-    ranges = node.ranges if isinstance(node, gbnf.Chars) else ((ord(node.text), ord(node.text)),)
+    node = python_re.parse(("(?i)" if ignorecase else "") + regex)
+    assert isinstance(node, CharNode)
+    ranges = node.chars
     compiled = re.compile(regex, re.IGNORECASE if ignorecase else 0)
     extra = [chr(lo) for lo, _ in ranges[:20]] + [chr(hi) for _, hi in ranges[:20]] + ["s", "S", "ſ", "k", "K", "\u212a"]
     for ch in probes + extra:
