@@ -351,10 +351,13 @@ def remove_direct_left_recursion(key: tuple[str, ...], body: Node) -> Node:
         if items and items[0] == Ref(key):
             if len(items) > 1:
                 recursive.append(seq_of(items[1:]))
+            # a bare ``x`` alternative derives nothing new: dropped
         else:
             base.append(alt)
-    if not recursive:
+    if len(base) == len(alts):
         return body
+    if not recursive:
+        return alt_of(base) or body  # only ``x: x``: refused by the cycle check below
     base_node = alt_of(base)
     if base_node is None:
         return EMPTY  # only ``x: x ...``: no finite derivation; refused by the cycle check below
