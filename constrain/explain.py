@@ -1,5 +1,11 @@
 """Kept importable for code written against it: the engines' verdicts live in ``constrain.grammar.explain``."""
 
-from .grammar.explain import Explanation, Verdict, explain, lark_verdict
+from typing import Any
 
-__all__ = ["Explanation", "Verdict", "explain", "lark_verdict"]
+from .grammar import explain as _explain
+
+__all__ = _explain.__all__
+
+
+def __getattr__(name: str) -> Any:
+    return getattr(_explain, name)

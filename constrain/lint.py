@@ -1,45 +1,11 @@
 """Kept importable for code written against it: the grammar checks live in ``constrain.grammar.lint``."""
 
-from .grammar.lint import (
-    COMMON_IMPORTS,
-    HANG_SECONDS,
-    RULES,
-    TARGETS,
-    TYPED_WALKS,
-    CheckedGrammar,
-    Rule,
-    SampleVerdict,
-    Severity,
-    Target,
-    check_grammar,
-    example_diagnostics,
-    gbnf_lexeme_traps,
-    judge_sample,
-    lark_build_diagnostic,
-    lint_text,
-    llguidance_diagnostics,
-    tokenize,
-    typed_refusals,
-)
+from typing import Any
 
-__all__ = [
-    "COMMON_IMPORTS",
-    "HANG_SECONDS",
-    "RULES",
-    "TARGETS",
-    "TYPED_WALKS",
-    "CheckedGrammar",
-    "Rule",
-    "SampleVerdict",
-    "Severity",
-    "Target",
-    "check_grammar",
-    "example_diagnostics",
-    "gbnf_lexeme_traps",
-    "judge_sample",
-    "lark_build_diagnostic",
-    "lint_text",
-    "llguidance_diagnostics",
-    "tokenize",
-    "typed_refusals",
-]
+from .grammar import lint as _lint
+
+__all__ = _lint.__all__
+
+
+def __getattr__(name: str) -> Any:
+    return getattr(_lint, name)

@@ -1,14 +1,11 @@
-"""The grammar core: a Lark grammar as an object (``Grammar``), the packaged grammars and how they are
-loaded, composed (``// include:``) and given typed values, and the checks and explanations an author
-runs on a grammar (``constrain.grammar.lint``, ``constrain.grammar.explain``).
+"""The grammar core: ``Grammar`` (one Lark grammar, validated by lark-python and llguidance), the packaged
+grammars and their loading, composition (``// include:``) and typed values, and what an author runs on a
+grammar: ``constrain.grammar.lint`` (checks) and ``constrain.grammar.explain`` (each engine's verdict).
 
-It may import only ``constrain.errors`` and ``constrain.engines`` (and third-party libraries); the rest
-of constrain (generate, providers, sql, json_schema, dsl, cli, ...) builds on it. The one way up is by
-data: ``_typed.TYPERS`` names each DSL's typed value as ``"module:function"``, imported when its
-grammar is loaded. Inside, from the bottom: ``_packaged`` (grammar files and headers), ``_tokens``
-(the grammar-text tokenizer), ``_compose``, ``_values``, ``_typed``, ``_json_syntax``; then ``lint``
-(which reads a grammar through a protocol, never ``Grammar`` itself); then ``_grammar``; ``explain``
-on top.
+May import: ``constrain.errors``, ``constrain.engines`` and third-party libraries, nothing else of
+constrain (which builds on it). The DSLs' typed values are named as data (``_typed.TYPERS``) and imported
+when their grammar is loaded. Bottom up: ``_packaged``, ``_tokens``, ``_values``; ``_compose``, ``_typed``,
+``_json_syntax``; ``lint`` (reads a grammar through a protocol); ``_grammar``; ``explain``.
 """
 
 from __future__ import annotations

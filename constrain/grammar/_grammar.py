@@ -23,7 +23,7 @@ from ._typed import Typer, run_transformer, typer_for
 from ._values import json_value, pydantic_value
 from .lint import check_grammar
 
-__all__ = ["DEFAULT_MAX_BYTES", "Example", "Grammar", "JSONGrammar", "available_grammars", "load_grammar"]
+__all__ = ["DEFAULT_MAX_BYTES", "Grammar", "JSONGrammar", "available_grammars", "load_grammar"]
 
 DEFAULT_MAX_BYTES = 1 << 20
 """Inputs larger than this are refused (model outputs are far smaller; this keeps validation bounded)."""
