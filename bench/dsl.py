@@ -27,7 +27,7 @@ from _common import ROOT, bench_parser, emit, environment, fmt_seconds, median, 
 import llguidance
 
 import constrain
-from constrain.lint import judge_sample
+from constrain.grammar.lint import judge_sample
 
 BEFORE = "2c72d59"  # main before issue #15
 NAMES = ("dsl/cron", "dsl/filter", "dsl/chart")

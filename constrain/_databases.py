@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import _resources
 from .errors import InputError
+
+_DATA_DIR = Path(__file__).resolve().parent / "data"  # package data other than grammars
 
 PACKAGED_DATABASES: dict[str, str] = {
     "chinook": "chinook.sqlite",  # Chinook media store, MIT licence: data/CHINOOK-LICENSE.md
@@ -21,7 +22,7 @@ def packaged_database(name: str) -> Path:
         raise InputError(
             f"no packaged database named {name!r} (packaged: {', '.join(sorted(PACKAGED_DATABASES))})"
         ) from None
-    return _resources.data_dir() / filename
+    return _DATA_DIR / filename
 
 
 def resolve_database(name_or_path: str | os.PathLike[str]) -> Path:

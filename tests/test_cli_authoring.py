@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import constrain
+import constrain.lint
 from constrain.cli import main
 
 

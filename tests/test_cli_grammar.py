@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import constrain
+import constrain.lint
 from constrain.cli import main
 from constrain.grammar import DEFAULT_MAX_BYTES
 

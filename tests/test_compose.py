@@ -11,10 +11,10 @@ import pytest
 from lark.visitors import merge_transformers
 
 import constrain
-from constrain import _compose
-from constrain._resources import catalog
+from constrain.grammar import _compose
+from constrain.grammar._packaged import catalog
 from constrain.cli import main
-from constrain.lint import tokenize
+from constrain.grammar._tokens import tokenize
 
 INNER = r"""// Inner: a toy grammar whose names also appear inside its strings, regexes and comments
 // parser: lalr

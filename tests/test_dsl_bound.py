@@ -25,7 +25,7 @@ from constrain.dsl import _fields
 from constrain.dsl._terminals import number_regex
 from constrain.dsl.chart import Chart, Encoding
 from constrain.dsl.filter import And, Comparison, Expr, In, Not, Or
-from constrain.lint import check_grammar
+from constrain.grammar.lint import check_grammar
 from constrain.server import RandomWalkBackend, Server, ServerThread
 
 # every type, an enum with characters a Lark literal must escape, a dotted path

@@ -54,7 +54,7 @@ def test_the_filter_is_embedded_not_copied() -> None:
 
 
 def _packaged_source(name: str) -> str:
-    from constrain._resources import catalog
+    from constrain.grammar._packaged import catalog
 
     return catalog()[name].path.read_text(encoding="utf-8")
 

@@ -9,7 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import constrain
-from constrain._json_syntax import syntax_parser
+from constrain.grammar._json_syntax import syntax_parser
 from constrain.dsl._terminals import JSON_EXACT_DIGITS, JSON_EXACT_ZEROS, JSON_MAX_MAGNITUDE
 from constrain.engines import llg_engine
 from constrain.errors import ValidationError

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 import constrain
 from constrain import ValidationError
-from constrain._json_syntax import JSONGrammar, syntax_parser
+from constrain.grammar import JSONGrammar
+from constrain.grammar._json_syntax import syntax_parser
 
 import lark
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import constrain
 from constrain import ConstrainError, Diagnostic, Grammar
 from constrain.engines import llg_engine
-from constrain.lint import RULES, TARGETS, check_grammar, lint_text, tokenize
+from constrain.grammar.lint import RULES, TARGETS, check_grammar, lint_text, tokenize
 
 
 def position(text: str, needle: str, *, last: bool = False) -> tuple[int, int]:
@@ -216,9 +216,9 @@ HANGS = 'start: A B\nA: /a+/\nB: "a"\n'  # A swallows every "a" that B needs: ll
 
 
 def test_a_grammar_llguidance_loops_on_is_an_error_in_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    import constrain.lint
+    from constrain.grammar.lint import _engines
 
-    monkeypatch.setattr(constrain.lint, "HANG_SECONDS", 1.0)
+    monkeypatch.setattr(_engines, "HANG_SECONDS", 1.0)
     findings = [d for d in check_grammar(Grammar(HANGS)) if d.code == "llguidance-hang"]
     assert [d.severity for d in findings] == ["error"]
     assert "within 1 s" in findings[0].message
@@ -353,6 +353,6 @@ def test_the_fix_the_finding_gives_removes_it() -> None:
 
 @pytest.mark.parametrize("name", [info.name for info in constrain.available_grammars()])
 def test_packaged_grammars_have_no_gbnf_lexeme_trap(name: str) -> None:
-    from constrain.lint import gbnf_lexeme_traps
+    from constrain.grammar.lint import gbnf_lexeme_traps
 
     assert gbnf_lexeme_traps(constrain.load_grammar(name)) == []

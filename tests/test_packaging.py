@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import constrain
-from constrain import _resources
+from constrain.grammar import _packaged as _resources
 
 ROOT = Path(__file__).resolve().parent.parent
 

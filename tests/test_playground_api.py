@@ -16,7 +16,7 @@ import pytest
 
 from constrain import Grammar, load_grammar, sql
 from constrain.cli import main
-from constrain.explain import explain
+from constrain.grammar.explain import explain
 from constrain.playground import LIMITS, MAX_BODY_BYTES, Playground
 
 HANGS = 'start: A B\nA: /a+/\nB: "a"\n'  # llguidance 1.9 spins computing the first token mask

@@ -160,7 +160,7 @@ def test_packaged_grammar_is_listed_lalr_and_checks_clean(dialect: str) -> None:
 
 @pytest.mark.parametrize("dialect", DIALECT_NAMES)
 def test_dialect_file_is_the_rendering_of_its_data(dialect: str) -> None:
-    from constrain._resources import grammars_dir
+    from constrain.grammar._packaged import grammars_dir
 
     on_disk = (grammars_dir() / "sql" / f"{dialect}.lark").read_text(encoding="utf-8")
     assert on_disk == render_dialect_file(get_dialect(dialect)), (

@@ -7,9 +7,9 @@ import random
 from typing import Any
 
 from ..errors import InputError, ValidationError
-from ..explain import Verdict, explain
+from ..grammar.explain import Verdict, explain
 from ..grammar import load_grammar
-from ..lint import judge_sample
+from ..grammar.lint import judge_sample
 from ._output import Output, add_json_flag, read_output_file
 
 

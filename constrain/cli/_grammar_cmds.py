@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterator
 
 from ..errors import ConstrainError, GrammarError, InputError
 from ..grammar import available_grammars, load_grammar
-from ..lint import TARGETS
+from ..grammar.lint import TARGETS
 from ._output import Output, add_json_flag, decode_utf8, read_output_file
 
 

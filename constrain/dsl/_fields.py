@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Mapping, Sequence, get_args
 
-from .._resources import Example
-from .._compose import _Block, _drop_unreached_embedded, _split_blocks, _with_newline
+from ..grammar import Example
+from ..grammar._compose import _Block, _drop_unreached_embedded, _split_blocks, _with_newline
 from ..errors import InputError
 from ._terminals import MAX_INT_DIGITS
 from ._values import _FIELD, _check_value
@@ -369,7 +369,7 @@ def bound_grammar(
 ) -> Any:
     """A packaged DSL bound to ``fields``: ``text(header)`` is its grammar text, ``transform`` turns a
     tree into its typed value; the guide and the packaged grammar's bound ride along."""
-    from .._typed import run_transformer
+    from ..grammar._typed import run_transformer
     from ..grammar import Grammar, load_grammar
 
     max_tokens = load_grammar(packaged).max_tokens

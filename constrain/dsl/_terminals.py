@@ -326,7 +326,7 @@ def rewrite(text: str, terminals: dict[str, str]) -> str:
 
 
 def grammar_path(name: str) -> Path:
-    from .._resources import grammars_dir  # the checkout's grammars/, or the wheel's constrain/grammars
+    from ..grammar._packaged import grammars_dir  # the checkout's grammars/, or the wheel's constrain/grammars
 
     return grammars_dir() / f"{name}.lark"
 

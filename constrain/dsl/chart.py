@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import lark
 from lark.visitors import merge_transformers
 
-from .._resources import Example
-from .._typed import run_transformer
+from ..grammar import Example
+from ..grammar._typed import run_transformer
 from ..errors import InputError
 from . import filter as filter_dsl
 from . import _fields
@@ -246,7 +246,7 @@ class ChartTransformer(lark.Transformer):
 
 
 def from_tree(text: str, tree: lark.Tree) -> Chart:
-    """The typed value of a validated ``dsl/chart`` text (registered in ``constrain._typed.TYPERS``)."""
+    """The typed value of a validated ``dsl/chart`` text (registered in ``constrain.grammar._typed.TYPERS``)."""
     transformer = merge_transformers(ChartTransformer(), filter=filter_dsl.FilterTransformer())
     return run_transformer(transformer.transform, text, tree, GRAMMAR)  # type: ignore[no-any-return]
 
@@ -302,7 +302,7 @@ def _bound_grammar(fields: tuple[Field, ...], name: str) -> Grammar:
 def bound_text(fields: tuple[Field, ...], header: str) -> str:
     """The packaged ``dsl/chart`` grammar with its encoding rules generated from ``fields``, embedding
     the bound filter grammar."""
-    from .._compose import expand, mangle_name
+    from ..grammar._compose import expand, mangle_name
     from ..grammar import _packaged_text
 
     by_class: dict[str, list[str]] = {}

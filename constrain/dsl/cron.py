@@ -21,7 +21,7 @@ from typing import Any, Union
 
 import lark
 
-from .._typed import run_transformer
+from ..grammar._typed import run_transformer
 from ..errors import InputError
 
 __all__ = ["Cron", "CronField", "Every", "Span", "CronItem", "FIELDS", "GRAMMAR", "from_tree", "never_fires"]
@@ -257,7 +257,7 @@ class CronTransformer(lark.Transformer):
 
 
 def from_tree(text: str, tree: lark.Tree) -> Cron:
-    """The typed value of a validated ``dsl/cron`` text (registered in ``constrain._typed.TYPERS``)."""
+    """The typed value of a validated ``dsl/cron`` text (registered in ``constrain.grammar._typed.TYPERS``)."""
     return run_transformer(CronTransformer().transform, text, tree, GRAMMAR)  # type: ignore[no-any-return]
 
 

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 import lark
 
-from .._resources import Example
-from .._typed import run_transformer
+from ..grammar import Example
+from ..grammar._typed import run_transformer
 from ..errors import InputError
 from . import _fields
 from ._fields import Field
@@ -268,7 +268,7 @@ class FilterTransformer(lark.Transformer):
 
 
 def from_tree(text: str, tree: lark.Tree) -> Expr:
-    """The typed value of a validated ``dsl/filter`` text (registered in ``constrain._typed.TYPERS``)."""
+    """The typed value of a validated ``dsl/filter`` text (registered in ``constrain.grammar._typed.TYPERS``)."""
     return run_transformer(FilterTransformer().transform, text, tree, GRAMMAR)  # type: ignore[no-any-return]
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import lark
 from lark.visitors import merge_transformers
 
-from .._typed import run_transformer
+from ..grammar._typed import run_transformer
 from .cron import MONTH_DAYS, Cron, CronTransformer, CronField, CronItem, Every, Span, never_fires
 
 __all__ = ["GRAMMAR", "from_tree", "parse"]
@@ -249,7 +249,7 @@ def _month(token: lark.Token) -> int:
 
 
 def from_tree(text: str, tree: lark.Tree) -> Cron:
-    """The ``Cron`` of a validated ``dsl/schedule`` text (registered in ``constrain._typed.TYPERS``)."""
+    """The ``Cron`` of a validated ``dsl/schedule`` text (registered in ``constrain.grammar._typed.TYPERS``)."""
     transformer = merge_transformers(ScheduleTransformer(), cron=CronTransformer())
     return run_transformer(transformer.transform, text, tree, GRAMMAR)  # type: ignore[no-any-return]
 

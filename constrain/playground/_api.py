@@ -24,11 +24,11 @@ import random
 import tempfile
 from typing import Any, Callable, Mapping
 
-from .. import _resources
 from ..errors import ConstrainError, GrammarError, InputError, ValidationError
-from ..explain import explain, lark_verdict
 from ..grammar import Grammar, available_grammars, load_grammar
-from ..lint import TARGETS
+from ..grammar._packaged import read_header
+from ..grammar.explain import explain, lark_verdict
+from ..grammar.lint import TARGETS
 
 __all__ = ["LIMITS", "handle", "grammar_list", "packaged_grammar"]
 
@@ -126,7 +126,7 @@ def _grammar(text: str, origin_json: str) -> Grammar:
         return typed
     if not text.strip():
         raise InputError("the grammar is empty")
-    parser = _resources.read_header(text).parser
+    parser = read_header(text).parser
     return Grammar(text, name="grammar", parser=parser, max_bytes=LIMITS["text_bytes"])
 
 

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..errors import ConstrainError, InputError
 from ..grammar import load_grammar
-from ..lint import TARGETS
+from ..grammar.lint import TARGETS
 from . import _api
 from ._workers import BusyError, TimeLimitError, WorkerPool
 

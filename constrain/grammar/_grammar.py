@@ -1,29 +1,33 @@
-"""``Grammar``: one Lark grammar text, validated by lark-python and llguidance alike."""
+"""``Grammar``: one Lark grammar text, validated by lark-python and llguidance alike; and loading one.
+
+``load_grammar`` gives a packaged grammar (its includes resolved, its typed value attached; ``json``
+as ``JSONGrammar``) or a ``.lark`` file.
+"""
 
 from __future__ import annotations
 
 import functools
-import json
-import math
 import random
-import sys
 import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar, overload
 
 import lark
 
-from . import _compose, _resources
-from .engines import lark_engine, llg_engine
-from .errors import Diagnostic, GrammarError, InputError, ValidationError
+from ..engines import lark_engine, llg_engine
+from ..errors import Diagnostic, GrammarError, InputError, ValidationError
+from . import _compose
+from ._json_syntax import syntax_parser
+from ._packaged import Example, GrammarInfo, ParserChoice, catalog, packaged_text, read_header
+from ._typed import Typer, run_transformer, typer_for
+from ._values import json_value, pydantic_value
+from .lint import check_grammar
 
-__all__ = ["Example", "Grammar", "load_grammar", "available_grammars", "DEFAULT_MAX_BYTES"]
+__all__ = ["DEFAULT_MAX_BYTES", "Grammar", "JSONGrammar", "available_grammars", "load_grammar"]
 
 DEFAULT_MAX_BYTES = 1 << 20
 """Inputs larger than this are refused (model outputs are far smaller; this keeps validation bounded)."""
 
-from ._resources import Example, ParserChoice
-Typer = Callable[[str, lark.Tree], Any]
 T = TypeVar("T")
 
 
@@ -52,7 +56,7 @@ class Grammar:
             raise GrammarError("grammar text is empty", grammar=name)
         if max_tokens is not None and max_tokens < 1:
             raise InputError(f"max_tokens must be at least 1, got {max_tokens}")
-        header = _resources.read_header(text)
+        header = read_header(text)
         self._text = text
         self.name = name
         self.parser_choice: ParserChoice = parser
@@ -154,8 +158,6 @@ class Grammar:
         )
 
     def _error_diagnostics(self) -> list[Diagnostic]:
-        from .lint import check_grammar
-
         return [d for d in check_grammar(self) if d.severity == "error"]
 
     def _llg(self) -> llg_engine.Matcher:
@@ -234,9 +236,9 @@ class Grammar:
         """Validate a JSON text with both engines; return the Python value (or the grammar's typed value),
         or with ``model`` (a pydantic model or any type pydantic accepts) an instance of it."""
         tree = self.validate(text)
-        value = _json_value(text, tree, self.name)
+        value = json_value(text, tree, self.name)
         if model is not None:
-            return _pydantic_validate(model, value, text, self.name)
+            return pydantic_value(model, value, text, self.name)
         return self._typer(text, tree) if self._typer else value
 
     def with_transformer(self, transformer: lark.Transformer | Callable[[lark.Tree], T]) -> Grammar:
@@ -245,8 +247,7 @@ class Grammar:
             fn: Callable[[lark.Tree], Any] = transformer.transform
         else:
             fn = transformer
-        from ._typed import run_transformer  # errors raised inside become located ValidationErrors
-
+        # an exception raised inside the transformer becomes a located ValidationError
         return self._with_typer(lambda text, tree: run_transformer(fn, text, tree, self.name))
 
     def _with_typer(self, typer: Typer) -> Grammar:
@@ -272,8 +273,6 @@ class Grammar:
         ``targets`` (``"openai"``, ``"vllm"``, ``"llamacpp"``) add what each deployment refuses or treats
         differently. Never raises for a broken grammar: the breakage is an ``error`` diagnostic.
         """
-        from .lint import check_grammar
-
         return check_grammar(self, targets=tuple(targets))
 
     def to_gbnf(self) -> str:
@@ -281,7 +280,7 @@ class Grammar:
 
         Raises ``GrammarError`` naming what GBNF cannot express. See ``constrain.engines.gbnf``.
         """
-        from .engines.gbnf import lark_to_gbnf
+        from ..engines.gbnf import lark_to_gbnf  # loaded on first use: the converter is large
 
         return lark_to_gbnf(self._text, start=self.start, grammar=self.name)
 
@@ -302,62 +301,29 @@ class Grammar:
         return out
 
 
-def _json_value(text: str, tree: lark.Tree, grammar_name: str) -> Any:
-    """The Python value of an accepted JSON text. Refuses what ``json.loads`` would silently change:
-    numbers beyond the float range (they would become ``inf``) and nesting deeper than it can decode."""
-    numbers = (
-        child
-        for subtree in tree.iter_subtrees()  # iterative: deeply nested documents must not recurse
-        for child in subtree.children
-        if isinstance(child, lark.Token) and child.type == "NUMBER"
-    )
-    for token in numbers:
-        if any(c in token for c in ".eE") and math.isinf(float(token)):
-            pos = token.start_pos or 0
-            line, column = lark_engine.line_column(text, pos)
-            raise ValidationError(
-                f"number {token[:40]} is beyond the range of a 64-bit float",
-                text=text, offset=len(text[:pos].encode("utf-8")), line=line, column=column,
-                engine="json", grammar=grammar_name,
-            )
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise ValidationError(
-            f"JSON nesting is too deep to decode (Python recursion limit {sys.getrecursionlimit()})",
-            text=text, engine="json", grammar=grammar_name,
-        ) from None
+class JSONGrammar(Grammar):
+    """The packaged ``json`` grammar: ``validate`` judges with both engines, Lark through the lexer-friendly
+    ``_json_syntax.SYNTAX_GRAMMAR``.
+
+    The returned tree has no ``meta`` positions (tokens keep theirs); ``parse`` still parses the
+    packaged grammar with positions.
+    """
+
+    def validate(self, text: str) -> lark.Tree:
+        data = self._encode(text)
+        if not self._llg().match(data).ok:
+            error = self.llg_error(text)
+            assert error is not None
+            raise error
+        try:
+            return syntax_parser().parse(text)
+        except lark.UnexpectedInput:
+            return self.parse(text)  # the packaged grammar, with positions, locates the refusal
 
 
-def _pydantic_validate(model: Any, value: Any, text: str, grammar_name: str) -> Any:
-    import pydantic
-
-    try:
-        return pydantic.TypeAdapter(model).validate_python(value)
-    except pydantic.ValidationError as exc:
-        problems = [
-            f"/{'/'.join(str(p) for p in error.get('loc', ()))}: {error.get('msg')}" for error in exc.errors()
-        ]
-        raise ValidationError(
-            f"{exc.error_count()} schema error(s): " + "; ".join(problems[:20])
-            + (f"; ... and {len(problems) - 20} more" if len(problems) > 20 else ""),
-            text=text,
-            engine="pydantic",
-            grammar=grammar_name,
-        ) from None
-
-
-def available_grammars() -> list[_resources.GrammarInfo]:
+def available_grammars() -> list[GrammarInfo]:
     """The packaged grammars with a one-line description each."""
-    return list(_resources.catalog().values())
-
-
-def _packaged_text(name: str) -> str:
-    path = _resources.grammars_dir() / f"{name}.lark"
-    if not path.is_file():
-        known = ", ".join(sorted(_resources.catalog()))
-        raise GrammarError(f"no packaged grammar named {name!r}; packaged grammars: {known}")
-    return path.read_text(encoding="utf-8")
+    return list(catalog().values())
 
 
 def _read_grammar_file(path: Path) -> str:
@@ -373,28 +339,24 @@ def _read_grammar_file(path: Path) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _load_packaged(name: str) -> Grammar:
-    info = _resources.catalog().get(name)
+    info = catalog().get(name)
     if info is None:
-        _packaged_text(name)  # raises with the list of known names
+        packaged_text(name)  # raises with the list of known names
         raise AssertionError
-    text = _compose.expand(_packaged_text(name), _packaged_text)
-    grammar_class: type[Grammar] = Grammar
-    if name == "json":  # validation checks the syntax with a lexer-friendly copy on the Lark side
-        from ._json_syntax import JSONGrammar
-
-        grammar_class = JSONGrammar
+    text = _compose.expand(packaged_text(name), packaged_text)
+    # json: validation checks the syntax with a lexer-friendly copy on the Lark side
+    grammar_class: type[Grammar] = JSONGrammar if name == "json" else Grammar
     grammar = grammar_class(text, name=name, parser=info.parser)
-    from . import _typed
-
-    return _typed.attach(grammar)
+    typer = typer_for(name)
+    return grammar if typer is None else grammar._with_typer(typer)
 
 
 def load_grammar(name_or_path: str | Path) -> Grammar:
     """A packaged grammar by name (``"json"``, ``"sql/sqlite"``) or a ``.lark`` file by path."""
-    if isinstance(name_or_path, str) and name_or_path in _resources.catalog():
+    if isinstance(name_or_path, str) and name_or_path in catalog():
         return _load_packaged(name_or_path)
     path = Path(name_or_path)
     if not (path.suffix == ".lark" or path.exists()):
         return _load_packaged(str(name_or_path))  # raises, listing the packaged names
-    text = _compose.expand(_read_grammar_file(path), _packaged_text)
-    return Grammar(text, name=str(path), parser=_resources.read_header(text).parser)
+    text = _compose.expand(_read_grammar_file(path), packaged_text)
+    return Grammar(text, name=str(path), parser=read_header(text).parser)

@@ -10,8 +10,9 @@ the same tree shape (``start``, ``object``, ``member``, ``array``, named value t
 
 Verdicts: llguidance on the packaged grammar (one call over all bytes), then this Lark grammar. Only a
 refused text is parsed again with the packaged grammar and positions, so the error is located exactly
-as before. ``tests/test_json_syntax.py`` checks that the two Lark grammars accept the same texts
-(JSONTestSuite, generated JSON in many whitespace layouts, whitespace at the bound).
+as before (``JSONGrammar`` lives beside ``Grammar``). ``tests/test_json_syntax.py`` checks that the two
+Lark grammars accept the same texts (JSONTestSuite, generated JSON in many whitespace layouts,
+whitespace at the bound).
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import re
 
 import lark
 
-from .grammar import Grammar
+from ._packaged import grammars_dir
 
-__all__ = ["JSONGrammar", "SYNTAX_GRAMMAR", "syntax_parser"]
+__all__ = ["SYNTAX_GRAMMAR", "syntax_parser"]
 
 SYNTAX_GRAMMAR = r"""
 start: value
@@ -59,8 +60,6 @@ _FAST_NUMBER = r"-?(?:0|[1-9][0-9]{0,8})(?:\.[0-9]+)?(?:[eE](?:-[0-9]+|\+?(?:[0-
 
 
 def _packaged_number() -> str:
-    from ._resources import grammars_dir
-
     text = (grammars_dir() / "json.lark").read_text(encoding="utf-8")
     return re.search(r"^NUMBER: /(.*)/$", text, re.M).group(1)  # type: ignore[union-attr]
 
@@ -70,23 +69,5 @@ SYNTAX_GRAMMAR = SYNTAX_GRAMMAR.replace("FAST_NUMBER", _FAST_NUMBER).replace("PA
 
 @functools.lru_cache(maxsize=1)
 def syntax_parser() -> lark.Lark:
+    """``SYNTAX_GRAMMAR`` built once: LALR, basic lexer, no positions."""
     return lark.Lark(SYNTAX_GRAMMAR, parser="lalr", lexer="basic", propagate_positions=False)
-
-
-class JSONGrammar(Grammar):
-    """The packaged ``json`` grammar: ``validate`` judges with both engines, Lark through ``SYNTAX_GRAMMAR``.
-
-    The returned tree has no ``meta`` positions (tokens keep theirs); ``parse`` still parses the
-    packaged grammar with positions.
-    """
-
-    def validate(self, text: str) -> lark.Tree:
-        data = self._encode(text)
-        if not self._llg().match(data).ok:
-            error = self.llg_error(text)
-            assert error is not None
-            raise error
-        try:
-            return syntax_parser().parse(text)
-        except lark.UnexpectedInput:
-            return self.parse(text)  # the packaged grammar, with positions, locates the refusal

@@ -28,8 +28,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from .errors import GrammarError
-from .lint import _Token as Token, tokenize
+from ..errors import GrammarError
+from ._tokens import Token, tokenize
 
 __all__ = ["expand", "mangle_name"]
 

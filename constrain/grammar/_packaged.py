@@ -1,4 +1,4 @@
-"""Where the packaged grammars live, and what each one is.
+"""The packaged grammars: where they live, what each one is, and what a grammar's header says.
 
 In a wheel they sit at ``constrain/grammars``; in a source checkout at the repo's top-level ``grammars/``.
 Each ``.lark`` file opens with ``// <one-line description>``; an optional ``// parser: lalr|earley``
@@ -16,26 +16,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple
 
+from ..errors import GrammarError
+
 ParserChoice = Literal["auto", "lalr", "earley"]
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent  # constrain/
 
 
 @functools.lru_cache(maxsize=1)
 def grammars_dir() -> Path:
+    """The directory of the packaged ``.lark`` files."""
     for candidate in (_PACKAGE_DIR / "grammars", _PACKAGE_DIR.parent / "grammars"):
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError("packaged grammars directory not found")
 
 
-def data_dir() -> Path:
-    """Package data other than grammars (databases, licence notices)."""
-    return _PACKAGE_DIR / "data"
-
-
 @dataclass(frozen=True)
 class GrammarInfo:
+    """A packaged grammar: its name, its summary line, its file and the Lark parser it pins."""
+
     name: str
     description: str
     path: Path
@@ -115,6 +115,7 @@ def read_header(text: str) -> Header:
 
 @functools.lru_cache(maxsize=1)
 def catalog() -> dict[str, GrammarInfo]:
+    """Every packaged grammar by name (``"json"``, ``"sql/sqlite"``); fragments (``_name``) are not grammars."""
     root = grammars_dir()
     out: dict[str, GrammarInfo] = {}
     for path in sorted(root.rglob("*.lark")):
@@ -124,3 +125,12 @@ def catalog() -> dict[str, GrammarInfo]:
         header = read_header(path.read_text(encoding="utf-8"))
         out[rel] = GrammarInfo(rel, header.summary, path, header.parser)
     return out
+
+
+def packaged_text(name: str) -> str:
+    """The text of the packaged grammar ``name`` as shipped (its ``// include:`` lines unresolved)."""
+    path = grammars_dir() / f"{name}.lark"
+    if not path.is_file():
+        known = ", ".join(sorted(catalog()))
+        raise GrammarError(f"no packaged grammar named {name!r}; packaged grammars: {known}")
+    return path.read_text(encoding="utf-8")

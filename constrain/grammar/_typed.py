@@ -1,6 +1,8 @@
-"""Typed results for packaged grammars: which packaged grammar turns its tree into which value.
+"""Typed values: which packaged grammar turns its tree into which value, and how a transformer's
+exception becomes a located ``ValidationError``.
 
-Kept as a table so that each DSL's transformer lives in its own module.
+Kept as a table of ``"module:function"`` names so that each DSL's transformer lives in its own module
+(above this package) and is imported only when its grammar is loaded.
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ from typing import Any, Callable
 
 import lark
 
-from .errors import ConstrainError, ValidationError
-from .grammar import Grammar, _json_value as decode_json
+from ..errors import ConstrainError, ValidationError
+from ._values import json_value
+
+Typer = Callable[[str, lark.Tree], Any]
+"""Turns an accepted text and its Lark tree into the grammar's typed value."""
 
 # packaged grammar name -> "module:function" returning the typed value from (text, tree)
 TYPERS: dict[str, str] = {
-    "json": "constrain._typed:json_value",
+    "json": "constrain.grammar._typed:json_typed_value",
     "dsl/filter": "constrain.dsl.filter:from_tree",
     "dsl/cron": "constrain.dsl.cron:from_tree",
     "dsl/chart": "constrain.dsl.chart:from_tree",
@@ -23,17 +28,18 @@ TYPERS: dict[str, str] = {
 }
 
 
-def json_value(text: str, tree: lark.Tree) -> Any:
-    return decode_json(text, tree, "json")  # refuses what json.loads would silently change (inf, depth)
+def json_typed_value(text: str, tree: lark.Tree) -> Any:
+    return json_value(text, tree, "json")  # refuses what json.loads would silently change (inf, depth)
 
 
-def attach(grammar: Grammar) -> Grammar:
-    target = TYPERS.get(grammar.name)
+def typer_for(name: str) -> Typer | None:
+    """The typed value of the packaged grammar ``name`` (see ``TYPERS``), or None when it has none."""
+    target = TYPERS.get(name)
     if target is None:
-        return grammar
+        return None
     module_name, _, func = target.partition(":")
-    module = importlib.import_module(module_name)
-    return grammar._with_typer(getattr(module, func))
+    typer: Typer = getattr(importlib.import_module(module_name), func)
+    return typer
 
 
 def location(text: str, node: lark.Tree | lark.Token) -> tuple[int, int, int]:
