@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import constrain
-import constrain.lint
+import constrain.grammar.lint
 from constrain.cli import main
 
 
@@ -118,10 +118,10 @@ def test_sample_hides_refused_strings_unless_all(tmp_path: Path, capsys: pytest.
     # a typed check the grammar leaves out: odd digits are refused
     from constrain.cli import _authoring_cmds
 
-    def judge(g: constrain.Grammar, text: str) -> constrain.lint.SampleVerdict:
+    def judge(g: constrain.Grammar, text: str) -> constrain.grammar.lint.SampleVerdict:
         if int(text) % 2:
-            return constrain.lint.SampleVerdict(text, typed_error=constrain.ValidationError("odd", text=text, engine="semantic"))
-        return constrain.lint.SampleVerdict(text)
+            return constrain.grammar.lint.SampleVerdict(text, typed_error=constrain.ValidationError("odd", text=text, engine="semantic"))
+        return constrain.grammar.lint.SampleVerdict(text)
 
     original = _authoring_cmds.judge_sample
     _authoring_cmds.judge_sample = judge  # type: ignore[assignment]

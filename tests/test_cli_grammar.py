@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import constrain
-import constrain.lint
+import constrain.grammar.lint
 from constrain.cli import main
 from constrain.grammar import DEFAULT_MAX_BYTES
 
@@ -51,7 +51,7 @@ def test_check_packaged_grammar_is_clean(capsys: pytest.CaptureFixture[str]) -> 
     assert all(d["severity"] != "error" for d in record["diagnostics"])
 
 
-@pytest.mark.parametrize("target", sorted(constrain.lint.TARGETS))
+@pytest.mark.parametrize("target", sorted(constrain.grammar.lint.TARGETS))
 def test_check_with_target(capsys: pytest.CaptureFixture[str], target: str) -> None:
     code, out, _ = run(capsys, "check", "json", "--target", target, "--json")
     (record,) = json_lines(out)

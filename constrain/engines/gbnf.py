@@ -85,7 +85,7 @@ __all__ = [
     "Chars", "Lit", "Seq", "Alt", "Repeat", "Ref", "Tok", "Node",
 ]
 
-# constrain.lint reads the character sets of ``GbnfRules`` with these
+# constrain.grammar.lint reads the character sets of ``GbnfRules`` with these
 _normalize = without_surrogates
 _intersect = intersect
 

@@ -2,7 +2,7 @@
 
 ``constrain playground`` serves one page on 127.0.0.1 and a small JSON API behind it (``POST
 /api/check``, ``/api/explain``, ``/api/sample``, ``/api/compile-schema``), each a thin layer over the
-public functions (``Grammar.check``, ``constrain.explain.explain``, ``Grammar.sample``,
+public functions (``Grammar.check``, ``constrain.grammar.explain.explain``, ``Grammar.sample``,
 ``constrain.json_schema.grammar``, ``constrain.sql.grammar``). The page's script and style ship in
 the package: nothing is fetched from the internet. A request may carry a ``version`` (the page counts the
 edits each panel judges); its answer carries it back, and the page draws only the answer for the newest.
