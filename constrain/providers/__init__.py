@@ -60,7 +60,7 @@ PROVIDERS: dict[str, str] = {
     "vllm": "constrain.providers.vllm:VLLM",
     "llamacpp": "constrain.providers.llamacpp:LlamaCppServer",
     "sglang": "constrain.providers.sglang:SGLang",
-    "local": "constrain.providers.local:Local",
+    "local": "constrain.local:Local",
 }
 
 
