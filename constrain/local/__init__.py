@@ -6,9 +6,10 @@ state of prompts' shared prefixes, in memory and on disk), ``_sequence`` (one co
 picks under the grammar's mask), ``_model`` (a loaded model and its decode loops), ``_provider`` (``Local``,
 the provider, and ``LocalBackend``, the same model behind ``constrain.server``).
 
-The package may import ``constrain.errors``, ``constrain.engines`` and ``constrain.providers.base``;
-llama-cpp-python (the optional ``[local]`` extra) only when a model is loaded. ``Local`` is also
-importable as ``constrain.providers.local.Local``.
+The package may import ``constrain.errors``, ``constrain.grammar``, ``constrain.engines`` and
+``constrain.providers.base`` (never the server it can answer for); llama-cpp-python, the optional
+``[local]`` extra, only when a model is loaded. ``Local`` is also importable as
+``constrain.providers.local.Local``.
 """
 
 from ._model import DEFAULT_CONTEXT, DEFAULT_THREADS, MAX_SEQUENCES, LocalModel, load_model

@@ -10,19 +10,17 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import Iterator, Protocol, Sequence
 
 import llguidance
 
 from ..engines.llg_engine import hang_of
 from ..errors import ConstrainError, GrammarError, InputError, TruncatedError
+from ..grammar import Grammar
 from ..providers.base import Candidate, Completion, Constraint, DeltaCallback, Message, Provider, Sampling, Usage
 from . import _store
 from ._model import DEFAULT_CONTEXT, DEFAULT_THREADS, MAX_SEQUENCES, LocalModel, load_model
 from ._sequence import DecodeResult
-
-if TYPE_CHECKING:
-    from ..server import GenerationRequest
 
 __all__ = ["Local", "LocalBackend"]
 
@@ -212,6 +210,19 @@ def _llg_grammar(constraint: Constraint) -> str:
     return llguidance.LLMatcher.grammar_from_lark(constraint.definition)
 
 
+class ServedRequest(Protocol):
+    """What ``LocalBackend`` reads of a request (``constrain.server.GenerationRequest`` has it all)."""
+
+    @property
+    def messages(self) -> Sequence[Message]: ...
+
+    @property
+    def grammar(self) -> Grammar | None: ...
+
+    @property
+    def max_tokens(self) -> int | None: ...
+
+
 class LocalBackend:
     """The ``Backend`` of ``constrain.server.Server`` that answers with a ``Local`` provider's model.
 
@@ -226,7 +237,7 @@ class LocalBackend:
         self.provider = provider or Local()
         self.name = f"local:{self.provider.model}"
 
-    def generate(self, request: GenerationRequest) -> Iterator[str]:
+    def generate(self, request: ServedRequest) -> Iterator[str]:
         model = self.provider.load()
         turns = [{"role": m.role, "content": m.content} for m in request.messages]
         prompt = model.render(turns, template=self.provider.chat_template)

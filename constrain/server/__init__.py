@@ -12,8 +12,8 @@ Run it with ``constrain serve`` or ``python -m constrain.server``; it listens on
 Inside, from the bottom up: ``_http`` (requests, errors, responses; no endpoint), ``_backends`` (where
 outputs come from), ``_batch`` (Files and Batches; knows ``_http`` and a function that answers one line),
 ``_server`` (the routes). The package may import ``constrain.grammar``, ``constrain.engines``,
-``constrain.errors`` and ``constrain.providers.base``; only the CLI uses it (and ``constrain.local``
-names its ``GenerationRequest`` as a type).
+``constrain.errors`` and ``constrain.providers.base``; nothing in the library imports it but the CLI,
+which also plugs the embedded model in (``constrain.local.LocalBackend``).
 """
 
 from ._backends import Backend, GenerationRequest, RandomWalkBackend
