@@ -63,7 +63,7 @@ PROVIDERS: dict[str, str] = {
     "vllm": "constrain.providers.vllm:VLLM",
     "llamacpp": "constrain.providers.llamacpp:LlamaCppServer",
     "sglang": "constrain.providers.sglang:SGLang",
-    "local": "constrain.local:Local",
+    "local": "constrain.providers.local:Local",
 }
 
 
