@@ -34,7 +34,8 @@ from typing import Any
 
 from _common import ROOT, bench_parser, emit, fmt_seconds, percentile, print_table
 
-from constrain import _model_store, load_grammar
+from constrain import load_grammar
+from constrain.local import _store as _model_store
 from constrain.errors import ConstrainError
 from constrain._databases import packaged_database
 from constrain.providers.base import Constraint, Message
@@ -128,7 +129,7 @@ REPEAT_QUESTIONS = [
 _CHILD = """
 import json, os, sys, time
 started = time.perf_counter()
-from constrain import _local_decode
+from constrain.local import _model as _local_decode
 timings = {"prompt": 0.0, "decode": 0.0}
 def timed(name, method):
     def wrapper(self, *args, **kwargs):

@@ -18,8 +18,8 @@ from typing import Any
 
 from _common import bench_parser, emit, print_table
 
-from constrain import _model_store
-from constrain._local_decode import MAX_SEQUENCES, available_cores, import_llama_cpp, load_model
+from constrain.local import _store as _model_store
+from constrain.local._model import MAX_SEQUENCES, available_cores, import_llama_cpp, load_model
 from constrain.sql.ask import _plan
 
 # name -> (batch threads, n_batch, flash attention, KV type); "current" is what LocalModel uses

@@ -16,17 +16,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Generator, Generic, Sequence, TypeVar
+from typing import Any, Callable, Generator, Sequence, TypeVar
 
 from .errors import ConstrainError, GenerationError, InputError, TruncatedError, ValidationError
-from .grammar import Grammar, load_grammar
+from .grammar import Grammar
+from .providers import OpenAIClient, from_env
+from .providers._guide import constraint_for, guide, request_constraint
+from .providers._result import Attempt, Result, typed_value
 from .providers.base import (
-    DEFAULT_TEMPERATURE, Candidate, Completion, Constraint, DeltaCallback, Message, Provider, Sampling, Usage,
+    DEFAULT_TEMPERATURE, Candidate, Completion, DeltaCallback, Message, Provider, Sampling, Usage,
 )
-
-if TYPE_CHECKING:
-    from .providers.openai_sdk import OpenAIClient
 
 __all__ = ["Attempt", "Result", "generate", "agenerate", "guide", "messages_for", "constraint_for", "DEFAULT_SYSTEM"]
 
@@ -37,19 +36,6 @@ DEFAULT_SYSTEM = (
     "write only that input, with no commentary."
 )
 ANSWER_SYSTEM = "Write only the answer, in the format described below: no commentary, no markdown, no code fences."
-
-
-def guide(grammar: Grammar, *, worked: bool = True) -> str:
-    """What the model is told about ``grammar``: its description, then its examples ("" when it has
-    neither). ``worked=False`` leaves out the examples that come with a request (``messages_for``
-    shows those as turns of the conversation instead)."""
-    parts = [f"Format: {grammar.description}"] if grammar.description.strip() else []
-    for output, request in grammar.examples:
-        if request is None:
-            parts.append(f"Example:\n{output}")
-        elif worked:
-            parts.append(f"Example request: {request}\nAnswer:\n{output}")
-    return "\n\n".join(parts)
 
 
 def messages_for(
@@ -88,104 +74,6 @@ def messages_for(
     return messages[:first] + turns + messages[first:]
 
 
-def constraint_for(grammar: Grammar, *, in_tool: bool, name: str = "emit") -> Constraint:
-    """The constraint ``generate`` sends; ``in_tool`` (a provider that takes the grammar as a custom tool,
-    the guide wanted): the grammar's guide is the tool's description."""
-    text = guide(grammar) if in_tool else ""
-    return Constraint(grammar, name=name, **({"description": text} if text else {}))
-
-
-def _constraint(grammar: Grammar | str | None, output_type: Any, syntax: str, tool_name: str, *, in_tool: bool) -> Constraint:
-    """What ``generate`` sends for these arguments: a regex constraint (``syntax="regex"``, the regex in
-    ``grammar``), else the grammar's (or ``output_type``'s) constraint, see ``constraint_for``."""
-    if syntax == "regex":
-        if not isinstance(grammar, str):
-            raise InputError("syntax='regex' needs the regex as a string in grammar=")
-        return Constraint.regex(grammar, name=tool_name)
-    return constraint_for(_resolve_grammar(grammar, output_type), in_tool=in_tool, name=tool_name)
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One request and its local verdict: ``error`` is None for the attempt that succeeded."""
-
-    number: int
-    raw: str
-    error: ConstrainError | None
-    usage: Usage
-    elapsed: float
-    validation_time: float = 0.0
-    request_id: str | None = None
-    finish_reason: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def to_dict(self) -> dict[str, Any]:
-        error: dict[str, Any] | None = None
-        if self.error is not None:
-            to_dict = getattr(self.error, "to_dict", None)
-            error = to_dict() if callable(to_dict) else {}
-            error.update(type=type(self.error).__name__, message=str(self.error).splitlines()[0])
-        return {
-            "number": self.number,
-            "raw": self.raw,
-            "ok": self.ok,
-            "error": error,
-            "usage": {"input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens,
-                      "reasoning_tokens": self.usage.reasoning_tokens},
-            "elapsed": self.elapsed,
-            "validation_time": self.validation_time,
-            "request_id": self.request_id,
-            "finish_reason": self.finish_reason,
-        }
-
-
-@dataclass(frozen=True)
-class Result(Generic[T]):
-    """A validated output: ``value`` is typed (Lark tree, the grammar's typed value, a validator's result,
-    or a pydantic instance); ``raw`` is the validated text (what the model produced, or for a grammar asked
-    in its written form the text that form stands for, with the model's own words in ``written``);
-    ``attempts`` keeps every try."""
-
-    value: T
-    raw: str
-    attempts: tuple[Attempt, ...]
-    grammar: Grammar = field(repr=False)
-    written: str | None = None  # what the model wrote, when the grammar was asked in its written form
-    provider: str = ""
-    model: str | None = None
-    elapsed: float = 0.0
-    agreement: int = 1  # with candidates: how many valid candidates of the last round gave this value
-
-    @property
-    def usage(self) -> Usage:
-        total = Usage()
-        for attempt in self.attempts:
-            total = total + attempt.usage
-        return total
-
-    @property
-    def request_id(self) -> str | None:
-        return self.attempts[-1].request_id if self.attempts else None
-
-    def to_dict(self) -> dict[str, Any]:
-        usage = self.usage
-        return {
-            "raw": self.raw,
-            **({"written": self.written} if self.written is not None else {}),
-            "grammar": self.grammar.name,
-            "provider": self.provider,
-            "model": self.model,
-            "elapsed": self.elapsed,
-            "agreement": self.agreement,
-            "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
-                      "reasoning_tokens": usage.reasoning_tokens, "total_tokens": usage.total_tokens},
-            "attempts": [a.to_dict() for a in self.attempts],
-        }
-
-
 class _Loop:
     """The loop's state and decisions, shared by ``generate`` and ``agenerate`` (only the send differs)."""
 
@@ -216,7 +104,7 @@ class _Loop:
         self.max_total_tokens = max_total_tokens
         self.candidates = candidates
         in_tool = describe and self.provider.tool_descriptions
-        self.constraint = _constraint(grammar, output_type, syntax, tool_name, in_tool=in_tool)
+        self.constraint = request_constraint(grammar, output_type, syntax, tool_name, in_tool=in_tool)
         self.grammar = self.constraint.grammar
         # a grammar with a written form (``Grammar.written_as``) is asked for in that form, with its guide
         self.written = self.grammar.written_as if describe and output_type is None and validator is None and syntax != "regex" else None
@@ -351,7 +239,7 @@ class _Loop:
         """The output's text in the grammar (converted from its written form, if asked in one) and value."""
         if self.written is not None:
             text = self.grammar.from_written(text)
-        return text, _typed_value(self.grammar, text, self.output_type, self.validator)
+        return text, typed_value(self.grammar, text, self.output_type, self.validator)
 
     def failure(self) -> GenerationError:
         last = self.attempts[-1].error if self.attempts else None
@@ -360,17 +248,6 @@ class _Loop:
             f"no valid output for grammar {self.grammar.name}: {why}; last error: {str(last).splitlines()[0] if last else 'none'}",
             attempts=self.attempts,
         )
-
-
-def _typed_value(grammar: Grammar, text: str, output_type: Any, validator: Callable[[str], Any] | None) -> Any:
-    """``text``'s value: ``validator(text)`` after the grammar check, else a pydantic instance of
-    ``output_type``, else ``grammar.parse_typed(text)``; ``ValidationError`` (located) when it fails."""
-    if validator is not None:
-        grammar.validate(text)
-        return validator(text)
-    if output_type is not None:
-        return grammar.parse_json(text, output_type)
-    return grammar.parse_typed(text)
 
 
 def _vote_key(value: Any) -> str:
@@ -383,45 +260,10 @@ def _vote_key(value: Any) -> str:
         return repr(value)
 
 
-def _resolve_grammar(grammar: Grammar | str | None, output_type: Any) -> Grammar:
-    if isinstance(grammar, Grammar):
-        return grammar
-    if isinstance(grammar, str):
-        return load_grammar(grammar)
-    if output_type is not None:
-        try:
-            from . import json_schema  # type: ignore[attr-defined]
-        except ImportError:
-            raise InputError("output_type= needs constrain.json_schema, which is not available; pass grammar=") from None
-        return _schema_grammar(json_schema, output_type)
-    raise InputError("generate needs grammar= (a Grammar, a packaged grammar name or a .lark path) or output_type=")
-
-
-def _schema_grammar(json_schema: Any, output_type: Any) -> Grammar:
-    """``output_type``'s grammar: exact (strict) when the schema compiles so, else widened.
-
-    Measured on MaskBench (README, "JSON Schema -> grammar"): strict compiles 85.3% of the schemas
-    with a grammar whose language is exactly the conforming values; widen compiles 98.6%, leaving
-    what it drops (listed by ``json_schema.widenings``) to the validator, which every output passes
-    before it is returned. Strict first keeps the exact grammar where there is one (no re-asks for
-    values the grammar could have ruled out); the fallback keeps usable 133 of the 147 schemas strict
-    refuses, instead of raising before any request. Pass ``grammar=json_schema.grammar(T, widen=...)``
-    to choose.
-    """
-    from .errors import JSONSchemaError
-
-    try:
-        return json_schema.grammar(output_type)  # type: ignore[no-any-return]
-    except JSONSchemaError:
-        return json_schema.grammar(output_type, widen=True)  # type: ignore[no-any-return]
-
-
 def _resolve_provider(provider: Provider | str | OpenAIClient | None) -> Provider:
     if isinstance(provider, Provider):
         return provider
-    from . import providers
-
-    return providers.from_env(provider)
+    return from_env(provider)
 
 
 def _feedback(raw: str, error: ConstrainError) -> list[Message]:

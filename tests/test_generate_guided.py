@@ -19,7 +19,7 @@ import constrain
 from _fault_server import fault_server, served  # noqa: F401  (fixtures)
 from constrain import Grammar, GenerationError, TruncatedError, generate, load_grammar
 from constrain.grammar import Example
-from constrain._repetition import MIN_CHARS, MIN_REPEATS, RepetitionGuard, repeated_span
+from constrain.local._repetition import MIN_CHARS, MIN_REPEATS, RepetitionGuard, repeated_span
 from constrain.generate import ANSWER_SYSTEM, DEFAULT_SYSTEM, guide, messages_for
 from constrain.json_schema import describe, grammar as schema_grammar, token_bound
 from constrain.providers import LlamaCppServer, OpenAI, OpenAIChat

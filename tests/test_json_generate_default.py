@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from _fault_server import fault_server, output, served  # noqa: F401  (fixtures)
 from constrain import generate, json_schema
 from constrain.errors import JSONSchemaError, ValidationError
-from constrain.generate import _schema_grammar
+from constrain.providers._guide import _schema_grammar
 from constrain.providers import OpenAI
 
 

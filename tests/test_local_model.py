@@ -20,7 +20,7 @@ pytestmark = pytest.mark.local_model
 
 def _require_local_model() -> str:
     """The assembled default model's path; skip (locally) or fail (CI) when the extra is missing."""
-    from constrain import _model_store
+    from constrain.local import _store as _model_store
 
     try:
         import llama_cpp  # noqa: F401
@@ -59,7 +59,7 @@ def _sql_messages(question: str) -> list[Message]:
 
 
 def test_model_is_shared_per_file_and_so_is_its_tokenizer(local, model_path: str) -> None:
-    from constrain._local_decode import load_model
+    from constrain.local import load_model
 
     model = local.load()
     assert load_model(model_path) is model

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from constrain import ModelError
-from constrain import _model_store as store
+from constrain.local import _store as store
 from constrain._databases import packaged_database, resolve_database
 from constrain.errors import InputError
 

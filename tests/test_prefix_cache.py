@@ -1,4 +1,4 @@
-"""The embedded model's prompt-prefix cache (``constrain._prefix_cache``), with the real model: a restored
+"""The embedded model's prompt-prefix cache (``constrain.local._prefix_cache``), with the real model: a restored
 prefix gives exactly the tokens a fresh evaluation gives, in this process and in another; a changed
 schema misses; a damaged or foreign file is never used and is rewritten; the disk stays within its bound.
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from constrain._prefix_cache import PrefixCache, _token_bytes
+from constrain.local._prefix_cache import PrefixCache, _token_bytes
 
 pytestmark = pytest.mark.local_model
 
@@ -29,7 +29,7 @@ QUESTION = "How many artists are there?"
 def model() -> Any:
     from test_local_model import _require_local_model
 
-    from constrain._local_decode import load_model
+    from constrain.local import load_model
 
     return load_model(_require_local_model())
 
@@ -84,8 +84,8 @@ def test_a_restored_prefix_gives_the_tokens_of_a_fresh_evaluation(model: Any, tm
         "import json, sys\n"
         "from pathlib import Path\n"
         "sys.path.insert(0, sys.argv[2])\n"
-        "from constrain._local_decode import load_model\n"
-        "from constrain._prefix_cache import PrefixCache\n"
+        "from constrain.local import load_model\n"
+        "from constrain.local._prefix_cache import PrefixCache\n"
         "from test_prefix_cache import _ask\n"
         "model = load_model(sys.argv[3])\n"
         "model.prefix_cache = PrefixCache(model.path, model.prefix_cache.config, directory=Path(sys.argv[1]), min_tokens=8)\n"

@@ -6,8 +6,7 @@ import argparse
 import asyncio
 import contextlib
 
-from .._local_decode import DEFAULT_CONTEXT, DEFAULT_THREADS
-from .._model_store import DEFAULT_MODEL, MODELS
+from ..local import DEFAULT_CONTEXT, DEFAULT_MODEL, DEFAULT_THREADS, MODELS
 from ._output import Output, add_json_flag
 
 
@@ -47,7 +46,7 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
     from ..server import RandomWalkBackend, Server
 
     if args.backend == "local":
-        from ..providers.local import Local, LocalBackend
+        from ..local import Local, LocalBackend
 
         provider = Local(
             args.model,

@@ -1,6 +1,9 @@
 """Model providers: each sends a grammar as a CFG constraint and returns the raw text it got back.
 
-Providers never validate; the generate loop does (see ``constrain.generate``). Pick one by name with
+Providers never validate; the generate loop does (see ``constrain.generate``). What the loop shares with
+``openai_tools`` / ``parse_openai`` lives down here, so both depend on it and not on each other: ``_guide``
+(what a request asks of the model) and ``_result`` (``Attempt``, ``Result``, an output's typed value).
+Pick one by name with
 ``get(name, **options)``, or let ``from_env()`` choose: an explicit name, else ``CONSTRAIN_PROVIDER``,
 else ``openai`` when ``OPENAI_API_KEY`` is set, else ``openai`` against ``CONSTRAIN_BASE_URL`` when that
 is set (any Responses-compatible server, e.g. ``constrain serve``), else the embedded ``local`` model.

@@ -43,14 +43,14 @@ from ..errors import (
 )
 from ..grammar import Grammar
 from .base import Completion, Constraint, Provider
+from ._guide import request_constraint
 from ._http import HTTPProvider, HTTPRequest, RetryPolicy, StreamReader, error_from_response, logger, request_id_of
 from .chat import OpenAIChat, custom_tool_fields
 from .openai import Effort, OpenAI, tool_fields
+from ._result import Attempt, Result, typed_value
 
 if TYPE_CHECKING:
     import openai
-
-    from ..generate import Result
 
     OpenAIClient: TypeAlias = openai.OpenAI | openai.AsyncOpenAI
 else:
@@ -270,12 +270,10 @@ def from_openai_client(client: OpenAIClient, *, api: API = "responses", model: s
 
 
 # -- for callers of the SDK ---------------------------------------------------------------------------
-def _request_constraint(grammar: Grammar | str | None, output_type: Any, syntax: str, tool_name: str, describe: bool) -> Constraint:
-    from ..generate import _constraint
-
+def _checked_constraint(grammar: Grammar | str | None, output_type: Any, syntax: str, tool_name: str, describe: bool) -> Constraint:
     if syntax not in ("lark", "regex"):
         raise InputError(f"syntax must be 'lark' or 'regex', not {syntax!r}")
-    return _constraint(grammar, output_type, syntax, tool_name, in_tool=describe)
+    return request_constraint(grammar, output_type, syntax, tool_name, in_tool=describe)
 
 
 def openai_tools(
@@ -296,7 +294,7 @@ def openai_tools(
     Pass them on: ``client.responses.create(model=..., input=..., **openai_tools(grammar))``."""
     if api not in _APIS:
         raise InputError(f"api must be one of {', '.join(_APIS)}, not {api!r}")
-    constraint = _request_constraint(grammar, output_type, syntax, tool_name, describe)
+    constraint = _checked_constraint(grammar, output_type, syntax, tool_name, describe)
     return tool_fields(constraint) if api == "responses" else custom_tool_fields(constraint)
 
 
@@ -338,9 +336,7 @@ def parse_openai(
     or ``grammar.parse_typed(raw)``. Raises ``ValidationError`` (with line:column) when the output is not
     in the grammar, ``TruncatedError`` when it stopped at the token limit, ``ResponseFormatError`` when
     the answer holds no such tool call."""
-    from ..generate import Attempt, Result, _typed_value
-
-    constraint = _request_constraint(grammar, output_type, syntax, tool_name, describe=False)
+    constraint = _checked_constraint(grammar, output_type, syntax, tool_name, describe=False)
     data = _as_data(response)
     reader = _reader("chat" if "choices" in data and "output" not in data else "responses")
     request_id = getattr(response, "_request_id", None)
@@ -349,7 +345,7 @@ def parse_openai(
         raise TruncatedError("the output stopped at the token limit before the grammar was complete",
                              partial=completion.text, usage=completion.usage)
     started = time.perf_counter()
-    value = _typed_value(constraint.grammar, completion.text, output_type, validator)
+    value = typed_value(constraint.grammar, completion.text, output_type, validator)
     attempt = Attempt(number=1, raw=completion.text, error=None, usage=completion.usage, elapsed=0.0,
                       validation_time=time.perf_counter() - started, request_id=completion.request_id,
                       finish_reason=completion.finish_reason)

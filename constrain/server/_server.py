@@ -1,15 +1,9 @@
 """An OpenAI-compatible HTTP server that enforces the submitted grammar with llguidance.
 
-Speaks ``POST /v1/responses`` (custom tools with Lark or regex grammars, optional SSE streaming) and
-``POST /v1/chat/completions`` (the nested custom-tool shape, vLLM's ``structured_outputs.grammar``,
-llama.cpp's ``grammar`` and SGLang's ``ebnf`` GBNF fields; ``stream: true`` sends ``chat.completion.chunk``
-events, with a usage chunk when ``stream_options.include_usage`` asks). A grammar llguidance refuses gets the
-400 error body a real server sends. Outputs come from a pluggable ``Backend``: ``RandomWalkBackend``
-walks the grammar at random (for tests and benchmarks); the embedded local model plugs in the same way.
-The Files and Batches endpoints of OpenAI's Batch API run each line through ``/v1/responses``
-(``constrain._batch_endpoints``).
-
-Run it with ``constrain serve`` or ``python -m constrain.server``; it listens on 127.0.0.1 only.
+``Server`` routes ``POST /v1/responses``, ``POST /v1/chat/completions`` and ``GET /v1/models``, parses
+each request's grammar (Lark, regex or GBNF) into a ``Grammar``, and streams its ``Backend``'s pieces back
+in the wire format asked for; ``/v1/files`` and ``/v1/batches`` go to ``BatchEndpoints``.
+``ServerThread`` runs one in a background thread; ``main`` is ``python -m constrain.server``.
 """
 
 from __future__ import annotations
@@ -17,232 +11,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import itertools
-import json
-import random
 import re
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Protocol, Sequence
-from urllib.parse import urlsplit
+from typing import Any, AsyncIterator, Sequence
 
-from .errors import ConstrainError, GrammarError, TruncatedError
-from .engines.llg_engine import hang_of
-from .grammar import Grammar
-from .providers.base import Message
+import llguidance
+from llguidance.gbnf_to_lark import gbnf_to_lark
 
-__all__ = [
-    "Backend",
-    "GenerationRequest",
-    "RandomWalkBackend",
-    "Request",
-    "Responder",
-    "Server",
-    "ServerThread",
-    "main",
-]
+from ..engines.llg_engine import hang_of
+from ..errors import GrammarError, TruncatedError
+from ..grammar import Grammar
+from ..providers.base import Message
+from ._backends import Backend, GenerationRequest, RandomWalkBackend
+from ._batch import MAX_UPLOAD_BYTES, BatchEndpoints
+from ._http import HEADER_LIMIT, MAX_BODY_BYTES, Handler, HTTPError, Request, Responder, json_body, read_request
 
-MAX_BODY_BYTES = 16 << 20
-_HEADER_LIMIT = 64 << 10
+__all__ = ["Server", "ServerThread", "main"]
 
 
-# -- backends ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class GenerationRequest:
-    """What a backend is asked for: the conversation, the compiled grammar (None = free text), a limit."""
-
-    messages: tuple[Message, ...]
-    grammar: Grammar | None
-    max_tokens: int | None = None
-    model: str | None = None
-
-
-class Backend(Protocol):
-    """Produces output pieces (one per token) that stay inside ``request.grammar``.
-
-    Stop when the grammar is complete or after ``max_tokens`` pieces; the server reports truncation
-    when the grammar is still incomplete at the limit. ``blocking = True`` makes the server run
-    ``generate`` in a worker thread (a real model); ``False`` runs it inline (cheap backends).
-    """
-
-    name: str
-    blocking: bool
-
-    def generate(self, request: GenerationRequest) -> Iterator[str]: ...
-
-
-class RandomWalkBackend:
-    """Random walks over the grammar with llguidance (byte-level), deterministic per conversation.
-
-    Each grammar gets up to ``variety`` distinct walks, computed on first use and kept; a conversation
-    picks one of them by a hash of its messages, so the same ``seed`` and messages give the same output
-    (a test or benchmark can recompute the answer) and a busy server does no walking at all.
-    Pieces are 1–4 characters, standing in for tokens.
-    """
-
-    name = "random-walk"
-    blocking = False
-
-    def __init__(self, seed: int = 0, *, max_bytes: int = 400, variety: int = 256, free_text: str = "ok") -> None:
-        self.seed = seed
-        self.max_bytes = max_bytes
-        self.variety = variety
-        self.free_text = free_text
-        self._walks: dict[tuple[str, int], str] = {}
-        self._lock = threading.Lock()
-
-    def _digest(self, *parts: Any) -> int:
-        return int.from_bytes(hashlib.sha256(json.dumps([self.seed, *parts]).encode()).digest()[:8], "big")
-
-    def pick(self, messages: Sequence[Message]) -> int:
-        return self._digest([(m.role, m.content) for m in messages]) % self.variety
-
-    def walk(self, grammar: Grammar, index: int) -> str:
-        key = (grammar.text, index)
-        text = self._walks.get(key)
-        if text is None:
-            rng = random.Random(self._digest(grammar.text, index))
-            for _ in range(100):
-                data = _walk(grammar, rng, self.max_bytes)
-                if data is None:
-                    continue
-                try:
-                    text = data.decode("utf-8")
-                    break
-                except UnicodeDecodeError:
-                    continue
-            else:
-                raise ConstrainError(f"random walk found no string of at most {self.max_bytes} bytes in {grammar.name}")
-            with self._lock:
-                self._walks[key] = text
-        return text
-
-    def text_for(self, request: GenerationRequest) -> str:
-        if request.grammar is None:
-            return self.free_text
-        return self.walk(request.grammar, self.pick(request.messages))
-
-    def generate(self, request: GenerationRequest) -> Iterator[str]:
-        text = self.text_for(request)
-        rng = random.Random(len(text))
-        i = 0
-        while i < len(text):
-            step = rng.randint(1, 4)
-            yield text[i : i + step]
-            i += step
-
-
-_PRINTABLE = frozenset(range(0x20, 0x7F))
-_WORDLIKE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _")
-
-
-def _walk(grammar: Grammar, rng: random.Random, max_bytes: int) -> bytes | None:
-    """One random string of the grammar, biased to finish: printable ASCII first, and the longer it
-    gets the likelier it stops or takes a punctuation byte (which closes strings, numbers, lists)."""
-    from .engines.llg_engine import EOS, allowed_tokens
-
-    matcher = grammar._llg().fresh()
-    out = bytearray()
-    while len(out) < max_bytes:
-        allowed = allowed_tokens(matcher)
-        if not allowed:
-            return None
-        pressure = min(0.95, len(out) / (max_bytes / 4))
-        if EOS in allowed and (len(allowed) == 1 or rng.random() < 0.25 + 0.7 * pressure):
-            return bytes(out)
-        choices = [t for t in allowed if t != EOS]
-        printable = [t for t in choices if t in _PRINTABLE] or choices
-        closing = [t for t in printable if t not in _WORDLIKE]
-        pool = closing if closing and rng.random() < pressure else printable
-        token = rng.choice(pool)
-        if not matcher.consume_token(token):
-            return None
-        out.append(token)
-    return None
-
-
-# -- HTTP plumbing -----------------------------------------------------------------------------------
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class HTTPError(Exception):
-    """An OpenAI-shaped error response: status plus ``{"error": {message, type, param, code}}``."""
-
-    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error", param: str | None = None, code: str | None = None) -> None:
-        self.status = status
-        self.body = {"error": {"message": message, "type": type, "param": param, "code": code}}
-        super().__init__(message)
-
-
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-            413: "Payload Too Large", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
-            503: "Service Unavailable", 504: "Gateway Timeout"}
-
-
-class Responder:
-    """Writes one HTTP/1.1 response (JSON, raw bytes, or SSE with chunked encoding) to a connection."""
-
-    def __init__(self, writer: asyncio.StreamWriter, request_id: str) -> None:
-        self.writer = writer
-        self.request_id = request_id
-        self.keep_alive = True
-        self.started = False
-
-    def _head(self, status: int, headers: dict[str, str]) -> bytes:
-        self.started = True
-        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", f"x-request-id: {self.request_id}"]
-        lines += [f"{k}: {v}" for k, v in headers.items()]
-        if not self.keep_alive:
-            lines.append("connection: close")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-    async def send_bytes(self, status: int, body: bytes, content_type: str = "application/json", headers: dict[str, str] | None = None, *, length: int | None = None) -> None:
-        head = {"content-type": content_type, "content-length": str(len(body) if length is None else length), **(headers or {})}
-        self.writer.write(self._head(status, head) + body)
-        await self.writer.drain()
-
-    async def send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
-        await self.send_bytes(status, json.dumps(obj).encode(), headers=headers)
-
-    async def start_sse(self, headers: dict[str, str] | None = None) -> None:
-        head = {"content-type": "text/event-stream", "cache-control": "no-cache", "transfer-encoding": "chunked", **(headers or {})}
-        self.writer.write(self._head(200, head))
-        await self.writer.drain()
-
-    async def send_raw_chunk(self, data: bytes) -> None:
-        self.writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        await self.writer.drain()
-
-    async def send_event(self, event: str | None, data: Any) -> None:
-        """One server-sent event; without ``event`` a bare ``data:`` line (Chat Completions chunks)."""
-        payload = data if isinstance(data, str) else json.dumps(data)
-        head = f"event: {event}\n" if event is not None else ""
-        await self.send_raw_chunk(f"{head}data: {payload}\n\n".encode())
-
-    async def end_sse(self) -> None:
-        self.writer.write(b"0\r\n\r\n")
-        await self.writer.drain()
-
-    def abort(self) -> None:
-        """Drop the connection without (finishing) a response."""
-        self.keep_alive = False
-        transport = self.writer.transport
-        transport.abort()
-
-
-Handler = Callable[[Request, Responder], Awaitable[None]]
+def _body_limit(path: str) -> int:
+    """Uploads to ``/v1/files`` may be as large as a Batch API input file; other bodies are smaller."""
+    return MAX_UPLOAD_BYTES if path == "/v1/files" else MAX_BODY_BYTES
 
 
 # -- the server ----------------------------------------------------------------------------------------
@@ -290,9 +83,7 @@ class Server:
             ("POST", "/v1/chat/completions"): self.chat_completions,
             ("GET", "/v1/models"): self.models,
         }
-        from ._batch_endpoints import BatchEndpoints
-
-        self.batch = BatchEndpoints(self, step_seconds=batch_step_seconds)
+        self.batch = BatchEndpoints(self.respond_line, step_seconds=batch_step_seconds)
         self.pattern_routes = self.batch.routes()  # /v1/files..., /v1/batches...: paths with ids
 
     def __repr__(self) -> str:
@@ -303,7 +94,7 @@ class Server:
         return f"http://{self.host}:{self.port}/v1"
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._connection, self.host, self.port, limit=_HEADER_LIMIT)
+        self._server = await asyncio.start_server(self._connection, self.host, self.port, limit=HEADER_LIMIT)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def serve_forever(self) -> None:
@@ -323,7 +114,7 @@ class Server:
         try:
             while True:
                 try:
-                    request = await self._read_request(reader)
+                    request = await read_request(reader, _body_limit)
                 except HTTPError as exc:  # answered, then the connection is closed: its framing is unknown
                     responder = Responder(writer, f"req_{next(self._ids):08x}")
                     responder.keep_alive = False
@@ -344,28 +135,6 @@ class Server:
         finally:
             with contextlib.suppress(Exception):
                 writer.close()
-
-    async def _read_request(self, reader: asyncio.StreamReader) -> Request | None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError:
-            return None
-        lines = head.decode("latin-1").split("\r\n")
-        method, target, _version = lines[0].split(" ", 2)
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            if line:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length") or 0)
-        parts = urlsplit(target)
-        from ._batch_endpoints import MAX_UPLOAD_BYTES
-
-        limit = MAX_UPLOAD_BYTES if parts.path == "/v1/files" else MAX_BODY_BYTES
-        if length > limit or "chunked" in headers.get("transfer-encoding", ""):
-            raise HTTPError(413, f"request bodies must carry a content-length of at most {limit} bytes")
-        body = await reader.readexactly(length) if length else b""
-        return Request(method.upper(), parts.path, parts.query, headers, body)
 
     async def handle(self, request: Request, responder: Responder) -> None:
         """Route one request. Subclasses may intercept here (the tests' fault injection does)."""
@@ -412,12 +181,8 @@ class Server:
             if syntax == "lark":
                 text = definition
             elif syntax == "regex":
-                import llguidance
-
                 text = f"start: /{llguidance.regex_to_lark(definition)}/"
             elif syntax == "gbnf":
-                from llguidance.gbnf_to_lark import gbnf_to_lark
-
                 text = gbnf_to_lark(_free_start(definition))
             else:
                 raise HTTPError(400, f"Invalid grammar syntax {syntax!r}; expected 'lark' or 'regex'.", param=param, code="invalid_grammar")
@@ -538,7 +303,7 @@ class Server:
         return _Job(messages, grammar, tool_name, max_tokens, str(body.get("model") or self.model), bool(body.get("stream")))
 
     async def responses(self, request: Request, responder: Responder) -> None:
-        job = self.parse_responses(_json_body(request))
+        job = self.parse_responses(json_body(request))
         await self.check_terminates(job)
         response_id = self._new_id("resp")
         reasoning = {"id": self._new_id("rs"), "type": "reasoning", "summary": []}
@@ -670,7 +435,7 @@ class Server:
                     include_usage=include_usage)
 
     async def chat_completions(self, request: Request, responder: Responder) -> None:
-        job = self.parse_chat(_json_body(request))
+        job = self.parse_chat(json_body(request))
         await self.check_terminates(job)
         if job.stream:
             if job.tool_name is not None:
@@ -723,13 +488,6 @@ _GBNF_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\]|#[^\n]*|[A-Za-
 def _free_start(gbnf: str) -> str:
     """Rename a GBNF rule called ``start``: llguidance's converter renames ``root`` to ``start``."""
     return "".join("start_" if token == "start" else token for token in _GBNF_TOKEN.findall(gbnf))
-
-
-def _json_body(request: Request) -> Any:
-    try:
-        return request.json()
-    except (ValueError, UnicodeDecodeError):
-        raise HTTPError(400, "We could not parse the JSON body of your request.") from None
 
 
 def _positive_int(value: Any, param: str) -> int | None:
@@ -828,7 +586,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -28,8 +28,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from . import _model_store
-from .errors import InputError
+from ..errors import InputError
+from . import _store
 
 DEFAULT_MEMORY_BYTES = 256 << 20
 DEFAULT_DISK_BYTES = 1 << 30
@@ -64,7 +64,7 @@ def default_directory() -> Path | None:
     """``cache_dir()/prefix``; None when ``CONSTRAIN_CACHE_DIR=off``."""
     if os.environ.get("CONSTRAIN_CACHE_DIR") == "off":
         return None
-    return _model_store.cache_dir() / "prefix"
+    return _store.cache_dir() / "prefix"
 
 
 def model_digest(path: Path, memo_dir: Path | None) -> str:
@@ -89,7 +89,7 @@ def model_digest(path: Path, memo_dir: Path | None) -> str:
                 return str(known["sha256"])
         except (OSError, ValueError, AttributeError):
             memo = {}
-    digest = _model_store.file_sha256(path)
+    digest = _store.file_sha256(path)
     if memo_path is not None and isinstance(memo, dict):
         memo[key] = {"sha256": digest, **fingerprint}
         try:

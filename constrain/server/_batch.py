@@ -21,16 +21,18 @@ import random
 import re
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable
+from urllib.parse import parse_qs
 
-if TYPE_CHECKING:
-    from .server import Request, Responder, Server
+from ._http import HTTPError, Request, Responder, json_body
 
-__all__ = ["BatchEndpoints", "StoredFile"]
+__all__ = ["BatchEndpoints", "LineResponder", "StoredFile"]
 
 MAX_UPLOAD_BYTES = 200 * 1000 * 1000 + (1 << 20)
 _WINDOWS = {"24h": 24 * 3600}
 _ENDPOINTS = ("/v1/responses",)
+# one Batch API line's request body -> (status code, response body, request id), as ``/v1/responses`` answers it
+LineResponder = Callable[[Any], Awaitable[tuple[int, dict[str, Any], str]]]
 _EXPIRED = {"code": "batch_expired", "message": "This request could not be executed before the completion window expired."}
 
 
@@ -50,8 +52,8 @@ class StoredFile:
 class BatchEndpoints:
     """The batch service: files in memory, batches run as tasks on the server's event loop."""
 
-    def __init__(self, server: Server, *, step_seconds: float = 0.0, seed: int = 0) -> None:
-        self.server = server
+    def __init__(self, respond_line: LineResponder, *, step_seconds: float = 0.0, seed: int = 0) -> None:
+        self.respond_line = respond_line
         self.step_seconds = step_seconds
         self.rng = random.Random(seed)
         self.files: dict[str, StoredFile] = {}
@@ -80,8 +82,6 @@ class BatchEndpoints:
 
     # -- files -------------------------------------------------------------------------------------
     async def upload(self, request: Request, responder: Responder, match: re.Match[str]) -> None:
-        from .server import HTTPError
-
         fields = _multipart(request)
         purpose = fields.get("purpose", (None, b""))[1].decode("utf-8", "replace")
         if "file" not in fields:
@@ -94,8 +94,6 @@ class BatchEndpoints:
         await responder.send_json(200, stored.to_dict())
 
     def _file(self, file_id: str) -> StoredFile:
-        from .server import HTTPError
-
         stored = self.files.get(file_id)
         if stored is None:
             raise HTTPError(404, f"No such File object: {file_id}", param="id", code="not_found")
@@ -109,9 +107,7 @@ class BatchEndpoints:
 
     # -- batches -----------------------------------------------------------------------------------
     async def create(self, request: Request, responder: Responder, match: re.Match[str]) -> None:
-        from .server import HTTPError, _json_body
-
-        body = _json_body(request)
+        body = json_body(request)
         if not isinstance(body, dict):
             raise HTTPError(400, "The request body must be a JSON object.")
         for name in ("input_file_id", "endpoint", "completion_window"):
@@ -141,8 +137,6 @@ class BatchEndpoints:
         await responder.send_json(200, batch)
 
     def _batch(self, batch_id: str) -> dict[str, Any]:
-        from .server import HTTPError
-
         batch = self.batches.get(batch_id)
         if batch is None:
             raise HTTPError(404, f"No batch found with id '{batch_id}'.", param="batch_id", code="not_found")
@@ -152,8 +146,6 @@ class BatchEndpoints:
         await responder.send_json(200, self._batch(match.group(1)))
 
     async def list(self, request: Request, responder: Responder, match: re.Match[str]) -> None:
-        from urllib.parse import parse_qs
-
         query = parse_qs(request.query)
         limit = max(1, min(100, int((query.get("limit") or ["20"])[0])))
         after = (query.get("after") or [None])[0]
@@ -166,8 +158,6 @@ class BatchEndpoints:
                                         "last_id": page[-1]["id"] if page else None, "has_more": len(ordered) > limit})
 
     async def cancel(self, request: Request, responder: Responder, match: re.Match[str]) -> None:
-        from .server import HTTPError
-
         batch = self._batch(match.group(1))
         if batch["status"] == "cancelling":  # asked again: the same answer
             await responder.send_json(200, batch)
@@ -207,7 +197,7 @@ class BatchEndpoints:
                 await asyncio.sleep(self.line_seconds)
                 if batch["status"] == "cancelling":
                     return await self._end(batch, outputs, failures, lines[index:], "cancelled")
-            status, body, request_id = await self.server.respond_line(line["body"])
+            status, body, request_id = await self.respond_line(line["body"])
             entry = {"id": self._id("batch_req_"), "custom_id": line["custom_id"],
                      "response": {"status_code": status, "request_id": request_id, "body": body}, "error": None}
             (outputs if status == 200 else failures).append(entry)
@@ -267,8 +257,6 @@ def _parse_input(data: bytes, endpoint: str) -> tuple[list[dict[str, Any]], list
 
 def _multipart(request: Request) -> dict[str, tuple[str | None, bytes]]:
     """``name -> (filename, data)`` for a ``multipart/form-data`` body."""
-    from .server import HTTPError
-
     content_type = request.headers.get("content-type", "")
     found = re.search(r'boundary="?([^";]+)"?', content_type)
     if not content_type.startswith("multipart/form-data") or found is None:

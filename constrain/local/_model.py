@@ -1,12 +1,8 @@
-"""Grammar-constrained decoding of a GGUF model: llama-cpp-python's low-level API, masked by llguidance.
+"""A loaded GGUF model, decoded under a grammar: llama-cpp-python's low-level API, masked by llguidance.
 
-Each step reads the last logits, picks a token and feeds it back. With a grammar, only tokens the
-llguidance matcher allows can be picked: greedy decoding first tries the unmasked argmax (when the
-matcher accepts it, it is also the argmax of the masked logits) and computes the full mask only when
-it does not; sampling always masks. EOS is in the mask only once the grammar is complete, so a model
-can stop only on a finished answer. Sampling draws from the whole distribution first and computes the
-mask only when the matcher refuses the draw (the result is exactly a draw from the masked
-distribution). llama.cpp's own GBNF sampler is never used (4-6x slower).
+Each step reads the last logits, lets a ``DecodingSequence`` pick a token under the grammar's mask
+(``_sequence``) and feeds it back. llama.cpp's own GBNF sampler is never used (4-6x slower). The state of
+a prompt's shared prefix is kept in the ``PrefixCache`` so a later prompt with that prefix starts there.
 
 ``generate_candidates`` decodes K continuations of one prompt together: the prompt is evaluated once in
 sequence 0, its keys/values are shared with sequences 1..K-1 (``llama_memory_seq_cp`` in a unified
@@ -18,21 +14,19 @@ llama-cpp-python is imported lazily: it is the optional ``[local]`` extra.
 from __future__ import annotations
 
 import atexit
-import codecs
 import ctypes
 import os
 import threading
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import llguidance
 
+from ..errors import InputError, ModelError, ProviderTimeoutError
 from ._prefix_cache import PrefixCache
-from ._repetition import RepetitionGuard
-from .errors import InputError, ModelError, ProviderTimeoutError
+from ._sequence import DecodeResult, DecodeStats, DecodingSequence
 
 if TYPE_CHECKING:
     import numpy as np
@@ -69,26 +63,6 @@ def import_llama_cpp() -> Any:
             f"(import failed: {exc})"
         ) from None
     return llama_cpp
-
-
-@dataclass(frozen=True)
-class DecodeResult:
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: Literal["stop", "length", "repetition"]
-    prompt_seconds: float  # evaluating the prompt (after reusing the cached common prefix)
-    decode_seconds: float  # generating the completion, masks included
-    mask_seconds: float  # time spent in llguidance (full masks and token checks)
-    masks_computed: int
-    reused_prompt_tokens: int
-    decode_cpu_seconds: float = 0.0  # process CPU time while generating: robust to a busy machine
-    logprob: float = 0.0  # log-probability of the tokens under the model (temperature 1, unmasked)
-    repeated: str | None = None  # finish_reason "repetition": the span the output ended writing over and over
-
-    @property
-    def tokens_per_second(self) -> float:
-        return self.completion_tokens / self.decode_seconds if self.decode_seconds > 0 else 0.0
 
 
 class LocalModel:
@@ -156,7 +130,6 @@ class LocalModel:
         self.tokenizer_seconds = 0.0
         self._pieces: dict[int, bytes] = {}
         self._cached: list[int] = []  # tokens whose keys/values are in the context memory
-        self._mask_words = (self.n_vocab + 31) // 32
         self.prefix_cache = PrefixCache.from_env(self.path, {
             "llama_cpp_python": getattr(llama_cpp, "__version__", "?"),
             "system": llama_cpp.llama_print_system_info().decode("utf-8", "replace"),
@@ -242,6 +215,10 @@ class LocalModel:
         if add_bos and bos >= 0 and (not tokens or tokens[0] != bos):
             tokens = [bos, *tokens]
         return list(tokens)
+
+    def is_end_of_generation(self, token: int) -> bool:
+        """True for any token that ends a turn in this vocabulary (EOS, EOT and the like)."""
+        return bool(self._lib.llama_vocab_is_eog(self._vocab, token))
 
     def piece(self, token: int) -> bytes:
         cached = self._pieces.get(token)
@@ -420,7 +397,7 @@ class LocalModel:
         """
         prompt_tokens, limit = self._prepare(prompt, max_tokens, temperature)
         prefix_tokens = self._prefix_length(prompt, prompt_tokens, prefix)
-        seq = _Sequence(self, matcher, temperature, seed, limit, stats, mask_every_token)
+        seq = DecodingSequence(self, matcher, temperature, seed, limit, stats, mask_every_token)
         seq.stats.prompt_tokens = len(prompt_tokens)
         with self.lock:
             started = time.perf_counter()
@@ -464,7 +441,7 @@ class LocalModel:
         limit = min(limit, (self.n_ctx - len(prompt_tokens)) // len(samplings))  # the sequences share the context
         if limit < 1:
             raise InputError(f"no room in the context of {self.n_ctx} tokens for {len(samplings)} candidates")
-        seqs = [_Sequence(self, m, t, seed, limit, None, False) for m, (t, seed) in zip(matchers, samplings)]
+        seqs = [DecodingSequence(self, m, t, seed, limit, None, False) for m, (t, seed) in zip(matchers, samplings)]
         results: list[DecodeResult | ModelError | ProviderTimeoutError | None] = [None] * len(seqs)
         with self.lock:
             memory = lib.llama_get_memory(self._ctx)
@@ -544,161 +521,9 @@ class LocalModel:
             raise ModelError(f"llama_decode failed with code {rc} decoding {len(batch)} candidates")
 
 
-class _Sequence:
-    """One continuation being decoded: its matcher, sampler state, text and statistics."""
-
-    def __init__(
-        self,
-        model: LocalModel,
-        matcher: llguidance.LLMatcher | None,
-        temperature: float,
-        seed: int | None,
-        limit: int,
-        stats: DecodeStats | None,
-        mask_every_token: bool,
-    ) -> None:
-        import numpy as np
-
-        self.model, self.matcher, self.temperature, self.limit = model, matcher, temperature, limit
-        self.rng = np.random.default_rng(seed)
-        self.bitmask = np.zeros(model._mask_words, dtype=np.int32)
-        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self.stats = stats if stats is not None else DecodeStats()
-        self.stats.finish_reason = "length"
-        self.shortcut = temperature == 0.0 and not (mask_every_token and matcher is not None)
-        self.parts: list[str] = []
-        self.guard = RepetitionGuard()
-        self.done = False
-        self._clock = (0.0, 0.0)
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
-
-    def begin(self, started: float) -> None:
-        now = time.perf_counter()
-        self.stats.prompt_seconds = now - started
-        self._clock = (now, time.process_time())
-
-    def end(self) -> None:
-        self.stats.decode_seconds = time.perf_counter() - self._clock[0]
-        self.stats.decode_cpu_seconds = time.process_time() - self._clock[1]
-
-    def pick(self, logits: np.ndarray) -> int:
-        """The next token (consumed by the matcher): the unmasked choice when the grammar takes it, else a
-        choice among the tokens the full mask allows."""
-        matcher, stats = self.matcher, self.stats
-        token = -1
-        if self.shortcut or (self.temperature > 0 and matcher is not None):
-            token = _pick(logits, None, self.temperature, self.rng)
-            if matcher is not None:
-                t0 = time.perf_counter()
-                if matcher.try_consume_tokens([token]) != 1:
-                    token = -1
-                stats.mask_seconds += time.perf_counter() - t0
-        if token < 0:
-            allowed = None
-            if matcher is not None:
-                import numpy as np
-
-                t0 = time.perf_counter()
-                matcher.unsafe_compute_mask_ptr(self.bitmask.ctypes.data, self.bitmask.nbytes)
-                bits = np.unpackbits(self.bitmask.view(np.uint8), bitorder="little")[: self.model.n_vocab]
-                allowed = np.flatnonzero(bits)
-                stats.mask_seconds += time.perf_counter() - t0
-                stats.masks_computed += 1
-                if matcher.is_error() or allowed.size == 0:
-                    raise ModelError(f"the grammar allows no next token: {matcher.get_error() or 'dead end'}")
-            token = _pick(logits, allowed, self.temperature, self.rng)
-            if matcher is not None and not matcher.consume_token(token):
-                raise ModelError(f"llguidance refused token {token} from its own mask: {matcher.get_error()}")
-        stats.logprob += _logprob(logits, token)
-        return token
-
-    def accept(self, token: int) -> str:
-        """Record ``token`` (already consumed by the matcher); return its text. Sets ``done`` when the
-        sequence ends: an end token, a grammar that admits nothing more, or the token limit."""
-        model, stats = self.model, self.stats
-        if token in model.eos_tokens or (self.matcher is None and model._lib.llama_vocab_is_eog(model._vocab, token)):
-            stats.finish_reason, self.done = "stop", True
-            return self._flush()
-        stats.completion_tokens += 1
-        piece = self.decoder.decode(model.piece(token))
-        if self.matcher is not None and self.matcher.is_stopped():
-            stats.finish_reason, self.done = "stop", True  # the grammar admits nothing more: the answer is complete
-            piece += self.decoder.decode(b"", final=True)
-        elif stats.completion_tokens >= self.limit:
-            self.done = True
-            piece += self.decoder.decode(b"", final=True)
-        if piece:
-            self.parts.append(piece)
-            if self.matcher is not None and not self.done and self.guard.feed(piece):
-                stats.finish_reason, stats.repeated, self.done = "repetition", self.guard.repeated, True
-        return piece
-
-    def _flush(self) -> str:
-        tail = self.decoder.decode(b"", final=True)
-        if tail:
-            self.parts.append(tail)
-        return tail
-
-
 def _check_deadline(started: float, timeout: float | None, tokens: int) -> None:
     if timeout is not None and time.perf_counter() - started > timeout:
         raise ProviderTimeoutError(f"local model: no complete answer within {timeout} s ({tokens} tokens)", provider="local")
-
-
-def _logprob(logits: np.ndarray, token: int) -> float:
-    """log p(token) under the model's own distribution (temperature 1, no mask)."""
-    import numpy as np
-
-    top = float(logits.max())
-    return float(logits[token]) - top - float(np.log(np.exp(logits.astype(np.float64) - top).sum()))
-
-
-@dataclass
-class DecodeStats:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    finish_reason: Literal["stop", "length", "repetition"] = "length"
-    repeated: str | None = None
-    prompt_seconds: float = 0.0
-    decode_seconds: float = 0.0
-    mask_seconds: float = 0.0
-    masks_computed: int = 0
-    reused_prompt_tokens: int = 0
-    decode_cpu_seconds: float = 0.0
-    logprob: float = 0.0
-
-    def result(self, text: str) -> DecodeResult:
-        return DecodeResult(
-            text=text,
-            prompt_tokens=self.prompt_tokens,
-            completion_tokens=self.completion_tokens,
-            finish_reason=self.finish_reason,
-            prompt_seconds=self.prompt_seconds,
-            decode_seconds=self.decode_seconds,
-            mask_seconds=self.mask_seconds,
-            masks_computed=self.masks_computed,
-            reused_prompt_tokens=self.reused_prompt_tokens,
-            decode_cpu_seconds=self.decode_cpu_seconds,
-            logprob=self.logprob,
-            repeated=self.repeated,
-        )
-
-
-def _pick(logits: np.ndarray, allowed: np.ndarray | None, temperature: float, rng: np.random.Generator) -> int:
-    import numpy as np
-
-    candidates = logits if allowed is None else logits[allowed]
-    if temperature == 0.0:
-        index = int(candidates.argmax())
-    else:
-        scaled = (candidates.astype(np.float64) - float(candidates.max())) / temperature
-        probs = np.exp(scaled)
-        probs /= probs.sum()
-        index = int(rng.choice(len(probs), p=probs))
-    return index if allowed is None else int(allowed[index])
 
 
 _MODELS: dict[tuple[str, int, int], LocalModel] = {}
