@@ -17,6 +17,9 @@ Input: JSONL, one object per line with ``"prompt"`` (required), ``"id"`` (option
 number) and any other keys (kept as metadata). Output folder: ``results.jsonl``, ``failures.jsonl``
 and ``state.sqlite``. Any command can be killed at any moment and run again: finished items are never
 sent again, and each id ends up exactly once in exactly one of the two files (checked at the end).
+
+May import: ``constrain.sql``, ``constrain.generate``, ``constrain.providers``, ``constrain.json_schema``,
+``constrain.grammar``, ``constrain.errors``.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Each command module exposes ``register(subparsers)``; adding a command means adding a module
 to ``COMMAND_MODULES``.
+
+May import every package of the library (it is the top layer); nothing imports it but ``__main__``.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 ``constrain.load_grammar("dsl/cron").parse_typed("*/15 9-17 * * MON-FRI")`` returns a ``Cron``;
 each model renders back to its DSL with ``str()``. ``filter.grammar(fields)`` and ``chart.grammar(fields)``
 bind those two languages to your data's fields (``fields_spec``, ``fields_of_table``, ``load_fields``).
+
+May import: ``constrain.json_schema``, ``constrain.grammar``, ``constrain._databases``, ``constrain.errors``.
 """
 
 from __future__ import annotations

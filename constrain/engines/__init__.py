@@ -1,1 +1,4 @@
-"""Thin adapters over the parsing engines: lark-python and llguidance."""
+"""The engines a grammar runs on: lark-python and llguidance adapters, and the Lark -> GBNF conversion.
+
+May import: ``constrain._regex``, ``constrain.errors``.
+"""

@@ -6,6 +6,9 @@ public functions (``Grammar.check``, ``constrain.grammar.explain.explain``, ``Gr
 ``constrain.json_schema.grammar``, ``constrain.sql.grammar``). The page's script and style ship in
 the package: nothing is fetched from the internet. A request may carry a ``version`` (the page counts the
 edits each panel judges); its answer carries it back, and the page draws only the answer for the newest.
+
+May import: ``constrain.sql``, ``constrain.generate``, ``constrain.providers``, ``constrain.json_schema``,
+``constrain.grammar``, ``constrain.errors``.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ else ``openai`` when ``OPENAI_API_KEY`` is set, else ``openai`` against ``CONSTR
 is set (any Responses-compatible server, e.g. ``constrain serve``), else the embedded ``local`` model.
 An ``openai.OpenAI`` / ``AsyncOpenAI`` / ``AzureOpenAI`` client given in place of a name is used as is
 (``from_openai_client``: the project's requests, sent through it).
+
+May import: ``constrain.json_schema``, ``constrain.grammar``, ``constrain.errors``; ``local.py`` alone
+re-exports ``constrain.local`` (the documented ``from constrain.providers.local import Local``).
 """
 
 from __future__ import annotations
