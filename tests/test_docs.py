@@ -10,6 +10,8 @@ How a page runs, in a fresh folder, its blocks in order:
   under it (doctest's ELLIPSIS: `...` stands for any text);
 - ```` ```bash ```` / ```` ```sh ```` blocks: each command runs and must exit 0 (a leading `NAME=value` sets the
   environment for that command);
+- a page that connects to `postgresql://app:pw@127.0.0.1:5432/chinook` (or `app:$PW@...`) gets the test suite's
+  private PostgreSQL server with Chinook loaded (tests/_dbservers.py), its port and password in place of those;
 - `constrain serve` and `constrain playground` start in the background (on a free port, which replaces the
   page's documented port everywhere on the page) and stop when the page is done.
 
@@ -53,6 +55,7 @@ NOT_RUN = {
 RUN_LANGUAGES = {"python", "console", "bash", "sh"}
 SHOWN_LANGUAGES = {"", "text", "lark", "json", "jsonl", "sql"}  # outputs and file contents, not code
 FENCE = re.compile(r"^```([a-z]*)(.*?)\n(.*?)^```[ \t]*$", re.M | re.S)
+POSTGRES_HOST = "127.0.0.1:5432"
 BACKGROUND = {"serve": r"listening on (http://127\.0\.0\.1:\d+)/v1", "playground": r"constrain playground: (http://127\.0\.0\.1:\d+)/"}
 
 
@@ -187,12 +190,15 @@ class PageRun:
             if block.not_run or block.language not in RUN_LANGUAGES:
                 continue
             text = self.substituted(block.text)
+            started = time.monotonic()
             if block.language == "python":
                 self.python(block, text)
             elif block.language == "console":
                 self.console(block, text)
             else:
                 self.shell(block, text)
+            if os.environ.get("CONSTRAIN_DOCS_TIMES"):  # where a page's time goes
+                print(f"{block.where}: {time.monotonic() - started:.1f} s", file=sys.__stderr__)
 
     def python(self, block: Block, text: str) -> None:
         if ">>>" in text:
@@ -228,6 +234,7 @@ class PageRun:
                 argv.pop()
             if self.background(argv, block):
                 continue
+            argv = [os.path.expandvars(arg) for arg in argv]
             with _environment(env):
                 code, printed = self.constrain(argv, block)
             assert code == 0, f"{block.where}: `{command}` exited {code}:\n{printed}"
@@ -303,9 +310,15 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.mark.local_model
 @pytest.mark.parametrize("page", RUN_PAGES, ids=lambda p: str(p.relative_to(DOCS)))
-def test_the_page_runs_as_written(page: Path, workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_page_runs_as_written(page: Path, workdir: Path, capsys: pytest.CaptureFixture[str],
+                                  request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     _needs_the_embedded_model()
     run = PageRun(page, workdir, capsys)
+    if POSTGRES_HOST in page.read_text(encoding="utf-8"):
+        server = request.getfixturevalue("postgres_server")
+        run.renamed[POSTGRES_HOST] = f"127.0.0.1:{server.port}"
+        run.renamed["app:pw@"] = f"app:{server.password}@"
+        monkeypatch.setenv("PW", server.password)
     try:
         run.run()
     finally:
