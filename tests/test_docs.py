@@ -189,7 +189,7 @@ class PageRun:
         for block in page_blocks:
             if block.not_run or block.language not in RUN_LANGUAGES:
                 continue
-            text = self.substituted(block.text)
+            text = block.text
             started = time.monotonic()
             if block.language == "python":
                 self.python(block, text)
@@ -201,6 +201,7 @@ class PageRun:
                 print(f"{block.where}: {time.monotonic() - started:.1f} s", file=sys.__stderr__)
 
     def python(self, block: Block, text: str) -> None:
+        text = self.substituted(text)
         if ">>>" in text:
             test = doctest.DocTestParser().get_doctest(text, self.globs, block.where, str(block.page), block.line)
             runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
@@ -211,7 +212,7 @@ class PageRun:
 
     def console(self, block: Block, text: str) -> None:
         for chunk in re.split(r"^\$ ", text, flags=re.M)[1:]:
-            command, _, shown = chunk.partition("\n")
+            command, _, shown = self.substituted(chunk).partition("\n")
             argv = shlex.split(command, comments=True)
             if self.background(argv, block):
                 continue
@@ -223,7 +224,7 @@ class PageRun:
 
     def shell(self, block: Block, text: str) -> None:
         for command in re.sub(r"\\\n", " ", text).split("\n"):
-            argv = shlex.split(command, comments=True)
+            argv = shlex.split(self.substituted(command), comments=True)
             if not argv:
                 continue
             env = {}
