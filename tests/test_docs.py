@@ -185,7 +185,9 @@ class PageRun:
         page_blocks = blocks(self.page)
         for block in page_blocks:
             if block.title and not block.not_run:
-                (self.workdir / block.title).write_text(block.text, encoding="utf-8")
+                path = self.workdir / block.title
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(block.text, encoding="utf-8")
         for block in page_blocks:
             if block.not_run or block.language not in RUN_LANGUAGES:
                 continue
