@@ -152,7 +152,8 @@ def test_the_dsl_walkthrough_has_its_steps() -> None:
     commands = [c.split()[1] for b in walkthrough if b.language == "console" for c in re.findall(r"^\$ (.*)$", b.text, re.M)]
     assert commands == ["check", "sample", "explain", "serve"]
     assert [b.title for b in walkthrough if b.language == "lark"] == ["alerts.lark"]
-    assert sum(">>>" in b.text for b in walkthrough if b.language == "python") == 4
+    assert sum(">>>" in b.text for b in walkthrough if b.language == "python") == 3
+    assert sum(">>>" in b.text for b in blocks(page) if b.language == "python") == 4  # and the cron refusal
 
 
 # --- running a page -------------------------------------------------------------------------------------------
