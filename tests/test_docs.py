@@ -1,5 +1,5 @@
-"""The documentation site builds (`mkdocs build --strict`), and every code block of the getting-started page and
-the guides runs as written, so the docs cannot drift from the code.
+"""The documentation site builds (`mkdocs build --strict`), and every code block of the getting-started page, the
+grammars page and the guides runs as written, so the docs cannot drift from the code.
 
 How a page runs, in a fresh folder, its blocks in order:
 
@@ -45,7 +45,7 @@ from constrain.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-RUN_PAGES = [DOCS / "index.md", *sorted((DOCS / "guides").glob("*.md"))]
+RUN_PAGES = [DOCS / "index.md", DOCS / "grammars.md", *sorted((DOCS / "guides").glob("*.md"))]
 
 NOT_RUN = {
     "pip install": "installs packages",
