@@ -244,11 +244,28 @@ class PageRun:
             assert code == 0, f"{block.where}: `{command}` exited {code}:\n{printed}"
 
     def constrain(self, argv: list[str], block: Block) -> tuple[int, str]:
+        """Run in this process, with the import path the `constrain` script has: not the current folder (the
+        Python blocks' modules are found only through a `PYTHONPATH=...` the page sets, as in a shell)."""
         assert argv[0] == "constrain", f"{block.where}: only `constrain` commands run here: {argv}"
         self.capsys.readouterr()
-        code = main(argv[1:])
+        saved = sys.path[:]
+        extra = [str(Path(p).resolve()) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        sys.path[:] = extra + [p for p in saved if p not in ("", ".", str(self.workdir))]
+        written_here = {name: module for name, module in sys.modules.items() if self.wrote(module)}
+        for name in written_here:
+            del sys.modules[name]
+        try:
+            code = main(argv[1:])
+        finally:
+            sys.path[:] = saved
+            sys.modules.update(written_here)
         captured = self.capsys.readouterr()
         return code, captured.out if captured.out or not captured.err else captured.out + captured.err
+
+    def wrote(self, module: object) -> bool:
+        """A module the page's Python blocks imported from the page's folder."""
+        places = [getattr(module, "__file__", None) or "", *(getattr(module, "__path__", None) or [])]
+        return any(str(place).startswith(str(self.workdir)) for place in places)
 
     def background(self, argv: list[str], block: Block) -> bool:
         """Start `constrain serve` / `constrain playground` on a free port; the page's port becomes that one."""
@@ -308,7 +325,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("OPENAI_API_KEY", "CONSTRAIN_PROVIDER", "CONSTRAIN_BASE_URL", "CONSTRAIN_MODEL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))  # `module:Model` arguments name modules the page wrote
+    monkeypatch.syspath_prepend(str(tmp_path))  # the Python blocks import what the page wrote, as `python` there would
     return tmp_path
 
 
