@@ -106,7 +106,10 @@ def test_the_site_builds_strict(tmp_path: Path) -> None:
     assert "fonts.googleapis.com" not in index  # Material's `font: false`: no web fonts
     assert (tmp_path / "site" / "playground.png").is_file()
     api = (tmp_path / "site" / "api" / "index.html").read_text(encoding="utf-8")
-    assert "constrain.sql.ask" in api or "ask" in api
+    for name in ("constrain.generate.generate", "constrain.sql.ask.ask", "constrain.sql.Schema", "constrain.json_schema.grammar",
+                 "constrain.dsl.cron.Cron", "constrain.Grammar.parse_typed"):
+        assert f'id="{name}"' in api, name
+    assert not re.search(r'id="constrain[\w.]*\._', api), "a private name on the API page"
 
 
 def test_every_page_is_in_the_nav() -> None:
