@@ -248,13 +248,13 @@ def test_cli_rejects_a_port_in_use(server: Playground, capsys: pytest.CaptureFix
     assert f"cannot listen on 127.0.0.1:{server.port}" in capsys.readouterr().err
 
 
-def test_readme_documents_every_endpoint() -> None:
+def test_the_docs_document_every_endpoint() -> None:
     from constrain.playground._api import OPERATIONS
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Playground"):readme.index("\n## ", readme.index("## Playground") + 1)]
-    assert {f"`POST /api/{op}`" for op in OPERATIONS} <= {m for m in re.findall(r"`POST /api/[a-z-]+`", section)}
-    assert "docs/playground.png" in section and (Path(__file__).resolve().parents[1] / "docs" / "playground.png").is_file()
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    page = (docs / "guides" / "playground.md").read_text(encoding="utf-8")
+    assert {f"`POST /api/{op}`" for op in OPERATIONS} <= {m for m in re.findall(r"`POST /api/[a-z-]+`", page)}
+    assert "(../playground.png)" in page and (docs / "playground.png").is_file()
 
 
 def test_cli_prints_the_url_serves_and_stops_with_its_workers() -> None:
