@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from _fault_server import fault_server, output, served  # noqa: F401  (fixtures)
-from constrain import sql
+from constrain import batch, sql
+from constrain.batch._state import State
 from constrain.errors import DatabaseError, InputError, PolicyError, SchemaError, ValidationError
 from constrain.providers import OpenAI
 
@@ -426,7 +427,8 @@ _SALES = {
 
 
 @pytest.mark.parametrize("kind", ["postgres", "mysql"])
-def test_tables_of_another_schema_are_read_when_asked(kind: str, request: pytest.FixtureRequest, served) -> None:
+def test_tables_of_another_schema_are_read_when_asked(kind: str, request: pytest.FixtureRequest, served,
+                                                     tmp_path: Path) -> None:
     server = request.getfixturevalue("postgres_server" if kind == "postgres" else "mariadb_server")
     create, drop = _SALES[kind]
     server.admin_sql(create, database=server.database)
@@ -447,6 +449,23 @@ def test_tables_of_another_schema_are_read_when_asked(kind: str, request: pytest
         answer = sql.ask("What do the orders total?", db=server.url, schemas=["sales"], provider=_provider(model_url),
                          candidates=1, run=True)
         assert float(answer.rows.rows[0][0]) == 12.5
+        # a batch reads the same schema (--sql-schema), and its stored pipeline remembers it for `collect`
+        from constrain.cli import main
+
+        source, out = tmp_path / "in.jsonl", tmp_path / "out"
+        source.write_text(json.dumps({"id": "1", "prompt": "What do the orders total?"}) + "\n")
+        model.inject(output("SELECT sum(o.total) FROM sales.orders AS o"))
+        code = main(["batch", "run", str(source), "--sql-db", server.url, "--sql-schema", "sales", "-o", str(out),
+                     "--provider", "openai", "--base-url", model_url, "--json"])
+        assert code == 0
+        result = json.loads((out / "results.jsonl").read_text())
+        assert result["value"]["tables"] == ["sales.orders"]
+        assert "CREATE TABLE sales.orders" in model.requests_to("/responses")[-1].body["input"][0]["content"]
+        with State(out) as state:
+            stored = json.loads(state.get("constraint") or "{}")
+        assert stored["schemas"] == ["sales"] and server.password not in json.dumps(stored)
+        with pytest.raises(InputError, match="sql_db"):
+            batch.pipeline(grammar="json", sql_schemas=["sales"])
     finally:
         server.admin_sql(drop, database=server.database)
 

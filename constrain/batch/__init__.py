@@ -29,7 +29,7 @@ import importlib
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..errors import InputError
 from ..providers.base import Provider
@@ -59,17 +59,26 @@ __all__ = [
 PathLike = str | os.PathLike[str]
 
 
-def pipeline(*, grammar: str | None = None, schema: str | None = None, sql_db: str | None = None) -> Pipeline:
-    """The constraint for every item: exactly one of a grammar (name or ``.lark``), a JSON Schema file, a SQLite file."""
+def pipeline(*, grammar: str | None = None, schema: str | None = None, sql_db: str | None = None,
+             sql_schemas: Sequence[str] = ()) -> Pipeline:
+    """The constraint for every item: exactly one of a grammar (name or ``.lark``), a JSON Schema file, a
+    database (anything ``constrain.sql.connect`` takes; ``sql_schemas`` names its schemas to read beside the
+    current one)."""
     given = [(k, v) for k, v in (("grammar", grammar), ("schema", schema), ("sql_db", sql_db)) if v]
     if len(given) != 1:
         raise InputError("give exactly one constraint: grammar=, schema= or sql_db=")
     kind, spec = given[0]
-    return {"grammar": grammar_pipeline, "schema": schema_pipeline, "sql_db": sql_pipeline}[kind](str(spec))
+    if sql_schemas and kind != "sql_db":
+        raise InputError("sql_schemas= (CLI --sql-schema) names schemas of a database: give sql_db= too")
+    if kind == "sql_db":
+        return sql_pipeline(str(spec), tuple(sql_schemas))
+    return {"grammar": grammar_pipeline, "schema": schema_pipeline}[kind](str(spec))
 
 
-def _resolve(constraint: Pipeline | None, grammar: str | None, schema: str | None, sql_db: str | None) -> Pipeline:
-    return constraint if constraint is not None else pipeline(grammar=grammar, schema=schema, sql_db=sql_db)
+def _resolve(constraint: Pipeline | None, grammar: str | None, schema: str | None, sql_db: str | None,
+             sql_schemas: Sequence[str]) -> Pipeline:
+    return constraint if constraint is not None else pipeline(grammar=grammar, schema=schema, sql_db=sql_db,
+                                                              sql_schemas=sql_schemas)
 
 
 def _provider(provider: Provider | str | None, **options: Any) -> Provider:
@@ -127,6 +136,7 @@ def run_batch(
     grammar: str | None = None,
     schema: str | None = None,
     sql_db: str | None = None,
+    sql_schemas: Sequence[str] = (),
     provider: Provider | str | None = None,
     base_url: str | None = None,
     model: str | None = None,
@@ -152,7 +162,7 @@ def run_batch(
     if concurrency < 1:
         raise InputError("concurrency must be at least 1")
     started = time.perf_counter()
-    chosen = _resolve(constraint, grammar, schema, sql_db)
+    chosen = _resolve(constraint, grammar, schema, sql_db, sql_schemas)
     limiter = Limiter(concurrency, adaptive=adaptive)
     with State(out) as state:
         state.open_input(input, "run", chosen.describe())
@@ -201,6 +211,7 @@ def submit_batch(
     grammar: str | None = None,
     schema: str | None = None,
     sql_db: str | None = None,
+    sql_schemas: Sequence[str] = (),
     provider: str | None = None,
     base_url: str | None = None,
     model: str | None = None,
@@ -221,7 +232,7 @@ def submit_batch(
     if max_attempts < 1:
         raise InputError("max_attempts must be at least 1")
     started = time.perf_counter()
-    chosen = _resolve(constraint, grammar, schema, sql_db)
+    chosen = _resolve(constraint, grammar, schema, sql_db, sql_schemas)
     with State(out) as state:
         state.open_input(input, "submit", chosen.describe())
         if state.cancelled and not retry_failed:
@@ -270,7 +281,7 @@ def _stored_pipeline(state: State, sql_db: str | None = None) -> Pipeline:
     elif kind == "sql_db" and "***@" in source:
         raise BatchError(f"the batches were submitted against {source}, whose password is not stored; "
                          "give the database again (sql_db=, CLI --sql-db)")
-    chosen = pipeline(**{kind: source})
+    chosen = pipeline(**{kind: source}, sql_schemas=described.get("schemas", ()))
     if chosen.fingerprint != described["fingerprint"]:
         raise BatchError(f"the constraint {described['source']} changed since the batches were submitted; "
                          "outputs would be validated against a different grammar")

@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..errors import TruncatedError
 from ..generate import DEFAULT_SYSTEM, constraint_for, guide
@@ -34,6 +34,7 @@ class Pipeline:
     tool_name: str = "emit"
     fingerprint: str = ""  # a hash of what decides the requests (the grammar text and the system prompt)
     guided: bool = True  # tell the model the grammar's guide (SQL's system prompt describes its schema itself)
+    schemas: tuple[str, ...] = ()  # a SQL batch's database schemas beyond the connection's current one
 
     @property
     def constraint(self) -> Constraint:
@@ -52,8 +53,11 @@ class Pipeline:
             return self.validator(completion.text)
         return self.grammar.parse_typed(completion.text)
 
-    def describe(self) -> dict[str, str]:
-        return {"kind": self.kind, "source": self.source, "fingerprint": self.fingerprint}
+    def describe(self) -> dict[str, Any]:
+        described: dict[str, Any] = {"kind": self.kind, "source": self.source, "fingerprint": self.fingerprint}
+        if self.schemas:
+            described["schemas"] = list(self.schemas)
+        return described
 
 
 def _fingerprint(*parts: str) -> str:
@@ -75,14 +79,15 @@ def schema_pipeline(spec: str) -> Pipeline:
     return Pipeline("schema", spec, g, fingerprint=_fingerprint(g.text, DEFAULT_SYSTEM, guide(g)))
 
 
-def sql_pipeline(db: str) -> Pipeline:
+def sql_pipeline(db: str, schemas: Sequence[str] = ()) -> Pipeline:
     """``--sql-db DB``: the database's schema-bound grammar, ``sql.validate`` (ending with the engine's own
-    EXPLAIN) and ``sql.ask``'s prompt. ``DB`` is anything ``constrain.sql.connect`` takes."""
+    EXPLAIN) and ``sql.ask``'s prompt. ``DB`` is anything ``constrain.sql.connect`` takes; ``schemas`` (CLI
+    ``--sql-schema``) are read beside the connection's current one, their tables named ``schema.table``."""
     from ..sql import connect, validate
     from ..sql.ask import DIALECT_NAMES, SYSTEM_PROMPT
     from ..sql.grammar import grammar as sql_grammar
 
-    database = connect(db, samples=0)
+    database = connect(db, samples=0, schemas=schemas)
     schema = database.schema
     dialect = database.dialect
     system = SYSTEM_PROMPT.format(dialect=DIALECT_NAMES.get(dialect, dialect), schema=schema.describe())
@@ -96,7 +101,7 @@ def sql_pipeline(db: str) -> Pipeline:
                 "columns": list(query.columns), "rewritten": query.rewritten}
 
     return Pipeline("sql", database.url, g, system=system, validator=check, to_json=to_json, tool_name="sql_query",
-                    fingerprint=_fingerprint(g.text, system), guided=False)
+                    fingerprint=_fingerprint(g.text, system), guided=False, schemas=tuple(schemas))
 
 
 def jsonable(value: Any) -> Any:

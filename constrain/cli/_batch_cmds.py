@@ -69,6 +69,9 @@ def _add_input_arguments(p: argparse.ArgumentParser) -> None:
     which.add_argument("--schema", help="JSON Schema file")
     which.add_argument("--sql-db", metavar="DB", help="database (URL, SQLite or .duckdb file, packaged name): "
                        "the prompt is the question")
+    p.add_argument("--sql-schema", dest="sql_schemas", action="append", default=[], metavar="NAME",
+                   help="with --sql-db: also read this schema's tables (PostgreSQL/DuckDB schema, MySQL database), "
+                   "named NAME.table (repeatable)")
     p.add_argument("-o", "--out", required=True, help="output folder (results.jsonl, failures.jsonl, state.sqlite)")
     p.add_argument("--provider", "-p", help="openai, openai-chat, vllm, sglang, ... (default: as for `generate`)")
     p.add_argument("--base-url", help="server URL, e.g. http://127.0.0.1:8000/v1")
@@ -78,7 +81,7 @@ def _add_input_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _constraint(args: argparse.Namespace) -> dict[str, Any]:
-    return {"grammar": args.grammar, "schema": args.schema, "sql_db": args.sql_db}
+    return {"grammar": args.grammar, "schema": args.schema, "sql_db": args.sql_db, "sql_schemas": args.sql_schemas}
 
 
 def _log(out: Output) -> Any:
