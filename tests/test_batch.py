@@ -77,6 +77,19 @@ def test_run_validates_every_output_and_keeps_metadata(served: tuple[FaultServer
     assert len(server.seen) == before and again.exactly_once and again.counts.succeeded == 38
 
 
+def test_a_server_url_alone_chooses_the_openai_wire_format(served: tuple[FaultServer, str], tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--base-url`` without ``--provider`` (and no key in the environment) talks to that server; it used to pick
+    the embedded model and fail with a TypeError about ``base_url``."""
+    for name in ("CONSTRAIN_PROVIDER", "OPENAI_API_KEY", "CONSTRAIN_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    server, url = served
+    source = write_input(tmp_path / "in.jsonl", 3)
+    summary = run_batch(source, tmp_path / "out", grammar="json", base_url=url, progress=False)
+    assert summary.exactly_once and summary.counts.succeeded == 3
+    assert len(server.requests_to("/responses")) == 3
+
+
 def test_run_rides_out_rate_limits_and_server_faults(served: tuple[FaultServer, str], tmp_path: Path) -> None:
     server, url = served
     server.inject(status(429, "slow down", retry_after="0.05"), status(429, "slow down", retry_after_ms="50"),

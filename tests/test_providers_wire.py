@@ -149,6 +149,10 @@ def test_registry_and_environment_choice(served) -> None:
     assert choose(None, {"OPENAI_API_KEY": "k"}) == "openai"
     assert choose(None, {"CONSTRAIN_BASE_URL": url}) == "openai"
     assert choose(None, {}) == "local"
+    assert choose(None, {}, base_url=url) == "openai"  # a server URL speaks the OpenAI wire format
+    assert choose(None, {"CONSTRAIN_PROVIDER": "vllm"}, base_url=url) == "vllm"
+    with pytest.raises(InputError, match="'local' takes no base_url option"):
+        get("local", base_url=url)  # not a TypeError from deep inside
     p = get("openai-chat", base_url=url, model="m")
     assert isinstance(p, OpenAIChat) and p.model == "m"
     for name in PROVIDERS:

@@ -115,7 +115,7 @@ def _online_provider(provider: Provider | str | None, limiter: Any, **options: A
     from .. import providers
     from ._online import LimitedTransport, proxied
 
-    name = providers.choose(provider)
+    name = providers.choose(provider, base_url=options.get("base_url"))
     module, _, class_name = (providers.PROVIDERS.get(name, ":") if isinstance(name, str) else ":").partition(":")
     try:
         cls = getattr(importlib.import_module(module), class_name) if module else None

@@ -17,6 +17,7 @@ re-exports ``constrain.local`` (the documented ``from constrain.providers.local 
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from typing import Any, Mapping
 
@@ -81,17 +82,25 @@ def get(name: str, **options: Any) -> Provider:
     except ImportError as exc:
         raise InputError(f"provider {name!r} needs an optional dependency that is not installed: {exc.name}") from None
     cls = getattr(module, class_name)
-    return cls(**{k: v for k, v in options.items() if v is not None})  # type: ignore[no-any-return]
+    given = {k: v for k, v in options.items() if v is not None}
+    accepted = inspect.signature(cls).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        unknown = sorted(set(given) - set(accepted))
+        if unknown:
+            raise InputError(f"provider {name!r} takes no {', '.join(unknown)} option "
+                             f"(it takes {', '.join(sorted(accepted)) or 'no options'})")
+    return cls(**given)  # type: ignore[no-any-return]
 
 
-def choose(name: str | None = None, environ: Mapping[str, str] | None = None) -> str:
-    """The provider name ``from_env`` would use: explicit, then the environment, then ``local``."""
+def choose(name: str | None = None, environ: Mapping[str, str] | None = None, *, base_url: str | None = None) -> str:
+    """The provider name ``from_env`` would use: explicit, then ``CONSTRAIN_PROVIDER``, then ``openai`` when a
+    server URL is given (``base_url``, ``CONSTRAIN_BASE_URL``) or ``OPENAI_API_KEY`` is set, else ``local``."""
     env = os.environ if environ is None else environ
     if name:
         return name
     if env.get("CONSTRAIN_PROVIDER"):
         return env["CONSTRAIN_PROVIDER"]
-    if env.get("OPENAI_API_KEY") or env.get("CONSTRAIN_BASE_URL"):
+    if base_url or env.get("OPENAI_API_KEY") or env.get("CONSTRAIN_BASE_URL"):
         return "openai"
     return "local"
 
@@ -105,7 +114,7 @@ def from_env(name: str | OpenAIClient | None = None, **options: Any) -> Provider
     if name is not None and not isinstance(name, str):
         raise InputError(f"provider= takes a Provider, a provider name or an openai.OpenAI / AsyncOpenAI client, "
                          f"not {type(name).__name__}")
-    chosen = choose(name)
+    chosen = choose(name, base_url=options.get("base_url"))
     if chosen == "openai" and not options.get("base_url") and not os.environ.get("OPENAI_API_KEY"):
         options["base_url"] = os.environ.get("CONSTRAIN_BASE_URL")
     return get(chosen, **options)
