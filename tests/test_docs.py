@@ -247,13 +247,13 @@ class PageRun:
             assert code == 0, f"{block.where}: `{command}` exited {code}:\n{printed}"
 
     def constrain(self, argv: list[str], block: Block) -> tuple[int, str]:
-        """Run in this process, with the import path the `constrain` script has: not the current folder (the
-        Python blocks' modules are found only through a `PYTHONPATH=...` the page sets, as in a shell)."""
+        """Run in this process, with the import path the `constrain` script has: ``PYTHONPATH``, then the current
+        folder (the page's, where its Python blocks' modules are written), as ``cli.main`` sets it up."""
         assert argv[0] == "constrain", f"{block.where}: only `constrain` commands run here: {argv}"
         self.capsys.readouterr()
         saved = sys.path[:]
         extra = [str(Path(p).resolve()) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-        sys.path[:] = extra + [p for p in saved if p not in ("", ".", str(self.workdir))]
+        sys.path[:] = extra + [str(self.workdir)] + [p for p in saved if p not in ("", ".", str(self.workdir))]
         written_here = {name: module for name, module in sys.modules.items() if self.wrote(module)}
         for name in written_here:
             del sys.modules[name]

@@ -80,3 +80,23 @@ def test_validate_lines_any_spelling_and_pointers(tmp_path: Path, schema_file: P
     assert main(["validate", "--schema", str(schema_file), "--lines", str(path)]) == 1
     human = capsys.readouterr().out
     assert "schema violation at /ports/1" in human and "2/5 passed" in human
+
+
+def test_the_installed_script_finds_a_model_class_in_the_current_folder(tmp_path: Path) -> None:
+    """``constrain json-grammar myapp.models:Owner`` from the folder holding ``myapp/``, through the installed
+    console script (whose ``sys.path`` has no current folder of its own, unlike ``python -m``)."""
+    import shutil
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).with_name("constrain")
+    if not script.exists():
+        script = Path(shutil.which("constrain") or "constrain")
+    (tmp_path / "myapp").mkdir()
+    (tmp_path / "myapp" / "__init__.py").write_text("")
+    (tmp_path / "myapp" / "models.py").write_text(
+        "from pydantic import BaseModel\n\nclass Owner(BaseModel):\n    name: str\n    pets: int\n")
+    done = subprocess.run([str(script), "json-grammar", "myapp.models:Owner"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert '"\\"pets\\""' in done.stdout

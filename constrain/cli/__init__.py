@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Sequence
 
@@ -28,6 +29,14 @@ COMMAND_MODULES = (
 )
 
 
+def _current_directory_first() -> None:
+    """The installed ``constrain`` script sees the current directory's modules as ``python -m constrain`` does
+    (``sys.path[0]``), so ``--model-class myapp.models:Service`` finds the user's own module."""
+    here = os.getcwd()
+    if "" not in sys.path and here not in sys.path:
+        sys.path.insert(0, here)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="constrain",
@@ -44,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:
+        _current_directory_first()
     parser = build_parser()
     args = parser.parse_args(argv)
     out = Output(json_mode=getattr(args, "json", False))
