@@ -2,7 +2,7 @@
 
 Needs Debian's ``chromium`` and ``chromium-driver``. Locally the test skips (saying why) when they are
 missing; under CI (``CI`` set) a missing browser is a failure, so CI always runs it. With
-``CONSTRAIN_UPDATE_SCREENSHOT=1`` it also writes ``docs/playground.png`` (the README's screenshot).
+``CONSTRAIN_UPDATE_SCREENSHOT=1`` it also writes ``docs/playground.png`` (the screenshot the README and docs show).
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ def test_json_schema_compiles_into_the_grammar_editor(page: Browser) -> None:
 
 
 def test_screenshot(page: Browser) -> None:
-    """A packaged grammar with the vLLM target and a refused input: what the README shows."""
+    """A packaged grammar with the vLLM target and a refused input: what the docs show."""
     page.js("const s = document.getElementById('grammar-select'); s.value = 'dsl/cron'; "
             "s.dispatchEvent(new Event('change'));")
     page.wait("the cron grammar", "return document.getElementById('grammar-input').value.startsWith('// Cron')")

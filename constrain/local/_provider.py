@@ -37,7 +37,7 @@ class Local(Provider):
 
     name = "local"
     supports_sampling = True
-    default_candidates = 2  # bench/nl2sql.py on Spider dev: k=3 cost 2.2-3.1x the p50 of k=1 for no more EX than k=2 (1.4x; README)
+    default_candidates = 2  # bench/nl2sql.py on Spider dev: k=3 cost 2.2-3.1x the p50 of k=1 for no more EX than k=2 (1.4x; docs/benchmarks.md)
 
     def __init__(
         self,

@@ -63,7 +63,7 @@ def resolve_grammar(grammar: Grammar | str | None, output_type: Any) -> Grammar:
 def _schema_grammar(json_schema: Any, output_type: Any) -> Grammar:
     """``output_type``'s grammar: exact (strict) when the schema compiles so, else widened.
 
-    Measured on MaskBench (README, "JSON Schema -> grammar"): strict compiles 85.3% of the schemas
+    Measured on MaskBench (docs/benchmarks.md, "JSON Schema -> grammar"): strict compiles 85.3% of the schemas
     with a grammar whose language is exactly the conforming values; widen compiles 98.6%, leaving
     what it drops (listed by ``json_schema.widenings``) to the validator, which every output passes
     before it is returned. Strict first keeps the exact grammar where there is one (no re-asks for

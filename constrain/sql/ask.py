@@ -12,7 +12,7 @@ gives, or the alias that has the column) is repaired and validated again, the ch
 likely failure goes back to the model with its error (the re-ask, decoded greedily) and K-1 fresh
 samples of the first prompt are drawn at ``REDRAW_TEMPERATURE``; the vote then counts every candidate
 so far. Fresh samples are there because a small model fed its refused query tends to write it again:
-measured on the embedded 0.5B model (README, NL2SQL), re-asks alone repaired none of the questions
+measured on the embedded 0.5B model (docs/benchmarks.md, NL2SQL), re-asks alone repaired none of the questions
 where every first-round candidate failed.
 """
 
