@@ -199,7 +199,7 @@ _NUMBER_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
 def loose(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """Rows for comparing an engine's result with SQLite's gold rows, on both sides: text that reads as a
     number becomes that number (the copies type a TEXT column of numbers, such as Spider's years, as
-    numbers, as ``tests/_dbservers.py`` reads them) and floats are rounded to 4 places (MySQL's AVG is a
+    numbers, as ``tests/_dbcopy.py`` types them) and floats are rounded to 4 places (MySQL's AVG is a
     DECIMAL of 4 places)."""
 
     def value(v: Any) -> Any:
@@ -213,17 +213,13 @@ def loose(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return [tuple(value(v) for v in row) for row in rows]
 
 
-def _load_dbservers() -> Any:
-    """``tests/_dbservers.py`` by path (``tests/`` is not a package; bench/ runs as a script)."""
-    name = "_constrain_dbservers"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "_dbservers.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
+def _test_servers() -> tuple[Any, Any]:
+    """``tests/_dbservers.py`` (private servers) and ``tests/_dbcopy.py`` (typed SQLite copies): ``tests/`` is
+    not a package, so it joins the end of the import path (bench/ runs as a script)."""
+    folder = str(ROOT / "tests")
+    if folder not in sys.path:
+        sys.path.append(folder)
+    return importlib.import_module("_dbservers"), importlib.import_module("_dbcopy")
 
 
 class EngineCopies:
@@ -259,7 +255,7 @@ class EngineCopies:
         others = [e for e in self.engines if e != "sqlite"]
         if not others:
             return
-        servers = _load_dbservers()
+        servers, copies = _test_servers()
         self.folder = Path(tempfile.mkdtemp(prefix="constrain-nl2sql-"))
         os.chmod(self.folder, 0o755)  # the servers' system users work in sub-folders of it
         for engine in others:
@@ -276,7 +272,7 @@ class EngineCopies:
             for db_id in self.db_ids:
                 t = time.perf_counter()
                 target = server if server is not None else f"duckdb:///{self.folder / (db_id + '.duckdb')}"
-                self.specs[engine, db_id] = servers.copy_sqlite(self.sqlite_path(db_id), target, database=db_id if server else None,
+                self.specs[engine, db_id] = copies.copy_sqlite(self.sqlite_path(db_id), target, database=db_id if server else None,
                                                                 lower_names=self.lower_names)
                 per_db[db_id] = time.perf_counter() - t
             self.load[engine] = {"start_seconds": t1 - t0, "copy_seconds": sum(per_db.values()), "databases": len(per_db),

@@ -131,15 +131,15 @@ def _gold() -> tuple[Path, list[tuple[Any, ...]]]:
 
 
 def test_copy_sqlite_into_servers(server) -> None:  # type: ignore[no-untyped-def]
-    import _dbservers
+    import _dbcopy
 
     path, expected = _gold()
     # PostgreSQL folds the gold query's unquoted names to lower case: copy with lower-case names there
-    url = _dbservers.copy_sqlite(path, server, lower_names=server.kind == "postgresql")
+    url = _dbcopy.copy_sqlite(path, server, lower_names=server.kind == "postgresql")
     assert url == server.url_for("concert_singer")
     assert bag(rows(url, GOLD)) == bag(expected)
     if server.kind == "postgresql":  # exact names (quoted) in another database; types from the values
-        exact = _dbservers.copy_sqlite(path, server, database="concert_singer_exact")
+        exact = _dbcopy.copy_sqlite(path, server, database="concert_singer_exact")
         columns = rows(
             exact,
             "SELECT table_name, column_name, data_type FROM information_schema.columns "
@@ -162,16 +162,16 @@ def test_copy_sqlite_into_servers(server) -> None:  # type: ignore[no-untyped-de
 
 
 def test_copy_sqlite_into_duckdb(tmp_path: Path) -> None:
-    import _dbservers
+    import _dbcopy
 
     need("duckdb")
     path, expected = _gold()
-    url = _dbservers.copy_sqlite(path, f"duckdb:///{tmp_path / 'spider.duckdb'}")
+    url = _dbcopy.copy_sqlite(path, f"duckdb:///{tmp_path / 'spider.duckdb'}")
     assert url == f"duckdb:///{tmp_path / 'spider.duckdb'}"
     assert bag(rows(url, GOLD)) == bag(expected)
     assert rows(url, "SELECT data_type FROM information_schema.columns WHERE table_name = 'concert' AND column_name = 'Year'") == [("BIGINT",)]
     # a schema per database in one file, as bench/ does for all of Spider
-    _dbservers.copy_sqlite(path, f"duckdb:///{tmp_path / 'spider.duckdb'}", database="concert_singer")
+    _dbcopy.copy_sqlite(path, f"duckdb:///{tmp_path / 'spider.duckdb'}", database="concert_singer")
     assert rows(url, "SELECT count(*) FROM concert_singer.singer") == rows(url, "SELECT count(*) FROM main.singer")
 
 
@@ -221,14 +221,14 @@ def _duckdb_keys(url: str, schema: str = "main") -> dict[str, int]:
 
 
 def test_copy_sqlite_into_duckdb_keeps_foreign_keys(tmp_path: Path) -> None:
-    import _dbservers
+    import _dbcopy
 
     need("duckdb")
     path = corpus("chinook", "Chinook_Sqlite.sqlite")
     assert _sqlite_foreign_keys(path) == (11, 11)
     url = f"duckdb:///{tmp_path / 'chinook.duckdb'}"
     for _ in range(2):  # the second copy replaces the tables (referencing tables dropped first)
-        _dbservers.copy_sqlite(path, url)
+        _dbcopy.copy_sqlite(path, url)
         assert _duckdb_keys(url) == {"PRIMARY KEY": 11, "FOREIGN KEY": 11}
     # the self-reference Employee.ReportsTo is kept: its rows were loaded managers first
     assert ("Employee", ["ReportsTo"], "Employee", ["EmployeeId"]) in rows(
@@ -236,7 +236,7 @@ def test_copy_sqlite_into_duckdb_keeps_foreign_keys(tmp_path: Path) -> None:
              "FROM duckdb_constraints() WHERE constraint_type = 'FOREIGN KEY'")
     assert rows(url, "SELECT count(*) FROM \"Employee\"") == [(8,)]
     # created in SQLite's order as far as the foreign keys allow (each table after those it references)
-    order = [t.name for t in _dbservers._duckdb_order(_dbservers._read_sqlite(path))]
+    order = [t.name for t in _dbcopy._duckdb_order(_dbcopy._read_sqlite(path))]
     assert order == ["Artist", "Album", "Employee", "Customer", "Genre", "Invoice", "MediaType", "Playlist",
                      "Track", "InvoiceLine", "PlaylistTrack"]
 
@@ -246,7 +246,7 @@ def test_copy_spider_dev_into_duckdb(tmp_path: Path, capsys: pytest.CaptureFixtu
     same row counts as SQLite, and every foreign key that holds in SQLite declared in DuckDB."""
     import time
 
-    import _dbservers
+    import _dbcopy
 
     need("duckdb")
     questions = json.loads(corpus("spider", "dev_shared.json").read_text())
@@ -257,7 +257,7 @@ def test_copy_spider_dev_into_duckdb(tmp_path: Path, capsys: pytest.CaptureFixtu
     for db in dbs:
         path = corpus("spider", "database", db, f"{db}.sqlite")
         start = time.perf_counter()
-        _dbservers.copy_sqlite(path, url, database=db)
+        _dbcopy.copy_sqlite(path, url, database=db)
         seconds = time.perf_counter() - start
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:

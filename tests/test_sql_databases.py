@@ -13,7 +13,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,11 +98,11 @@ ENGINES = {
 def duckdb_chinook(tmp_path_factory: pytest.TempPathFactory) -> str:
     from conftest import corpus
 
-    import _dbservers
+    import _dbcopy
 
     pytest.importorskip("duckdb", reason="the [duckdb] extra is not installed")
     target = tmp_path_factory.mktemp("duckdb") / "chinook.duckdb"
-    _dbservers.copy_sqlite(corpus("chinook", "Chinook_Sqlite.sqlite"), f"duckdb:///{target}")
+    _dbcopy.copy_sqlite(corpus("chinook", "Chinook_Sqlite.sqlite"), f"duckdb:///{target}")
     return f"duckdb:///{target}"
 
 
