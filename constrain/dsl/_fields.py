@@ -34,18 +34,32 @@ FieldKind = Literal["string", "number", "integer", "boolean", "date"]
 TYPES: tuple[str, ...] = get_args(FieldKind)
 
 
+MAX_EXAMPLES = 3  # example values of a field shown to the model
+MAX_NOTE_CHARS = 160  # a field's description, cut at this length in the model's prompt
+
+
 @dataclass(frozen=True)
 class Field:
-    """One field: its (dotted) name, its type and, for a string field, the only values it takes (if any)."""
+    """One field: its (dotted) name, its type, for a string field the only values it takes (if any), and what
+    the schema says of it for the model's prompt: its ``description`` and a few ``examples`` of its values
+    (they do not restrict the values; ``enum`` does)."""
 
     name: str
     type: FieldKind
     enum: tuple[str, ...] = ()
+    description: str = ""
+    examples: tuple[str | int | float | bool, ...] = ()
 
     def describe(self) -> str:
-        """``amount (number)``, ``country (string: "DE", "FR")``: the field's line in a grammar's description."""
+        """``amount (number)``, ``country (string: "DE", "FR")``, ``flight (string, e.g. "BA285"): the flight
+        number``: the field's line in a grammar's description."""
         values = ", ".join(json.dumps(v, ensure_ascii=False) for v in self.enum)
-        return f"{self.name} ({self.type}: {values})" if values else f"{self.name} ({self.type})"
+        examples = ", ".join(json.dumps(v, ensure_ascii=False) for v in self.examples[:MAX_EXAMPLES])
+        kind = f"{self.type}: {values}" if values else f"{self.type}, e.g. {examples}" if examples else self.type
+        note = " ".join(self.description.split())
+        if len(note) > MAX_NOTE_CHARS:
+            note = note[: MAX_NOTE_CHARS - 3].rstrip() + "..."
+        return f"{self.name} ({kind}): {note}" if note else f"{self.name} ({kind})"
 
 
 def field_list(obj: Any) -> tuple[Field, ...]:
@@ -74,7 +88,8 @@ def fields_spec(obj: Any) -> dict[str, str]:
 def _checked(fields: tuple[Field, ...]) -> tuple[Field, ...]:
     if not fields:
         raise InputError(f"no fields to bind: give at least one field of type {', '.join(TYPES)}")
-    fields = tuple(Field(f.name, f.type, tuple(f.enum)) for f in fields)  # hashable: grammars are cached
+    fields = tuple(Field(f.name, f.type, tuple(f.enum), str(f.description or ""), tuple(f.examples))
+                   for f in fields)  # hashable: grammars are cached
     seen: set[str] = set()
     for f in fields:
         if not isinstance(f.name, str) or not _FIELD.fullmatch(f.name):
@@ -131,7 +146,21 @@ def _property_fields(prop: Any, root: Mapping[str, Any], path: str, seen: tuple[
             return
     scalar = _scalar(prop, root, seen)
     if scalar is not None:
-        yield Field(path, scalar[0], scalar[1])
+        yield Field(path, scalar[0], scalar[1], *_notes(prop, branches, root, seen))
+
+
+def _notes(prop: Mapping[str, Any], branches: list[Any], root: Mapping[str, Any],
+           seen: tuple[str, ...]) -> tuple[str, tuple[Any, ...]]:
+    """The ``description`` and scalar ``examples`` of a property (pydantic writes them beside an Optional's
+    ``anyOf``; a referenced schema may carry them too)."""
+    places = [prop]
+    if len(branches) == 1:
+        branch, _ = _deref(branches[0], root, seen)
+        if branch is not None:
+            places.append(branch)
+    description = next((p["description"] for p in places if isinstance(p.get("description"), str)), "")
+    examples = next((p["examples"] for p in places if isinstance(p.get("examples"), list)), [])
+    return description, tuple(v for v in examples if isinstance(v, (str, int, float, bool)))
 
 
 def _deref(prop: Any, root: Mapping[str, Any], seen: tuple[str, ...]) -> tuple[Mapping[str, Any] | None, tuple[str, ...]]:
@@ -227,9 +256,9 @@ def _mapping_field(name: Any, kind: Any) -> Field:
     if isinstance(kind, Mapping):  # the field's own JSON Schema, e.g. {"type": "string", "enum": [...]}
         prop, _ = _deref(kind, kind, ())
         scalar = None if prop is None else _scalar(prop, kind, ())
-        if scalar is None:
+        if scalar is None or prop is None:
             raise InputError(f"field {name!r}: its schema is not a {', '.join(TYPES)} value")
-        return Field(name, scalar[0], scalar[1])
+        return Field(name, scalar[0], scalar[1], *_notes(prop, _non_null_branches(prop), kind, ()))
     raise InputError(f"field {name!r}: type is one of {', '.join(TYPES)} or a JSON Schema, not {kind!r}")
 
 
