@@ -9,7 +9,10 @@ from __future__ import annotations
 from . import _regex
 from ._regex import AltNode, CharNode, Intervals, Node, RepNode, SeqNode
 
+
+# -- node builders that simplify as they go ---------------------------------------------------------------
 EPS = SeqNode(())
+"""The empty sequence: matches the empty string only."""
 
 
 def is_eps(n: Node) -> bool:

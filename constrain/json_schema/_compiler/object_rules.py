@@ -12,6 +12,8 @@ from .context import CompilerContext
 
 @dataclass
 class Member:
+    """One member of an object: its key and value expressions, or the whole ``key : value`` pair."""
+
     key: str  # lark expression for the key token
     value: str  # lark expression for the value
     required: bool
