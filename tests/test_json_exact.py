@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from constrain.errors import ConstrainError
 from constrain.json_schema import grammar, widenings
-from constrain.json_schema._compiler import _exclusion_regex
+from constrain.json_schema._compiler.objects import _exclusion_regex
 from constrain.json_schema import _regex
 
 

@@ -22,7 +22,9 @@ from hypothesis import strategies as st
 from conftest import corpus
 from constrain.errors import ConstrainError, JSONSchemaError
 from constrain.json_schema import _automaton, _formats, _negate, grammar, widenings
-from constrain.json_schema._compiler import VALIDATION_KEYWORDS, _compiled_pattern, _string_exclusion
+from constrain.json_schema._compiler.context import VALIDATION_KEYWORDS
+from constrain.json_schema._compiler.strings import _string_exclusion
+from constrain.json_schema._patterns import compiled_pattern
 from constrain.json_schema._validate import schema_validator
 
 
@@ -99,7 +101,7 @@ def test_a_leading_lookahead_is_read_as_an_intersection() -> None:
     dfa = _automaton.from_pattern(pattern)
     for s in ["org.bukkit.A", "org.bukkitx.A", "org.bukkit", "a.b.C", "a..b", "", "org.Bukkit.A", "x"]:
         assert _automaton.accepts(dfa, s) == (python.search(s) is not None), s
-    assert _compiled_pattern(pattern).search("org.bukkit.A") is None  # the validator reads it the same way
+    assert compiled_pattern(pattern).search("org.bukkit.A") is None  # the validator reads it the same way
     _agree({"type": "string", "pattern": pattern}, ["org.bukkit.A", "org.bukkitx.A", "a.b.C", "a.", 1])
     assert _automaton.from_pattern("^(?=.*\\d)[a-z\\d]+$") is not None
     assert _automaton._leading_lookahead("^(?!a)b|c") is None  # the lookahead binds one branch only

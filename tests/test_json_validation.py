@@ -49,10 +49,7 @@ def format_groups() -> list[tuple[str, str, list[tuple[Any, bool]]]]:
 
 
 def test_every_format_of_drafts_4_to_2020_12_has_a_check_here() -> None:
-    from constrain.json_schema._compiler import STANDARD_FORMATS
-    from constrain.json_schema._validate import asserted_formats
-
-    assert STANDARD_FORMATS <= set(_formats.CHECKS) == asserted_formats()
+    assert _formats.STANDARD_FORMATS <= set(_formats.CHECKS) == _formats.asserted_formats()
 
 
 def test_format_checks_agree_with_the_suite_both_ways() -> None:

@@ -1,55 +1,12 @@
 """Typed JSON: a pydantic model or a JSON Schema compiled to a Lark grammar.
 
 ``grammar(Model)`` returns a :class:`~constrain.Grammar` whose language is the JSON documents that
-conform to the schema, in the Lark subset lark-python and llguidance both read; its typed result
-(``Grammar.parse_typed`` / ``parse_json`` / the generate loop) is the pydantic instance, or for a raw
-schema the value once ``jsonschema`` (with format checks) finds no error.
+conform to the schema (what it states exactly, and its documented narrowings: ``grammar``); its typed
+result is the pydantic instance, or for a raw schema the value once ``jsonschema`` finds no error.
 
-What the grammar states exactly: ``type``, ``enum``, ``const``, ``properties`` / ``required`` /
-``additionalProperties``, ``patternProperties`` (any patterns, next to ``additionalProperties`` too:
-automata split the keys into the regions the patterns cut), ``propertyNames`` (enum, pattern, lengths),
-``items`` / ``prefixItems`` / ``additionalItems``, ``minItems`` / ``maxItems``, ``minLength`` /
-``maxLength``, ``minProperties`` / ``maxProperties`` (the member count kept in the rules), ``pattern``
-(ECMA-262 translated; nested repetitions a backtracking matcher would choke on, and a lookahead right
-after a leading ``^``, through automata; other lookaround and backreferences refused), several
-patterns and a format together (their intersection), ``format`` for date, date-time, time, uuid,
-email, ipv4, ipv6, uri, uri-reference, hostname, duration, uri-template, json-pointer and
-relative-json-pointer, ``minimum`` / ``maximum`` / exclusive bounds, ``multipleOf`` over small integer
-ranges, ``anyOf``, ``allOf`` (merged), local ``$ref`` / ``$defs`` / ``definitions`` including recursion,
-and — through the complement of a schema (``_negate``) — ``not``, ``if`` / ``then`` / ``else``,
-``dependencies`` / ``dependentRequired`` / ``dependentSchemas`` (where the declared draft's validator
-knows them), and ``oneOf`` whose branches may overlap (branch i and not the others).
-
-Choices (documented narrowings — the grammar never admits a non-conforming value, it only fixes one
-spelling or leaves out keys nobody asked for): properties come in declared order; an object that
-declares ``properties`` and says nothing of others (no ``additionalProperties``, no
-``patternProperties``: pydantic's default ``extra="ignore"``) gets only its declared keys, as in
-OpenAI's and XGrammar's strict modes, so a model is not invited to invent keys
-(``declared_keys=False`` admits additional keys between the declared ones, as the schema allows);
-keys are admitted beyond the declared ones only where the schema says so (``additionalProperties``
-``true`` or a schema, ``patternProperties``); next to so many declared keys that the regex for the
-other keys is large, those come before the declared ones; numbers with bounds are written without an
-exponent, and a number that must not be an integer with a fraction and at most 15 significant digits
-(6 before the point and 9 after it under bounds); strings under ``pattern``, ``format`` or a ``not`` of
-strings spell characters literally except where JSON requires an escape.
-
-So there are two languages. The *generation grammar* (``Grammar.text``, what the model is constrained
-by) is the one above. *Validation* (``validate`` / ``parse_json`` / ``parse_typed``, and the generate
-loop's check) accepts every JSON spelling of a conforming value: any key order, any whitespace,
-additional keys wherever the schema allows them (see ``SchemaGrammar``).
-
-The grammar also carries what the model is told (``Grammar.description``: the fields, their types,
-ranges, formats, descriptions and which are required, see ``describe``) and the longest answer worth
-waiting for (``Grammar.max_tokens``, see ``token_bound``).
-
-Anything else (``uniqueItems``, ``contains``, ``unevaluated*``, a complement or an intersection whose
-automaton or regex would pass the size bounds, formats the validator asserts but the grammar cannot
-state, ...) raises ``JSONSchemaError`` naming the keyword and its JSON pointer. With ``widen=True`` those keywords are
-dropped from the grammar instead, listed in ``widenings(g)``, and still enforced by the
-local validator, so no non-conforming value is ever returned as valid. Widen mode also admits the
-properties of an object with two or more of them in any order (one repeated alternation over the
-declared and additional members, listed as ``("properties", pointer)``); the validator then refuses
-a missing required key, and both validators refuse an object that repeats a key.
+This package may import only the layers below it: ``constrain.errors``, ``constrain.grammar`` (the
+``Grammar`` it returns), ``constrain.engines`` (llguidance checks each compiled grammar) and the shared
+regex code ``_regex`` builds on; never ``generate``, ``providers``, the CLI, nor ``sql`` / ``dsl``.
 """
 
 from __future__ import annotations
@@ -110,8 +67,58 @@ def grammar(
 
     ``compact=True``: no insignificant whitespace; ``compact=False``: up to 32 whitespace characters
     around each ``{ } [ ] , :``. ``widen=True``: keywords a grammar cannot state are left to the
-    validator (see module docs) instead of raising ``JSONSchemaError``. ``declared_keys=True``: an
-    object that does not say whether it takes other keys gets only its declared ones (module docs).
+    validator (below) instead of raising ``JSONSchemaError``. ``declared_keys=True``: an object that
+    does not say whether it takes other keys gets only its declared ones (below).
+
+    The grammar is written in the Lark subset lark-python and llguidance both read. Its typed result
+    (``Grammar.parse_typed`` / ``parse_json`` / the generate loop) is the pydantic instance, or for a raw
+    schema the value once ``jsonschema`` (with format checks) finds no error.
+
+    What the grammar states exactly: ``type``, ``enum``, ``const``, ``properties`` / ``required`` /
+    ``additionalProperties``, ``patternProperties`` (any patterns, next to ``additionalProperties`` too:
+    automata split the keys into the regions the patterns cut), ``propertyNames`` (enum, pattern, lengths),
+    ``items`` / ``prefixItems`` / ``additionalItems``, ``minItems`` / ``maxItems``, ``minLength`` /
+    ``maxLength``, ``minProperties`` / ``maxProperties`` (the member count kept in the rules), ``pattern``
+    (ECMA-262 translated; nested repetitions a backtracking matcher would choke on, and a lookahead right
+    after a leading ``^``, through automata; other lookaround and backreferences refused), several
+    patterns and a format together (their intersection), ``format`` for date, date-time, time, uuid,
+    email, ipv4, ipv6, uri, uri-reference, hostname, duration, uri-template, json-pointer and
+    relative-json-pointer, ``minimum`` / ``maximum`` / exclusive bounds, ``multipleOf`` over small integer
+    ranges, ``anyOf``, ``allOf`` (merged), local ``$ref`` / ``$defs`` / ``definitions`` including recursion,
+    and — through the complement of a schema (``_negate``) — ``not``, ``if`` / ``then`` / ``else``,
+    ``dependencies`` / ``dependentRequired`` / ``dependentSchemas`` (where the declared draft's validator
+    knows them), and ``oneOf`` whose branches may overlap (branch i and not the others).
+
+    Choices (documented narrowings — the grammar never admits a non-conforming value, it only fixes one
+    spelling or leaves out keys nobody asked for): properties come in declared order; an object that
+    declares ``properties`` and says nothing of others (no ``additionalProperties``, no
+    ``patternProperties``: pydantic's default ``extra="ignore"``) gets only its declared keys, as in
+    OpenAI's and XGrammar's strict modes, so a model is not invited to invent keys
+    (``declared_keys=False`` admits additional keys between the declared ones, as the schema allows);
+    keys are admitted beyond the declared ones only where the schema says so (``additionalProperties``
+    ``true`` or a schema, ``patternProperties``); next to so many declared keys that the regex for the
+    other keys is large, those come before the declared ones; numbers with bounds are written without an
+    exponent, and a number that must not be an integer with a fraction and at most 15 significant digits
+    (6 before the point and 9 after it under bounds); strings under ``pattern``, ``format`` or a ``not`` of
+    strings spell characters literally except where JSON requires an escape.
+
+    So there are two languages. The *generation grammar* (``Grammar.text``, what the model is constrained
+    by) is the one above. *Validation* (``validate`` / ``parse_json`` / ``parse_typed``, and the generate
+    loop's check) accepts every JSON spelling of a conforming value: any key order, any whitespace,
+    additional keys wherever the schema allows them (see ``SchemaGrammar``).
+
+    The grammar also carries what the model is told (``Grammar.description``: the fields, their types,
+    ranges, formats, descriptions and which are required, see ``describe``) and the longest answer worth
+    waiting for (``Grammar.max_tokens``, see ``token_bound``).
+
+    Anything else (``uniqueItems``, ``contains``, ``unevaluated*``, a complement or an intersection whose
+    automaton or regex would pass the size bounds, formats the validator asserts but the grammar cannot
+    state, ...) raises ``JSONSchemaError`` naming the keyword and its JSON pointer. With ``widen=True`` those keywords are
+    dropped from the grammar instead, listed in ``widenings(g)``, and still enforced by the
+    local validator, so no non-conforming value is ever returned as valid. Widen mode also admits the
+    properties of an object with two or more of them in any order (one repeated alternation over the
+    declared and additional members, listed as ``("properties", pointer)``); the validator then refuses
+    a missing required key, and both validators refuse an object that repeats a key.
     """
     schema = schema_of(model_or_schema)
     _check_metaschema(schema)

@@ -7,13 +7,17 @@ of drafts 4 through 2020-12, implemented here (no optional packages: a check nev
 missing). A checker follows the RFC the specification names; the grammar regex is the same language
 or, where noted, a documented narrower spelling (a leap second written in UTC, an e-mail without a
 quoted local part or an address literal) or a wider one the validator refines (host names past 253
-characters, ``xn--`` labels that are not valid punycode).
+characters, ``xn--`` labels that are not valid punycode). ``format_checker()`` hands those checks to
+jsonschema; ``asserted_formats()`` are the formats it then asserts, and any other is an annotation only.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Callable
+
+import jsonschema
 
 _D = "[0-9]"
 _YEAR = f"(?:{_D}{{3}}[1-9]|{_D}{{2}}[1-9]{_D}|{_D}[1-9]{_D}{{2}}|[1-9]{_D}{{3}})"
@@ -370,3 +374,25 @@ def checker(name: str) -> Callable[[object], bool]:
         return not isinstance(instance, str) or check(instance)
 
     return run
+
+
+STANDARD_FORMATS = frozenset(
+    """date-time date time duration email idn-email hostname idn-hostname ipv4 ipv6 uri uri-reference iri
+    iri-reference uuid uri-template json-pointer relative-json-pointer regex""".split()
+)
+"""Formats JSON Schema defines; any other ``format`` value is an annotation only."""
+
+
+@functools.lru_cache(maxsize=1)
+def format_checker() -> jsonschema.FormatChecker:
+    """jsonschema's format checks plus ours for the formats the grammar compiles (the same regexes)."""
+    jsonschema_checker = jsonschema.FormatChecker(formats=())
+    for name in CHECKS:  # ours replace jsonschema's (draft 3's "time", say) so both sides agree
+        jsonschema_checker.checks(name)(checker(name))
+    return jsonschema_checker
+
+
+@functools.lru_cache(maxsize=1)
+def asserted_formats() -> frozenset[str]:
+    """Formats the validator asserts; any other ``format`` value is an annotation only."""
+    return frozenset(format_checker().checkers)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from typing import Any, Callable
 from urllib.parse import quote
 
@@ -13,44 +12,14 @@ import lark
 from jsonschema.protocols import Validator
 
 from ..errors import ValidationError
-from . import _formats
+from ._formats import format_checker
+from ._patterns import ecma_pattern
 
 _ROOT_URI = "urn:constrain:schema"
 
 
-@functools.lru_cache(maxsize=1)
-def format_checker() -> jsonschema.FormatChecker:
-    """jsonschema's format checks plus ours for the formats the grammar compiles (the same regexes)."""
-    checker = jsonschema.FormatChecker(formats=())
-    for name in _formats.CHECKS:  # ours replace jsonschema's (draft 3's "time", say) so both sides agree
-        checker.checks(name)(_formats.checker(name))
-    return checker
-
-
-@functools.lru_cache(maxsize=1)
-def asserted_formats() -> frozenset[str]:
-    """Formats the validator asserts; any other ``format`` value is an annotation only."""
-    return frozenset(format_checker().checkers)
-
-
-@functools.lru_cache(maxsize=4096)
-def _ecma_pattern(pattern: str) -> Callable[[str], bool]:
-    """Search with ECMA-262 semantics (``\\d`` is ASCII, ``$`` is the very end, ``\\p{L}``...): the
-    pattern as the grammar translates it; Python's ``re`` only for what the translator refuses
-    (lookaround, backreferences), where the two agree. Raises ``re.error`` if neither reads it."""
-    from ._regex import PatternError
-    from ._compiler import _compiled_pattern
-
-    try:
-        matcher = _compiled_pattern(pattern)
-    except PatternError:
-        python = re.compile(pattern)
-        return lambda s: python.search(s) is not None
-    return lambda s: matcher.search(s) is not None
-
-
 def _pattern(validator: Any, patrn: str, instance: Any, schema: Any) -> Any:
-    if validator.is_type(instance, "string") and not _ecma_pattern(patrn)(instance):
+    if validator.is_type(instance, "string") and not ecma_pattern(patrn)(instance):
         yield jsonschema.ValidationError(f"{instance!r} does not match {patrn!r}")
 
 
@@ -58,7 +27,7 @@ def _pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any,
     if not validator.is_type(instance, "object"):
         return
     for patrn, subschema in patterns.items():
-        search = _ecma_pattern(patrn)
+        search = ecma_pattern(patrn)
         for k, v in instance.items():
             if search(k):
                 yield from validator.descend(v, subschema, path=k, schema_path=patrn)
@@ -68,7 +37,7 @@ def _additional_properties(validator: Any, ap: Any, instance: Any, schema: Any) 
     if not validator.is_type(instance, "object"):
         return
     props = schema.get("properties", {})
-    searches = [_ecma_pattern(p) for p in schema.get("patternProperties", {})]
+    searches = [ecma_pattern(p) for p in schema.get("patternProperties", {})]
     extras = [k for k in instance if k not in props and not any(search(k) for search in searches)]
     if validator.is_type(ap, "object"):
         for extra in extras:
