@@ -98,3 +98,43 @@ def test_suite_subset(widen: bool) -> None:
     assert tally.valid_accepted / tally.valid >= 0.95, tally
     assert tally.false_accepts == []
     assert tally.engine_disagreements == []
+
+
+_COMPILE_ALL = """
+import hashlib, json, sys
+from constrain.errors import ConstrainError
+from constrain.json_schema import grammar
+digest = hashlib.sha256()
+for path in sys.argv[1:]:
+    schema = json.loads(open(path, encoding="utf-8").read())
+    schema = schema.get("schema", schema)
+    for widen in (False, True):
+        try:
+            digest.update(grammar(schema, widen=widen).text.encode())
+        except ConstrainError as exc:
+            digest.update(type(exc).__name__.encode())
+print(digest.hexdigest())
+"""
+
+
+def test_a_schema_compiles_to_the_same_text_in_every_process(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The grammar text is a batch's fingerprint (submit and collect run in different processes) and a cache key:
+    it must not depend on Python's per-process string hashing (set order). ``multipleOf`` over an integer range
+    lists equal-length literals; ``propertyNames`` / pattern prefixes list equal-length words."""
+    import os
+    import subprocess
+    import sys
+
+    crafted = tmp_path / "crafted.json"
+    crafted.write_text(json.dumps({"type": "object", "properties": {
+        "n": {"type": "integer", "minimum": 0, "maximum": 400, "multipleOf": 7},
+        "m": {"type": "object", "propertyNames": {"pattern": "^(ab|cd|ef|gh)"}, "maxProperties": 2},
+    }, "required": ["n"]}))
+    paths = [str(crafted)] + [str(p) for p in sorted(corpus("jsonschemabench", "maskbench").glob("*.json"))[::40]]
+    digests = set()
+    for seed in ("1", "2", "3"):
+        done = subprocess.run([sys.executable, "-c", _COMPILE_ALL, *paths], capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "PYTHONHASHSEED": seed}, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        digests.add(done.stdout.strip())
+    assert len(digests) == 1

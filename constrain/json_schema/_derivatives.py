@@ -133,7 +133,7 @@ def prefixes(pattern: str, limit: int = 32) -> list[str] | None:
         words += found
         if len(words) > limit:
             return None
-    words = sorted(set(words), key=len)
+    words = sorted(set(words), key=lambda word: (len(word), word))
     minimal: list[str] = []
     for w in words:
         if not any(w.startswith(m) for m in minimal):

@@ -4,7 +4,7 @@ The grammar text (what a provider constrains the model with) fixes some spelling
 order, compact or bounded whitespace, no exponent under numeric bounds (see the package docs). Text
 that did not come from that grammar is still judged by its value: ``validate`` / ``parse_typed`` /
 ``parse_json`` check the JSON syntax with both engines on the packaged JSON grammar (any key order,
-any whitespace JSON allows; Lark through its lexer-friendly copy, see ``constrain._json_syntax``) and then the value with the schema's validator (jsonschema with every
+any whitespace JSON allows; Lark through its lexer-friendly copy, see ``constrain.grammar._json_syntax``) and then the value with the schema's validator (jsonschema with every
 format checked, or pydantic). ``matches`` / ``parse`` / ``llg_error`` still answer for the generation
 grammar itself.
 """

@@ -85,7 +85,7 @@ class NumberKeywords(CompilerContext):
                     values.append(int(v))
                 v += step
             if len(values) <= 1000:
-                alts = sorted({number_literal(x) for x in values}, key=len, reverse=True)
+                alts = sorted({number_literal(x) for x in values}, key=lambda text: (-len(text), text))
                 return "(?:" + "|".join(alts) + ")" if alts else None
         self.refuse("multipleOf can only be expressed for small integer ranges", "multipleOf", mptr)
         return False
