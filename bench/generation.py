@@ -74,13 +74,11 @@ def target_grammar(task: tasks.Task, *, guided: bool) -> Grammar:
 
 
 ENUM_LIMIT = 12
-DECLARED = {"examples": True}  # --no-examples: the fields as declared before 2026-12-07 (enums only)
 
 
 def dataset_schema(name: str) -> dict[str, Any]:
     """The dataset's fields as an app would declare them: a JSON Schema whose string fields with few
-    distinct values (at most ENUM_LIMIT, as a status or a country in a model's ``Literal``) list them, and
-    whose other string fields give two ``examples`` (as ``pydantic.Field(examples=...)`` does)."""
+    distinct values (at most ENUM_LIMIT, as a status or a country in a model's ``Literal``) list them."""
     fields = tasks.datasets()[name]["fields"]
     rows = tasks.records(name)
     properties: dict[str, Any] = {}
@@ -92,8 +90,6 @@ def dataset_schema(name: str) -> dict[str, Any]:
         values = sorted({row[field] for row in rows if isinstance(row.get(field), str)})
         if kind == "string" and 0 < len(values) <= ENUM_LIMIT:
             properties[field]["enum"] = values
-        elif kind == "string" and values and DECLARED["examples"]:
-            properties[field]["examples"] = values[:2]
     return {"type": "object", "properties": properties}
 
 
@@ -205,10 +201,7 @@ def main() -> None:
     parser.add_argument("--save", type=Path, default=None, metavar="FILE", help="write the rows to FILE (for --merge)")
     parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="FILE", help="report saved parts as one run")
     parser.add_argument("--show-wrong", action="store_true", help="print each wrong answer with the reason")
-    parser.add_argument("--no-examples", action="store_true",
-                        help="declare the DSL datasets' free-text fields without example values")
     args = parser.parse_args()
-    DECLARED["examples"] = not args.no_examples
     if args.merge:
         parts = [json.loads(path.read_text()) for path in args.merge]
         run = {"meta": parts[0]["meta"], "rows": [row for part in parts for row in part["rows"]]}
@@ -241,7 +234,7 @@ def main() -> None:
             print(f"[{len(rows)}/{total}] {mark}{task.id} {mode} {row['seconds']:.1f}s {row['raw'][:70]!r}", file=sys.stderr, flush=True)
             if args.show_wrong and not row["right"]:
                 print(f"    {row.get('why', '')[:300]}", file=sys.stderr, flush=True)
-    run = {"meta": {"model": provider.model, "examples": DECLARED["examples"]}, "rows": rows}
+    run = {"meta": {"model": provider.model}, "rows": rows}
     if args.save:
         args.save.write_text(json.dumps(run))
     report(run, as_json=args.json)

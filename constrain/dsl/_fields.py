@@ -34,28 +34,24 @@ FieldKind = Literal["string", "number", "integer", "boolean", "date"]
 TYPES: tuple[str, ...] = get_args(FieldKind)
 
 
-MAX_EXAMPLES = 3  # example values of a field shown to the model
 MAX_NOTE_CHARS = 160  # a field's description, cut at this length in the model's prompt
 
 
 @dataclass(frozen=True)
 class Field:
-    """One field: its (dotted) name, its type, for a string field the only values it takes (if any), and what
-    the schema says of it for the model's prompt: its ``description`` and a few ``examples`` of its values
-    (they do not restrict the values; ``enum`` does)."""
+    """One field: its (dotted) name, its type, for a string field the only values it takes (if any), and the
+    schema's ``description`` of it, for the model's prompt (it does not restrict the values; ``enum`` does)."""
 
     name: str
     type: FieldKind
     enum: tuple[str, ...] = ()
     description: str = ""
-    examples: tuple[str | int | float | bool, ...] = ()
 
     def describe(self) -> str:
-        """``amount (number)``, ``country (string: "DE", "FR")``, ``flight (string, e.g. "BA285"): the flight
-        number``: the field's line in a grammar's description."""
+        """``amount (number)``, ``country (string: "DE", "FR")``, ``flight (string): the flight number``: the
+        field's line in a grammar's description."""
         values = ", ".join(json.dumps(v, ensure_ascii=False) for v in self.enum)
-        examples = ", ".join(json.dumps(v, ensure_ascii=False) for v in self.examples[:MAX_EXAMPLES])
-        kind = f"{self.type}: {values}" if values else f"{self.type}, e.g. {examples}" if examples else self.type
+        kind = f"{self.type}: {values}" if values else self.type
         note = " ".join(self.description.split())
         if len(note) > MAX_NOTE_CHARS:
             note = note[: MAX_NOTE_CHARS - 3].rstrip() + "..."
@@ -88,7 +84,7 @@ def fields_spec(obj: Any) -> dict[str, str]:
 def _checked(fields: tuple[Field, ...]) -> tuple[Field, ...]:
     if not fields:
         raise InputError(f"no fields to bind: give at least one field of type {', '.join(TYPES)}")
-    fields = tuple(Field(f.name, f.type, tuple(f.enum), str(f.description or ""), tuple(f.examples))
+    fields = tuple(Field(f.name, f.type, tuple(f.enum), str(f.description or ""))
                    for f in fields)  # hashable: grammars are cached
     seen: set[str] = set()
     for f in fields:
@@ -146,21 +142,18 @@ def _property_fields(prop: Any, root: Mapping[str, Any], path: str, seen: tuple[
             return
     scalar = _scalar(prop, root, seen)
     if scalar is not None:
-        yield Field(path, scalar[0], scalar[1], *_notes(prop, branches, root, seen))
+        yield Field(path, scalar[0], scalar[1], _description(prop, branches, root, seen))
 
 
-def _notes(prop: Mapping[str, Any], branches: list[Any], root: Mapping[str, Any],
-           seen: tuple[str, ...]) -> tuple[str, tuple[Any, ...]]:
-    """The ``description`` and scalar ``examples`` of a property (pydantic writes them beside an Optional's
-    ``anyOf``; a referenced schema may carry them too)."""
+def _description(prop: Mapping[str, Any], branches: list[Any], root: Mapping[str, Any], seen: tuple[str, ...]) -> str:
+    """A property's ``description`` (pydantic writes it beside an Optional's ``anyOf``; a referenced schema
+    may carry it too)."""
     places = [prop]
     if len(branches) == 1:
         branch, _ = _deref(branches[0], root, seen)
         if branch is not None:
             places.append(branch)
-    description = next((p["description"] for p in places if isinstance(p.get("description"), str)), "")
-    examples = next((p["examples"] for p in places if isinstance(p.get("examples"), list)), [])
-    return description, tuple(v for v in examples if isinstance(v, (str, int, float, bool)))
+    return next((p["description"] for p in places if isinstance(p.get("description"), str)), "")
 
 
 def _deref(prop: Any, root: Mapping[str, Any], seen: tuple[str, ...]) -> tuple[Mapping[str, Any] | None, tuple[str, ...]]:
@@ -258,7 +251,7 @@ def _mapping_field(name: Any, kind: Any) -> Field:
         scalar = None if prop is None else _scalar(prop, kind, ())
         if scalar is None or prop is None:
             raise InputError(f"field {name!r}: its schema is not a {', '.join(TYPES)} value")
-        return Field(name, scalar[0], scalar[1], *_notes(prop, _non_null_branches(prop), kind, ()))
+        return Field(name, scalar[0], scalar[1], _description(prop, _non_null_branches(prop), kind, ()))
     raise InputError(f"field {name!r}: type is one of {', '.join(TYPES)} or a JSON Schema, not {kind!r}")
 
 
