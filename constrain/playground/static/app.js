@@ -312,7 +312,10 @@ const sampleRunner = runner(() => {
     return el("li", { title: "use as the test input", onclick: () => { setInput(s.text, false); } },
       el("code", { text: s.text === "" ? "(empty)" : s.text }), ...badges, why ? el("span", { class: "why", text: why }) : null);
   }));
-  if (state.inputIsExample && !textEditor.value) setInput(data.samples[0].text, true);
+  // never into the field the user is in: a sample arriving between their click and their first key would
+  // end up in front of what they type
+  const typing = document.activeElement === textEditor.textarea;
+  if (state.inputIsExample && !textEditor.value && !typing) setInput(data.samples[0].text, true);
 });
 
 // -- provider requests ------------------------------------------------------------------------------------
