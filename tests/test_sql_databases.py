@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from _fault_server import fault_server, output, served  # noqa: F401  (fixtures)
-from constrain import batch, sql
+from constrain import batch, load_grammar, sql
 from constrain.batch._state import State
 from constrain.errors import DatabaseError, InputError, PolicyError, SchemaError, ValidationError
 from constrain.providers import OpenAI
@@ -408,6 +408,31 @@ def test_percent_signs_reach_the_engine_as_written(engine) -> None:
                              f"ORDER BY {data.title}", db=db)
         rows = query.run(db).rows
         assert rows and all("Rock" in title and int(rest) == 3 for title, rest in rows)
+
+
+# the JSON arrows, as each engine spells a JSON value built from a column (MariaDB has no arrows: its own refusal)
+_ARROWS = {
+    "postgres": "SELECT json_build_object('t', title)->>'t', json_build_object('t', title)->'t' FROM album WHERE album_id = 1",
+    "mysql": "SELECT JSON_OBJECT('t', Title)->>'$.t' FROM Album WHERE AlbumId = 1",
+    "duckdb": "SELECT json_object('t', Title)->>'$.t', json_object('t', Title)->'$.t' FROM Album WHERE AlbumId = 1",
+    "sqlite": "SELECT json_object('t', Title)->>'$.t', json_object('t', Title)->'$.t' FROM Album WHERE AlbumId = 1",
+}
+
+
+def test_json_arrows_are_writable_and_the_engine_judges_them(engine) -> None:
+    """``->`` / ``->>`` are in every dialect's grammar (MySQL, PostgreSQL, DuckDB and SQLite run them): the
+    grammar never makes them unwritable, and the engine's own compiler is the judge."""
+    data, url, _ = engine
+    query_text = _ARROWS[data.name]
+    load_grammar(f"sql/{data.dialect}").validate(query_text)  # lark and llguidance both
+    with sql.connect(url, samples=0) as db:
+        try:
+            query = sql.validate(query_text, db=db)
+        except ValidationError as exc:  # MariaDB: no JSON arrows; its own message, located in the query
+            assert data.name == "mysql" and "->>" in query_text and "syntax" in str(exc).lower(), exc
+            return
+        row = query.run(db).rows[0]
+        assert row[0] == "For Those About To Rock We Salute You"
 
 
 # -- schemas other than the current one -----------------------------------------------------------
