@@ -279,3 +279,49 @@ def fit(schema: Schema, ranked: Sequence[tuple[Table, str]], budget: int, count:
         reasons.pop()
         text = describe(schema, chosen, keys, samples)
     return text, tuple(reasons)
+
+
+class SchemaPrompt:
+    """What one question's system prompt describes of ``schema``, and why: the whole schema when its
+    description fits ``budget`` tokens (or there is no budget), else the top of the question's ranking.
+    ``add`` grows it by tables a refused query pointed into, keeping the budget."""
+
+    def __init__(self, schema: Schema, question: str, budget: int | None, count: TokenCounter, keys: bool,
+                 samples: bool, sampled: Callable[[Sequence[Table]], Sequence[Table]] = tuple) -> None:
+        self.schema, self.budget, self.count = schema, budget, count
+        self.keys, self.samples, self.sampled = keys, samples, sampled
+        self.linker: Linker | None = None
+        # without sample values the description is shorter: when even that exceeds the budget, no
+        # table's values need reading to know the schema is linked
+        if not budget or count(schema.describe(keys=keys, samples=False)) <= budget:
+            whole = Schema(tuple(sampled(schema.tables)) if samples else schema.tables, schema.dialect, schema.default_schema)
+            text = whole.describe(keys=keys, samples=samples)
+            if not budget or count(text) <= budget:
+                self.text = text
+                self.tables = tuple(PromptTable(t.key, "whole schema") for t in schema.tables)
+                return
+        self.linker = linker_for(schema)
+        self.text, self.tables = fit(schema, self.linker.rank(question), budget, count, keys, samples, 1, sampled)
+
+    @property
+    def keys_held(self) -> set[str]:
+        return {p.table for p in self.tables}
+
+    def unseen(self, error: SchemaError) -> list[Table]:
+        """The tables the prompt left out that ``error`` points into (none when the schema is whole)."""
+        return [] if self.linker is None else self.linker.unseen(error, self.keys_held)
+
+    def add(self, tables: Sequence[Table], round: int) -> list[Table]:
+        """Describe ``tables`` from round ``round`` on; to keep the budget, the prompt's lowest-ranked
+        tables make room. Returns the tables added."""
+        assert self.budget
+        earlier = {p.table: p for p in self.tables}
+        ranked = [(t, "repair") for t in tables if t.key not in earlier]
+        ranked += [(t, p.reason) for p in self.tables if (t := self.schema.table(p.table)) is not None]
+        text, held = fit(self.schema, ranked, self.budget, self.count, self.keys, self.samples, round, self.sampled)
+        self.text, self.tables = text, tuple(earlier.get(p.table, p) for p in held)
+        return [t for t in tables if t.key in self.keys_held and t.key not in earlier]
+
+    def describe(self, tables: Sequence[Table]) -> str:
+        shown = tuple(self.sampled(tables)) if self.samples else tuple(tables)
+        return describe(self.schema, shown, self.keys, self.samples)
