@@ -271,3 +271,40 @@ def test_same_named_tables_are_written_qualified_and_qualified_names_validate(di
         assert sql.validate(text, dialect, schema).tables == tables, text
     with pytest.raises(SchemaError):
         sql.validate("SELECT net_worth FROM concert_singer.singer", dialect, schema)
+
+
+def test_duckdb_runs_qualified_names_of_two_schemas_with_one_table_name(tmp_path: Path) -> None:
+    """A real engine: DuckDB schemas with a table of the same name, read with ``schemas=``, described
+    qualified; ``schema.table`` and ``schema.table.column`` validate and run."""
+    duckdb = pytest.importorskip("duckdb", reason="the [duckdb] extra is not installed")
+    path = tmp_path / "two.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("CREATE SCHEMA concert_singer; CREATE SCHEMA music;"
+                     "CREATE TABLE concert_singer.singer (singer_id INTEGER, name TEXT);"
+                     "CREATE TABLE music.singer (singer_id INTEGER, name TEXT, net_worth DOUBLE);"
+                     "INSERT INTO concert_singer.singer VALUES (1, 'Joe'); INSERT INTO music.singer VALUES (1, 'Liliane', 30.0);")
+    with sql.connect(f"duckdb:///{path}", schemas=["concert_singer", "music"]) as db:
+        described = db.schema.describe(keys=True)
+        assert "CREATE TABLE concert_singer.singer (" in described and "CREATE TABLE music.singer (" in described
+        query = sql.validate("SELECT music.singer.name FROM music.singer WHERE music.singer.net_worth > 1", db=db)
+        assert query.tables == ("music.singer",) and query.run(db).rows == [("Liliane",)]
+        joined = sql.validate("SELECT a.name, b.name FROM concert_singer.singer AS a JOIN music.singer AS b "
+                              "ON a.singer_id = b.singer_id", db=db)
+        assert joined.run(db).rows == [("Joe", "Liliane")]
+        with pytest.raises(SchemaError):
+            sql.validate("SELECT net_worth FROM concert_singer.singer", db=db)
+
+
+@pytest.mark.local_model
+def test_the_embedded_model_counts_the_budget_with_its_own_tokenizer() -> None:
+    from test_local_model import _require_local_model
+
+    _require_local_model()
+    from constrain.providers.local import Local
+    from constrain.sql.ask import _token_counter
+
+    provider = Local()
+    count = _token_counter(provider)
+    text = _SCHEMA.describe(keys=True, samples=True)[:5000]
+    assert count(text) == len(provider.load().tokenize(text)) <= estimate_tokens(text)
+    assert _token_counter("openai") is estimate_tokens

@@ -4,7 +4,8 @@ Tables are ranked for a question by three signals:
 
 - lexical retrieval (BM25, the ``bm25s`` library) over one document per table: its schema and table
   names and its column names split into words (snake_case, CamelCase, digits), catalog comments, and
-  the sample values the ``Schema`` itself carries, with a small plural fold;
+  the sample values the ``Schema`` itself carries, with a small plural fold; a table whose every name
+  word the question says gains ``NAME_BONUS``, and every table a share of its schema's best score;
 - value matches: a literal of the question (quoted text, a run of capitalised words, a number) equal to
   a stored sample value names its column's table; only the samples the ``Schema`` carries count, never
   a database's lazily read cache, so the ranking is the same whatever was read before;
@@ -30,6 +31,7 @@ __all__ = ["PromptTable", "Linker", "estimate_tokens", "linker_for"]
 
 BYTES_PER_TOKEN = 2  # estimate_tokens: measured 2.27-3.83 bytes per token on Spider schema descriptions (Qwen2.5)
 REPAIR_TABLES = 3  # unseen tables one refused query adds to the prompt, at most
+NAME_BONUS = 0.5  # a table whose every name word the question says (``Track`` for "tracks") gains this
 SCHEMA_WEIGHT = 0.3  # a table's score gains this share of the best score in its schema (one question, one database)
 JOIN_HITS = 5  # the top hits whose referenced and bridge tables follow them
 SAMPLED_AT_ONCE = 8  # ranked tables whose sample values are asked for together
@@ -131,6 +133,7 @@ class Linker:
         self.position = {t.key: i for i, t in enumerate(self.tables)}
         documents = [self._document(t) for t in self.tables]
         self.terms = [set(d) for d in documents]
+        self.names = [set(words(t.name)) - _stopwords() for t in self.tables]
         self.retriever = bm25s.BM25()
         self.retriever.index(documents, show_progress=False)
         self.values: dict[str, list[tuple[int, str]]] = {}
@@ -172,6 +175,10 @@ class Linker:
             if top > 0:
                 lexical = [float(s) / top for s in scores]
         score = list(lexical)
+        asked = set(query)
+        for i, name in enumerate(self.names):
+            if lexical[i] > 0 and name and name <= asked:
+                score[i] += NAME_BONUS
         why: dict[int, str] = {}
         for i in range(n):
             if lexical[i] > 0:
