@@ -7,6 +7,7 @@ import argparse
 from typing import Any, Callable
 
 from ..errors import GenerationError
+from ._sql_cmds import add_schema_budget_argument
 from ._output import Output, add_json_flag
 
 
@@ -53,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--no-schema-repairs", dest="schema_repairs", action="store_false",
                    help="never apply the one change a schema error proposes (a join along a foreign key, "
                         "the qualifier that has the column); re-ask instead")
+    add_schema_budget_argument(p)
     _add_generation_arguments(p)
     p.set_defaults(handler=cmd_sql)
 
@@ -192,6 +194,7 @@ def cmd_sql(args: argparse.Namespace, out: Output) -> int:
             candidates=args.candidates,
             schema_repairs=args.schema_repairs,
             schemas=args.schemas,
+            schema_budget=args.schema_budget,
         )
     except GenerationError as exc:
         _end_stream(args, out)

@@ -9,6 +9,7 @@ from typing import Callable
 from ..errors import InputError
 from ..sql import Database, Schema, SQLQuery, connect, grammar, validate
 from ..sql._dialects import get_dialect
+from ..sql.ask import DEFAULT_SCHEMA_BUDGET
 from ._output import Output, add_json_flag, read_text_file
 
 
@@ -17,6 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _add_schema_arguments(p)
     add_json_flag(p)
     p.set_defaults(handler=cmd_sql_grammar)
+
+
+def add_schema_budget_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--schema-budget", type=int, default=DEFAULT_SCHEMA_BUDGET, metavar="N",
+                        help=f"describe at most N tokens of schema in the prompt (default {DEFAULT_SCHEMA_BUDGET}): a larger "
+                             "schema is linked to the question and only its top tables are described; 0: always the whole schema")
 
 
 def _add_schema_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,6 +15,6 @@ from .databases import Database, connect
 __all__ = ["Column", "ForeignKey", "Schema", "Table", "grammar"]
 __all__ += ["Policy", "Rows", "SQLQuery", "validate", "Database", "connect"]
 
-from .ask import Answer, Candidate, Vote, aask, ask  # noqa: E402  (needs the modules above)
+from .ask import Answer, Candidate, PromptTable, Vote, aask, ask  # noqa: E402  (needs the modules above)
 
-__all__ += ["Answer", "Candidate", "Vote", "aask", "ask"]
+__all__ += ["Answer", "Candidate", "PromptTable", "Vote", "aask", "ask"]

@@ -33,14 +33,16 @@ from ..providers.base import Candidate as _Drawn
 from ..providers.base import DEFAULT_TEMPERATURE, Constraint, DeltaCallback, Message, Provider, Sampling, Usage
 from .grammar import grammar as sql_grammar
 from .policy import Policy
-from .schema import Schema
+from .schema import Schema, Table
 from ._dialects import get_dialect
+from ._linking import PromptTable, SchemaPrompt, TokenCounter, estimate_tokens
 from .databases import DEFAULT_QUERY_SECONDS, Database, connect
 from .validate import DEFAULT_MAX_ROWS, DEFAULT_POLICY, Rows, SQLQuery, validate
 
 DatabaseSpec = Schema | Database | str | os.PathLike[str] | Any  # Any: an application's SQLAlchemy Engine
 
-__all__ = ["Answer", "Candidate", "Vote", "ask", "aask", "DEFAULT_MAX_ROWS", "DEFAULT_TEMPERATURE", "REDRAW_TEMPERATURE"]
+__all__ = ["Answer", "Candidate", "PromptTable", "Vote", "ask", "aask", "DEFAULT_MAX_ROWS", "DEFAULT_SCHEMA_BUDGET",
+           "DEFAULT_TEMPERATURE", "REDRAW_TEMPERATURE"]
 
 SYSTEM_PROMPT = """You translate questions into one read-only {dialect} SQL query for this database:
 
@@ -53,6 +55,9 @@ DIALECT_NAMES = {"postgres": "PostgreSQL", "mysql": "MySQL", "duckdb": "DuckDB"}
 REDRAW_TEMPERATURE = 1.0  # the fresh samples of a repair round: hotter, to leave the failed drafts' track
 MAX_SCHEMA_REPAIRS = 3  # changes proposed by SchemaError.fix applied to one query, at most
 SAMPLE_VALUES = 3  # distinct values per column shown in the prompt
+# the schema part of the prompt, in tokens: the largest Spider database (~3,500 by the estimate) and
+# Chinook fit whole; a warehouse of many databases is linked (bench/linking.py)
+DEFAULT_SCHEMA_BUDGET = 4000
 
 
 @dataclass(frozen=True)
@@ -126,7 +131,9 @@ class Vote:
 @dataclass(frozen=True)
 class Answer:
     """The validated ``query`` (``SQLQuery``), its ``rows`` when run, and the generation ``result`` (attempts,
-    usage); with several candidates, every ``candidates`` entry and the ``vote`` that chose."""
+    usage); with several candidates, every ``candidates`` entry and the ``vote`` that chose;
+    ``prompt_tables``: the tables the prompt described, why and from which round (``tables`` of the
+    query are those it names)."""
 
     question: str
     query: SQLQuery
@@ -134,6 +141,7 @@ class Answer:
     result: Result[SQLQuery]
     candidates: tuple[Candidate, ...] = ()
     vote: Vote | None = None
+    prompt_tables: tuple[PromptTable, ...] = ()
 
     @property
     def sql(self) -> str:
@@ -157,6 +165,7 @@ class Answer:
         if self.candidates:
             record["candidates"] = [c.to_dict() for c in self.candidates]
             record["vote"] = self.vote.to_dict() if self.vote is not None else None
+        record["prompt_tables"] = [p.to_dict() for p in self.prompt_tables]
         return record
 
 
@@ -168,14 +177,33 @@ class _Plan:
     grammar: Grammar
     messages: list[Message]
     owned: bool = False  # the database was opened for this question (closed after it)
+    prompt: SchemaPrompt | None = None
+
+    def with_schema_text(self) -> _Plan:
+        """This plan with its system message describing what ``prompt`` holds now."""
+        assert self.prompt is not None
+        system = SYSTEM_PROMPT.format(dialect=DIALECT_NAMES.get(self.dialect, self.dialect), schema=self.prompt.text)
+        return replace(self, messages=[Message("system", system)] + self.messages[1:])
+
+
+def _token_counter(provider: Provider | str | None) -> TokenCounter:
+    """The provider's own tokenizer when it has one at hand (the embedded model), else ``estimate_tokens``."""
+    from ..local import Local
+
+    if isinstance(provider, Local):
+        return lambda text: len(provider.load().tokenize(text))
+    return estimate_tokens
 
 
 def _plan(question: str, db: DatabaseSpec, dialect: str | None, sample_values: int, keys: bool,
-          schemas: Sequence[str] = ()) -> _Plan:
+          schemas: Sequence[str] = (), schema_budget: int | None = None,
+          count: TokenCounter = estimate_tokens) -> _Plan:
     if not isinstance(question, str) or not question.strip():
         raise InputError("the question is empty")
     if sample_values < 0:
         raise InputError(f"sample_values must be >= 0, got {sample_values}")
+    if schema_budget is not None and schema_budget < 0:
+        raise InputError(f"schema_budget must be >= 0 tokens (0 or None: the whole schema), got {schema_budget}")
     database: Database | None = None
     if isinstance(db, Schema):
         schema = db
@@ -185,10 +213,11 @@ def _plan(question: str, db: DatabaseSpec, dialect: str | None, sample_values: i
     info = get_dialect(dialect or schema.dialect)
     if database is not None and info.name != database.dialect:
         raise InputError(f"dialect {dialect!r} does not match the database, which is {database.dialect}")
-    described = schema.describe(keys=keys, samples=sample_values > 0)
-    system = SYSTEM_PROMPT.format(dialect=DIALECT_NAMES.get(info.name, info.name), schema=described)
-    return _Plan(schema, database, info.name, sql_grammar(info.name, schema=schema),
-                 [Message("system", system), Message("user", question)], owned=database is not db)
+    sampled = database.sampled if database is not None else tuple
+    prompt = SchemaPrompt(schema, question, schema_budget, count, keys, sample_values > 0, sampled)
+    plan = _Plan(schema, database, info.name, sql_grammar(info.name, schema=schema),
+                 [Message("system", ""), Message("user", question)], owned=database is not db, prompt=prompt)
+    return plan.with_schema_text()
 
 
 class _Checker:
@@ -197,7 +226,7 @@ class _Checker:
 
     def __init__(self, plan: _Plan, policy: Policy | None, run: bool, max_rows: int | None,
                  double_quoted_strings: bool, query_seconds: float | None = DEFAULT_QUERY_SECONDS,
-                 schema_repairs: bool = True) -> None:
+                 schema_repairs: bool = True, tables_in_feedback: bool = True) -> None:
         if run and plan.database is None:
             raise InputError("run=True needs a database (db=PATH, URL or Database), not a Schema")
         self.plan, self.dialect, self.policy, self.run, self.max_rows = plan, plan.dialect, policy, run, max_rows
@@ -205,8 +234,47 @@ class _Checker:
         self.query_seconds = query_seconds
         self.schema_repairs = schema_repairs
         self.rows: dict[str, Rows] = {}
+        # a query refused for naming what only tables the prompt left out have: those tables, by query text
+        self.unseen: dict[str, list[Table]] = {}
+        self.tables_in_feedback = tables_in_feedback  # one candidate: the feedback itself describes them
 
     def validate(self, text: str) -> SQLQuery:
+        """``repaired``; a ``SchemaError`` that points into tables the prompt left out is remembered (and,
+        with ``tables_in_feedback``, carries their description to the model)."""
+        try:
+            return self.repaired(text)
+        except SchemaError as exc:
+            raise self.pointed(exc, text) from None
+
+    def pointed(self, error: SchemaError, text: str) -> SchemaError:
+        prompt = self.plan.prompt
+        fed = {t.key for tables in self.unseen.values() for t in tables} if self.tables_in_feedback else set()
+        tables = [t for t in prompt.unseen(error) if t.key not in fed] if prompt is not None else []
+        if not tables:
+            return error
+        if not self.tables_in_feedback:
+            self.unseen[text] = tables
+            return error
+        assert prompt is not None and prompt.budget
+        while len(tables) > 1 and prompt.count(prompt.describe(tables)) > prompt.budget:
+            tables.pop()
+        self.unseen[text] = tables
+        names = ", ".join(t.key for t in tables)
+        described = SchemaError(f"{error.reason}; the schema above left out {names}, described here", name=error.name,
+                                fix=error.fix, text=error.text, offset=error.offset, line=error.line,
+                                column=error.column, engine=error.engine)
+        described.suggestions = error.suggestions
+        described.args = (f"{described}\n{prompt.describe(tables)}",)
+        return described
+
+    def prompt_tables(self, attempts: Sequence[Attempt]) -> tuple[PromptTable, ...]:
+        """The tables the prompt held: the first prompt's, then those a refused attempt's feedback described."""
+        held = self.plan.prompt.tables if self.plan.prompt is not None else ()
+        for attempt in attempts:
+            held += tuple(PromptTable(t.key, "repair", attempt.number + 1) for t in self.unseen.get(attempt.raw, ()))
+        return held
+
+    def repaired(self, text: str) -> SQLQuery:
         """``validate()``; with ``schema_repairs``, a ``SchemaError`` that proposes exactly one change (its
         ``fix``) is repaired and the result validated again, up to ``MAX_SCHEMA_REPAIRS`` changes, each
         recorded in ``rewrites``; when the repairs do not lead to a valid query, the first error stands."""
@@ -242,7 +310,8 @@ class _Checker:
         return query
 
     def answer(self, question: str, result: Result[SQLQuery]) -> Answer:
-        return Answer(question, result.value, self.rows.get(result.raw) if self.run else None, result)
+        return Answer(question, result.value, self.rows.get(result.raw) if self.run else None, result,
+                      prompt_tables=self.prompt_tables(result.attempts))
 
     def judge(self, number: int, sampling: Sampling, drawn: _Drawn, round: int = 1, reask: bool = False) -> Candidate:
         """One candidate's verdict: the grammar, ``validate()``, then a read-only run; nothing runs that
@@ -325,9 +394,10 @@ class _Ask:
     def __init__(self, question: str, db: DatabaseSpec, provider: Provider | str | None,
                  dialect: str | None, policy: Policy | None, run: bool, max_rows: int | None, double_quoted_strings: bool,
                  candidates: int | None, temperature: float, seed: int, sample_values: int, keys: bool,
-                 query_seconds: float | None, schema_repairs: bool, schemas: Sequence[str] = ()) -> None:
+                 query_seconds: float | None, schema_repairs: bool, schemas: Sequence[str] = (),
+                 schema_budget: int | None = DEFAULT_SCHEMA_BUDGET) -> None:
         self.question = question
-        self.plan = _plan(question, db, dialect, sample_values, keys, schemas)
+        self.plan = _plan(question, db, dialect, sample_values, keys, schemas, schema_budget, _token_counter(provider))
         self.provider = _resolve_provider(provider)
         if candidates is None:
             candidates = self.provider.default_candidates if self.plan.database is not None else 1
@@ -343,7 +413,7 @@ class _Ask:
         self.samplings = [Sampling(0.0, None)] + [Sampling(temperature, seed + i) for i in range(1, self.k)]
         # candidates run even without run=True: the vote compares their results
         self.checker = _Checker(self.plan, policy, run or self.k > 1, max_rows, double_quoted_strings,
-                                query_seconds, schema_repairs)
+                                query_seconds, schema_repairs, tables_in_feedback=self.k == 1)
         self.constraint = Constraint(self.plan.grammar, name="sql_query")
         self.started = time.perf_counter()
 
@@ -356,7 +426,9 @@ class _Ask:
 
     def repair_round(self, candidates: tuple[Candidate, ...], round: int) -> tuple[list[Message], list[Sampling]]:
         """Round ``round``'s two requests: the re-ask conversation (the most likely failure and what was
-        wrong) and the samplings of K-1 fresh drafts of the first prompt."""
+        wrong) and the samplings of K-1 fresh drafts of the first prompt. When a failure named what only
+        tables the prompt left out have, the prompt of both describes those tables from this round on."""
+        self.add_unseen(candidates, round)
         # a failure already fed back would be re-asked into the same answer: the next most likely one
         fresh_failures = [c for c in candidates if c.raw not in self.fed_back] or list(candidates)
         worst = max(fresh_failures, key=_likelihood)
@@ -365,6 +437,17 @@ class _Ask:
         base = self.seed + (round - 1) * self.k
         return (self.plan.messages + _feedback(worst.raw, worst.error),
                 [Sampling(REDRAW_TEMPERATURE, base + i) for i in range(1, self.k)])
+
+    def add_unseen(self, candidates: tuple[Candidate, ...], round: int) -> None:
+        prompt = self.plan.prompt
+        if prompt is None or prompt.linker is None:
+            return
+        pointed: dict[str, Table] = {}
+        for c in sorted((c for c in candidates if c.round == round - 1), key=_likelihood, reverse=True):
+            for table in self.checker.unseen.get(c.raw, ()):
+                pointed.setdefault(table.key, table)
+        if pointed and prompt.add(list(pointed.values()), round):
+            self.plan = self.plan.with_schema_text()
 
     def close(self) -> None:
         """Close the database when it was opened for this question."""
@@ -382,7 +465,8 @@ class _Ask:
             grammar=self.plan.grammar, provider=getattr(self.provider, "name", type(self.provider).__name__),
             model=self.provider.model, elapsed=time.perf_counter() - self.started,
         )
-        return Answer(self.question, winner.query, winner.rows if self.run else None, result, candidates, chosen)
+        return Answer(self.question, winner.query, winner.rows if self.run else None, result, candidates, chosen,
+                      self.plan.prompt.tables if self.plan.prompt is not None else ())
 
     def failed(self, candidates: tuple[Candidate, ...], rounds: int) -> GenerationError:
         attempts = [c.attempt() for c in candidates]
@@ -437,6 +521,7 @@ def ask(
     query_seconds: float | None = DEFAULT_QUERY_SECONDS,
     schema_repairs: bool = True,
     schemas: Sequence[str] = (),
+    schema_budget: int | None = DEFAULT_SCHEMA_BUDGET,
 ) -> Answer:
     """Answer ``question`` with one query over ``db``: a ``Database`` (``constrain.sql.connect``), anything
     ``connect`` takes (a packaged name like ``"chinook"``, a SQLite or DuckDB path, a database URL such as
@@ -458,9 +543,18 @@ def ask(
     proposes exactly one change (the join a foreign key gives for a column of a table the query did not
     join, or the qualifier of the table in the query that has the column) is repaired and validated
     again; the change is listed in ``answer.query.rewrites`` and the model's text stays in the audit.
-    ``schemas`` names schemas to read besides the connection's current one (``schema.table`` in queries)."""
+    ``schemas`` names schemas to read besides the connection's current one (``schema.table`` in queries).
+
+    ``schema_budget`` bounds the schema part of the prompt, in tokens (counted by the embedded model's
+    own tokenizer, else estimated conservatively): a schema whose description fits is described whole;
+    a larger one is linked to the question (BM25 over table and column names, comments and sample
+    values; values of the question found in a column; the tables that join the hits) and only the top
+    of that ranking is described. ``None`` or 0 describe the whole schema always. The validator still
+    knows every table: a query may name one the prompt left out, and a refusal that points into such
+    tables (an unknown table or column that only they have) is answered with those tables described.
+    ``answer.prompt_tables`` lists what the prompt held and why."""
     job = _Ask(question, db, provider, dialect, policy, run, max_rows, double_quoted_strings, candidates,
-               temperature, seed, sample_values, keys, query_seconds, schema_repairs, schemas)
+               temperature, seed, sample_values, keys, query_seconds, schema_repairs, schemas, schema_budget)
     try:
         return _ask(job, max_attempts, max_tokens, max_total_tokens, on_delta)
     finally:
@@ -509,10 +603,11 @@ async def aask(
     query_seconds: float | None = DEFAULT_QUERY_SECONDS,
     schema_repairs: bool = True,
     schemas: Sequence[str] = (),
+    schema_budget: int | None = DEFAULT_SCHEMA_BUDGET,
 ) -> Answer:
     """The async twin of ``ask`` (remote providers send the candidates' requests together)."""
     job = _Ask(question, db, provider, dialect, policy, run, max_rows, double_quoted_strings, candidates,
-               temperature, seed, sample_values, keys, query_seconds, schema_repairs, schemas)
+               temperature, seed, sample_values, keys, query_seconds, schema_repairs, schemas, schema_budget)
     try:
         return await _aask(job, max_attempts, max_tokens, max_total_tokens, on_delta)
     finally:

@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Sequence
 
 from ...errors import DatabaseError, InputError
-from ..schema import Schema, sample_literal_ok
+from ..schema import Schema, Table, sample_literal_ok
 
 DEFAULT_QUERY_SECONDS = 5.0  # a query's time limit on the engine
 DEFAULT_CONNECT_SECONDS = 10.0  # an unreachable host is an error after this long
@@ -66,6 +66,10 @@ class Database(ABC):
             if self._schema is None:
                 self._schema = self._reflect()
             return self._schema
+
+    def sampled(self, tables: Sequence[Table]) -> tuple[Table, ...]:
+        """``tables`` with their columns' sample values (placeholder: the schema already carries them)."""
+        return tuple(tables)
 
     def use_schemas(self, names: Sequence[str]) -> None:
         """Also read the tables of these schemas (PostgreSQL schemas, MySQL databases, DuckDB schemas); a
