@@ -264,11 +264,17 @@ class Recorder:
                                      "modes": {mode: _empty() for mode in modes}}
 
     def record(self, mode: str, q: dict[str, Any], answer: Any) -> str:
-        """Count ``answer`` (None: ask failed) to question ``q``; a note for the question's report line."""
+        """Count ``answer`` to question ``q`` (or the ``ConstrainError`` ask raised); a note for the question's
+        report line."""
         counts = self.data["modes"][mode]
         counts["asked"] += 1
-        if answer is None:
-            return f"  {'':14}     (no answer: retrieval not known)"
+        if isinstance(answer, Exception):
+            counts["failed"] += 1
+            attempts = getattr(answer, "attempts", ())
+            if not attempts:
+                return f"  {'':14}     no answer: retrieval not known"
+            counts["prompt_tokens"].append(max(a.usage.input_tokens for a in attempts))
+            return f"  {'':14}     no answer: retrieval not known, prompt {counts['prompt_tokens'][-1]} tokens"
         counts["prompt_tokens"].append(prompt_tokens(answer))
         tables = answer.to_dict().get("prompt_tables")
         gold = gold_tables(q["query"])
@@ -289,7 +295,7 @@ class Recorder:
 
 
 def _empty() -> dict[str, Any]:
-    return {"asked": 0, "linked": 0, "unlinked": 0, "gold_unread": 0, "recalled": 0, "recalled_with_repairs": 0,
+    return {"asked": 0, "failed": 0, "linked": 0, "unlinked": 0, "gold_unread": 0, "recalled": 0, "recalled_with_repairs": 0,
             "same_named": 0, "prompt_tokens": []}
 
 
@@ -345,17 +351,18 @@ def report(run: dict[str, Any], figures: dict[str, Any]) -> None:
         mine, theirs = figures.get(f"{name}_p50_seconds"), figures.get(f"{mode}_p50_seconds")
         ratio = mine / theirs if mine and theirs else None
         figures[f"{name}_p50_over_sqlite"] = ratio
-        checks = {"ex": points is not None and points >= -TARGET_EX_POINTS,
-                  "p50": ratio is not None and ratio <= TARGET_P50_RATIO,
-                  "recall": recall is not None and recall >= TARGET_RECALL}
+        checks = {"ex": None if points is None else points >= -TARGET_EX_POINTS,  # None: not measured
+                  "p50": None if ratio is None else ratio <= TARGET_P50_RATIO,
+                  "recall": None if recall is None else recall >= TARGET_RECALL}
         for key, met in checks.items():
             figures[f"{name}_target_{key}_met"] = met
+        verdict = {key: "ok" if met else "MISSED" for key, met in checks.items()}
         rows.append([
             mode,
-            f"{points:+.1f} ({'ok' if checks['ex'] else 'MISSED'})" if points is not None else "-",
-            f"{ratio:.2f}x ({'ok' if checks['p50'] else 'MISSED'})" if ratio is not None else "-",
-            f"{counts['recalled']}/{linked} = {recall:.1%} ({'ok' if checks['recall'] else 'MISSED'})" if linked
-            else f"not measured ({counts['unlinked']} answers list no prompt_tables)",
+            f"{points:+.1f} ({verdict['ex']})" if points is not None else "-",
+            f"{ratio:.2f}x ({verdict['p50']})" if ratio is not None else "-",
+            f"{counts['recalled']}/{linked} = {recall:.1%} ({verdict['recall']})" if linked else
+            f"not measured: {counts['unlinked']} answer(s) without prompt_tables, {counts['failed']} failed",
             f"{counts['recalled_with_repairs'] / linked:.1%}" if linked else "-",
             f"{counts['same_named']}/{linked}" if linked else "-",
             f"{figures[f'{name}_prompt_tokens_p50']} / {figures[f'{name}_prompt_tokens_max']}" if tokens else "-",

@@ -496,7 +496,7 @@ def main() -> None:
                              candidates=k, double_quoted_strings=dqs, **detail)
             sql = answer.sql
         except ConstrainError as exc:
-            answer, sql = None, ""
+            answer, sql, failure = None, "", exc
             tally[mode]["errors"] += 1
             line.append(f"  {mode}: error {type(exc).__name__}: {str(exc).splitlines()[0]}")
         elapsed = time.perf_counter() - started
@@ -510,7 +510,7 @@ def main() -> None:
         note = f"  [{answer.vote.rule}, {answer.vote.groups and len(answer.vote.groups[0][1])}/{k}, round {answer.vote.rounds}]" if answer and answer.vote else ""
         note += "  [schema repair]" if answer is not None and any(r.startswith("schema repair") for r in answer.query.rewrites) else ""
         score(mode, database, sql, gold, line, note + ("" if provider.replaying else f"  ({elapsed:.1f} s)"), answer)
-        return answer
+        return answer if answer is not None else failure
 
     by_db: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for q in questions:
