@@ -108,7 +108,7 @@ def cached_duckdb(corpus: Path, db_ids: Sequence[str], scratch: Path, *, lower_n
         os.replace(partial, file)  # whole or absent: a run stopped halfway leaves no warehouse behind
     finally:
         partial.unlink(missing_ok=True)
-    for stale in folder.glob("spider-*.duckdb"):  # about 0.5 GB each (a block per column of 838 tables)
+    for stale in folder.glob("spider-*.duckdb"):  # about 0.5 GB each: keep the current one only
         if stale != file:
             stale.unlink(missing_ok=True)
     return file, False, seconds

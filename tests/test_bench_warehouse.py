@@ -170,3 +170,27 @@ def test_merged_parts_add_their_counts() -> None:
     wh.merge(merged, parts[1])
     counts = merged["warehouse"]["modes"]["ask1"]
     assert (counts["asked"], counts["recalled"], sorted(counts["prompt_tokens"])) == (3, 2, [100, 200, 300])
+
+
+def test_postgres_warehouse_has_a_schema_per_database(spider: Path, postgres_server: Any) -> None:
+    """``_dbcopy.copy_sqlite(..., schema=)`` on PostgreSQL: database ``spider``, a schema per Spider database,
+    read back through ``Database`` (tables per schema, row counts, a foreign key inside a schema)."""
+    from constrain.sql import connect
+
+    if importlib.util.find_spec("psycopg") is None:
+        if os.environ.get("CI"):
+            pytest.fail("psycopg is not installed, and CI must run the PostgreSQL tests")
+        pytest.skip("psycopg is not installed (the postgres extra)")
+    url, seconds = wh.build_postgres(postgres_server, spider, DATABASES[:2])
+    assert url.endswith("/spider") and sorted(seconds) == sorted(DATABASES[:2])
+    with connect(url, samples=0, schemas=DATABASES[:2]) as database:
+        tables = database.schema.tables
+        for db_id in DATABASES[:2]:
+            path = wh.sqlite_path(spider, db_id)
+            names = _sqlite_tables(path)
+            assert sorted(t.name for t in tables if t.schema == db_id) == sorted(names), db_id
+            for name in names:
+                got = database.run(f'SELECT count(*) FROM "{db_id}"."{name}"', max_rows=None).rows
+                assert got == [(_sqlite_rows(path, f'SELECT count(*) FROM "{name}"')[0][0],)], (db_id, name)
+        concert = next(t for t in tables if (t.schema, t.name) == ("concert_singer", "concert"))
+        assert ("stadium", "concert_singer") in {(fk.ref_table, fk.ref_schema) for fk in concert.foreign_keys}
