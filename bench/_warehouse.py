@@ -152,6 +152,8 @@ class Warehouse:
             raise SystemExit(f"--warehouse: unknown kind {kind!r} (choose from {', '.join(KINDS)})")
         self.kind, self.corpus, self.ask, self.lower_names, self.budget = kind, corpus, ask, lower_names, schema_budget
         self.modes = [m for m in modes if m.startswith("ask")]
+        if not self.modes:
+            raise SystemExit("--warehouse asks through sql.ask: give an ask mode (--modes ask1 or askK)")
         self.db_ids = spider_databases(corpus)
         self.folder: Path | None = None
         self.server: Any = None
