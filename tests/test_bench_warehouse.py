@@ -4,6 +4,7 @@ DuckDB file, read back through DuckDB and through ``constrain.sql.Database``; th
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import os
 import sqlite3
 import sys
@@ -194,3 +195,14 @@ def test_postgres_warehouse_has_a_schema_per_database(spider: Path, postgres_ser
                 assert got == [(_sqlite_rows(path, f'SELECT count(*) FROM "{name}"')[0][0],)], (db_id, name)
         concert = next(t for t in tables if (t.schema, t.name) == ("concert_singer", "concert"))
         assert ("stadium", "concert_singer") in {(fk.ref_table, fk.ref_schema) for fk in concert.foreign_keys}
+
+
+def test_schema_budget_is_passed_only_to_an_ask_that_takes_it() -> None:
+    from constrain.sql import ask
+
+    def ask_with_budget(question: str, *, db: Any, schema_budget: int | None = None) -> None: ...
+
+    def ask_without(question: str, *, db: Any) -> None: ...
+
+    assert wh.budget_supported(ask_with_budget) and not wh.budget_supported(ask_without)
+    assert wh.budget_supported(ask) == ("schema_budget" in inspect.signature(ask).parameters)
