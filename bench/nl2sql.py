@@ -41,10 +41,13 @@ that reads as a number taken as the number (the copies type Spider's numbers-as-
 and floats rounded to 4 places (MySQL's AVG). ``--sweep`` and
 ``--plain`` stay SQLite-only, and so do the "dqs off" replays (``double_quoted_strings`` is SQLite's).
 The report has a row per engine and mode with the difference to SQLite's EX in the same run (points).
+``--warehouse duckdb|postgres`` also asks (ask modes) against all Spider databases as schemas of one
+database, with ``schemas=["*"], schema_budget=N`` (``bench/_warehouse.py``: recall, prompt tokens, targets).
 
     python bench/nl2sql.py [--limit N] [--candidates K] [--sweep N] [--plain] [--model NAME|PATH] [--json]
     python bench/nl2sql.py --db-engine sqlite,postgres,mysql,duckdb --modes ask1,askK [--limit N]
     python bench/nl2sql.py --shard 1/2 --save a.json & python bench/nl2sql.py --shard 2/2 --save b.json
+    python bench/nl2sql.py --warehouse duckdb --modes ask1 [--schema-budget N] [--limit N]
     python bench/nl2sql.py --merge a.json b.json [--json]
 """
 
@@ -72,6 +75,7 @@ from typing import Any, Sequence
 _HERE = str(Path(__file__).resolve().parent)
 sys.path[:] = [entry for entry in sys.path if entry != _HERE] + [_HERE]
 
+import _warehouse
 from _common import ROOT, bench_parser, emit, percentile, print_table
 
 from constrain import providers
@@ -394,6 +398,7 @@ def merge_runs(parts: list[dict[str, Any]]) -> dict[str, Any]:
         for mode in part["meta"]["modes"]:
             if mode not in merged["meta"]["modes"]:
                 merged["meta"]["modes"].append(mode)
+        _warehouse.merge(merged, part)
         for engine, load in part["meta"].get("load", {}).items():
             mine = merged["meta"].setdefault("load", {}).setdefault(engine, {"start_seconds": 0.0, "copy_seconds": 0.0,
                                                                               "databases": 0, "per_database": {}})
@@ -420,6 +425,8 @@ def main() -> None:
     parser.add_argument("--db-engine", default="sqlite", metavar="ENGINES",
                         help="comma-separated engines to ask on: sqlite, postgres, mysql, duckdb (default: sqlite)")
     parser.add_argument("--lower-names", action="store_true", help="lower-case table and column names in the engine copies")
+    parser.add_argument("--warehouse", choices=_warehouse.KINDS, default=None, help="also ask every question against the warehouse")
+    parser.add_argument("--schema-budget", type=int, default=2000, metavar="TOKENS", help="the warehouse prompt's schema budget")
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="the Spider corpus folder")
     parser.add_argument("--show", action="store_true", help="print every question with its answers")
     parser.add_argument("--shard", default=None, metavar="I/N", help="run only the I-th of N parts of the questions")
@@ -434,6 +441,7 @@ def main() -> None:
     from constrain.sql.ask import _plan, vote
 
     engines = parse_engines(args.db_engine)
+    asked = engines + ["warehouse"] * bool(args.warehouse)  # the warehouse runs the ask modes only
     # the engine copies' servers are stopped in a ``finally``: make SIGTERM/SIGHUP (a CI timeout, a closed
     # terminal) and SIGINT (ignored when started in the background by a non-interactive shell) reach it
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -455,9 +463,9 @@ def main() -> None:
                 scored.append(f"{mode}_dqs_off")
         if args.plain:
             scored += [f"{m}_plain" for m in modes if m.startswith("ask")]
-    for engine in engines:
+    for engine in asked:
         if engine != "sqlite":
-            scored += [mode_key(engine, m) for m in modes]
+            scored += [mode_key(engine, m) for m in modes if engine != "warehouse" or m.startswith("ask")]
     tally = {m: collections.Counter() for m in scored}
     latency: dict[str, list[float]] = {m: [] for m in scored}
     speed = {m: [0, 0.0] for m in scored}
@@ -488,7 +496,7 @@ def main() -> None:
                              candidates=k, double_quoted_strings=dqs, **detail)
             sql = answer.sql
         except ConstrainError as exc:
-            answer, sql = None, ""
+            answer, sql, failure = None, "", exc
             tally[mode]["errors"] += 1
             line.append(f"  {mode}: error {type(exc).__name__}: {str(exc).splitlines()[0]}")
         elapsed = time.perf_counter() - started
@@ -502,19 +510,37 @@ def main() -> None:
         note = f"  [{answer.vote.rule}, {answer.vote.groups and len(answer.vote.groups[0][1])}/{k}, round {answer.vote.rounds}]" if answer and answer.vote else ""
         note += "  [schema repair]" if answer is not None and any(r.startswith("schema repair") for r in answer.query.rewrites) else ""
         score(mode, database, sql, gold, line, note + ("" if provider.replaying else f"  ({elapsed:.1f} s)"), answer)
-        return answer
+        return answer if answer is not None else failure
 
     by_db: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for q in questions:
         by_db[q["db_id"]].append(q)
-    total = len(questions) * len(engines)
+    total = len(questions) * len(asked)
     n_done = 0
-    with EngineCopies(engines, args.corpus, list(by_db), lower_names=args.lower_names) as copies:
+
+    def progress(line: list[str], q: dict[str, Any], engine: str, db_id: str) -> None:
+        line.append(f"  {'gold':14}     {q['query']}")
+        marks = " ".join(f"{split_key(entry.split()[0])[1]} {entry.split()[1]}" for entry in line[1:-1]
+                         if len(entry.split()) > 1 and entry.split()[1] in ("ok", "BAD", "ERR"))
+        print("\n".join(line) if args.show else f"[{n_done}/{total}] {time.perf_counter() - started:.0f} s  {engine:8} {db_id}: {marks}",
+              flush=True)
+
+    with EngineCopies(engines, args.corpus, list(by_db), lower_names=args.lower_names) as copies, \
+            _warehouse.for_run(args.warehouse, args.corpus, sql_ask, modes, args.lower_names, args.schema_budget) as warehouse:
         started = time.perf_counter()
         for db_id, items in by_db.items():
             db_path = copies.sqlite_path(db_id)
             golds = [run_query(db_path, q["query"]) for q in items]  # the gold rows: always SQLite's
-            for engine in engines:  # one engine at a time: the prompt cache holds its schema prompt
+            for engine in asked:  # one engine at a time: the prompt cache holds its schema prompt
+                if engine == "warehouse":  # a prompt of its own per question: nothing to evaluate before the clocks
+                    for q, gold in zip(items, golds):
+                        line = [f"{db_id} in the {args.warehouse} warehouse: {q['question']}"]
+                        for mode in warehouse.modes:  # the note on retrieval follows the answer's line
+                            line.append(warehouse.recorder.record(mode, q, ask_mode(
+                                mode_key(engine, mode), q, warehouse.database, gold, line, 1 if mode == "ask1" else K, True, warehouse.options)))
+                        n_done += 1
+                        progress(line, q, engine, db_id)
+                    continue
                 database = copies.database(engine, db_id)
                 rich = _plan("?", database, None, 3, True)
                 constraint = Constraint(rich.grammar, name="sql_query")
@@ -573,19 +599,13 @@ def main() -> None:
                                 rows = run_query(db_path, sql) if sql else None
                                 sweep[k] += rows is not None and gold is not None and same_rows(rows, gold)
                         n_done += 1 if not suffix else 0
-                        line.append(f"  {'gold':14}     {q['query']}")
-                        if args.show:
-                            print("\n".join(line), flush=True)
-                        else:
-                            marks = " ".join(f"{split_key(entry.split()[0])[1]} {entry.split()[1]}" for entry in line[1:-1]
-                                             if len(entry.split()) > 1 and entry.split()[1] in ("ok", "BAD", "ERR"))
-                            print(f"[{n_done}/{total}] {time.perf_counter() - started:.0f} s  {engine:8} {db_id}: {marks}",
-                                  flush=True)
+                        progress(line, q, engine, db_id)
         elapsed = time.perf_counter() - started
     run = {
         "meta": {"provider": args.provider, "model": getattr(inner, "model", None), "questions": len(questions),
                  "databases": len(by_db), "candidates": K, "seconds": elapsed, "modes": scored, "ks": ks,
-                 "engines": engines, "load": copies.load},
+                 "engines": asked, "load": copies.load},
+        **({"warehouse": warehouse.recorder.data} if warehouse is not None else {}),
         "tally": {m: dict(t) for m, t in tally.items()},
         "latency": latency,
         "speed": speed,
@@ -672,6 +692,7 @@ def report(run: dict[str, Any], *, as_json: bool) -> None:
         print()
         print_table(["candidates k (votes over the first k of one draw)", *map(str, ks)],
                     [["EX", *(f"{sweep[k] / n:.1%}" for k in ks)]])
+    _warehouse.report(run, figures)
     emit(figures, as_json=as_json)
 
 

@@ -220,14 +220,22 @@ def _parse(url: str) -> tuple[str, dict[str, Any], str]:
 
 
 def copy_sqlite(
-    sqlite_path: Path | str, url: str | Path | Server, *, database: str | None = None, lower_names: bool = False
+    sqlite_path: Path | str,
+    url: str | Path | Server,
+    *,
+    database: str | None = None,
+    schema: str | None = None,
+    lower_names: bool = False,
 ) -> str:
     """Copy every table of a SQLite file into PostgreSQL, MariaDB or DuckDB with column types from the values.
 
     ``url``: a ``Server`` (the database is created by the superuser, the app user gets every privilege on it),
     a ``postgresql://`` / ``mysql://`` URL whose user may create databases, or ``duckdb:///FILE`` (or a
-    ``Path``; ``duckdb:////abs/path`` as in SQLAlchemy). ``database``: the database to create, default the
-    SQLite file's stem; for DuckDB the schema (default ``main``). Tables already there are replaced. Names
+    ``Path``; ``duckdb:////abs/path`` as in SQLAlchemy; or an open DuckDB connection, for many copies into one
+    file: opening and closing a file of hundreds of tables takes a fraction of a second each time). ``database``: the database to create, default the
+    SQLite file's stem; for DuckDB the schema (default ``main``). ``schema``: the schema to create and copy
+    into (PostgreSQL: inside ``database``; DuckDB: the same as ``database``; MariaDB has none, its databases
+    are its schemas), so that many SQLite files make one warehouse. Tables already there are replaced. Names
     are kept exactly (quoted), primary keys are added where the data holds them and foreign keys where the
     engine accepts them (DuckDB: declared in CREATE TABLE, tables created in SQLite's order as far as the
     foreign keys allow, a key the data breaks left out; see ``_copy_duckdb``). ``lower_names=True``
@@ -241,8 +249,8 @@ def copy_sqlite(
             table.name, table.columns = table.name.lower(), [c.lower() for c in table.columns]
             table.primary_key = [c.lower() for c in table.primary_key]
             table.foreign_keys = [([c.lower() for c in a], t.lower(), [c.lower() for c in b]) for a, t, b in table.foreign_keys]
-    if isinstance(url, Path) or str(url).startswith("duckdb:"):
-        return _copy_duckdb(tables, url, database)
+    if isinstance(url, Path) or str(url).startswith("duckdb:") or type(url).__name__ == "DuckDBPyConnection":
+        return _copy_duckdb(tables, url, schema if schema is not None else database)
     if isinstance(url, Server):
         name = database or path.stem
         target = create_database(url, name)
@@ -253,7 +261,9 @@ def copy_sqlite(
         target = urlsplit(url)._replace(path="/" + quote(name, safe="")).geturl()
         _create_with(engine, login, name)
     if engine == "postgresql":
-        _copy_postgres(tables, login, name)
+        _copy_postgres(tables, login, name, schema)
+    elif schema is not None:
+        raise ValueError(f"copy_sqlite: MariaDB has no schemas inside a database (schema={schema!r}); give database=")
     else:
         _copy_mariadb(tables, login, name)
     return target
@@ -278,17 +288,21 @@ def _create_with(engine: str, login: dict[str, Any], name: str) -> None:
             con.close()
 
 
-def _copy_postgres(tables: list[_Table], login: dict[str, Any], name: str) -> None:
+def _copy_postgres(tables: list[_Table], login: dict[str, Any], name: str, schema: str | None = None) -> None:
     import psycopg
     from psycopg import sql as pgsql
 
+    prefix = _q("postgresql", schema) + "." if schema else ""
     with psycopg.connect(dbname=name, autocommit=True, **login) as con:
         with con.transaction():
+            if schema:
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {_q('postgresql', schema)}")
             for table in tables:
-                con.execute(f"DROP TABLE IF EXISTS {_q('postgresql', table.name)} CASCADE")
-                con.execute(_create_sql("postgresql", table))
+                con.execute(f"DROP TABLE IF EXISTS {prefix}{_q('postgresql', table.name)} CASCADE")
+                con.execute(_create_sql("postgresql", table, prefix))
                 copy_sql = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
-                    pgsql.Identifier(table.name), pgsql.SQL(", ").join(map(pgsql.Identifier, table.columns))
+                    pgsql.Identifier(*([schema] if schema else []), table.name),
+                    pgsql.SQL(", ").join(map(pgsql.Identifier, table.columns)),
                 )
                 with con.cursor() as cur, cur.copy(copy_sql) as copy:
                     for row in table.rows:
@@ -297,7 +311,7 @@ def _copy_postgres(tables: list[_Table], login: dict[str, Any], name: str) -> No
         def execute(statement: str) -> None:
             con.execute(statement)
 
-        _constraints("postgresql", tables, execute)
+        _constraints("postgresql", tables, execute, prefix)
 
 
 def _copy_mariadb(tables: list[_Table], login: dict[str, Any], name: str) -> None:
@@ -427,19 +441,22 @@ def _drop_duckdb(con: Any, names: Sequence[str], prefix: str) -> None:
         left = failed
 
 
-def _copy_duckdb(tables: list[_Table], url: str | Path, schema: str | None) -> str:
+def _copy_duckdb(tables: list[_Table], url: Any, schema: str | None) -> str:
     """Create each table with its primary key and foreign keys in the CREATE TABLE statement (DuckDB cannot
     add them to an existing table) in ``_duckdb_order``, then load it before the next one. A constraint the
     data breaks is left out for that table only (checked on the converted values first; should DuckDB still
     refuse the CREATE or the load, the table is made again with fewer constraints)."""
     import duckdb
 
-    if isinstance(url, Path):
-        file, target = str(url), f"duckdb:///{url}"
+    opened = not isinstance(url, duckdb.DuckDBPyConnection)  # closed here when opened here
+    if not opened:
+        con = url
+        file = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()[0]
+        target = f"duckdb:///{file}"
     else:
-        file, target = url[len("duckdb:///") :], url
+        file, target = (str(url), f"duckdb:///{url}") if isinstance(url, Path) else (url[len("duckdb:///") :], url)
+        con = duckdb.connect(file)
     prefix = ""
-    con = duckdb.connect(file)
     try:
         if schema:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {_q('duckdb', schema)}")
@@ -474,7 +491,8 @@ def _copy_duckdb(tables: list[_Table], url: str | Path, schema: str | None) -> s
                 kept[table.name] = (table, pk)
                 table.primary_key, table.foreign_keys = pk, fks
     finally:
-        con.close()
+        if opened:
+            con.close()
     return target
 
 
