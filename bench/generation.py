@@ -102,7 +102,8 @@ def run_one(task: tasks.Task, mode: str, provider: Any, candidates: int) -> dict
     if mode == "open":  # the open grammar, told what the shipped one is told
         shipped = target_grammar(task, guided=True)
         g = type(g)(g.text, name=g.name, parser=g.parser_choice, description=shipped.description,
-                    examples=shipped.examples, max_tokens=shipped.max_tokens, _typer=g._typer)
+                    examples=shipped.examples, max_tokens=shipped.max_tokens, listed_values=shipped.listed_values,
+                    _typer=g._typer)
     started = time.perf_counter()
     row: dict[str, Any] = {"id": task.id, "kind": task.kind, "mode": mode, "bound": g.max_tokens}
     attempts: list[Any] = []

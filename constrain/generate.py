@@ -21,7 +21,7 @@ from typing import Any, Callable, Generator, Sequence, TypeVar
 from .errors import ConstrainError, GenerationError, InputError, TruncatedError, ValidationError
 from .grammar import Grammar
 from .providers import OpenAIClient, from_env
-from .providers._guide import constraint_for, guide, request_constraint
+from .providers._guide import constraint_for, guide, request_constraint, with_named_values
 from .providers._result import Attempt, Result, typed_value
 from .providers.base import (
     DEFAULT_TEMPERATURE, Candidate, Completion, DeltaCallback, Message, Provider, Sampling, Usage,
@@ -50,6 +50,8 @@ def messages_for(
     """
     shown = describe and grammar is not None and not in_tool
     text = guide(grammar, worked=False) if shown and grammar is not None else ""
+    if describe and grammar is not None:
+        prompt = with_named_values(prompt, grammar)
     turns = [
         message
         for output, request in (grammar.examples if shown and grammar is not None else ())

@@ -100,6 +100,59 @@ def test_guide_goes_into_the_system_message_unless_the_provider_takes_tools() ->
         messages_for("  ", g)
 
 
+def test_the_request_is_told_which_listed_values_it_names_and_whose_they_are() -> None:
+    from constrain.dsl import filter as filter_dsl
+
+    fields = {"type": "object", "properties": {
+        "flight": {"type": "string"},
+        "origin": {"type": "string", "enum": ["AMS", "LHR"]},
+        "destination": {"type": "string", "enum": ["JFK", "LHR"]},
+        "airline": {"type": "string", "enum": ["Air France", "KLM"]}}}
+    g = filter_dsl.grammar(fields, name="dsl/filter[flights-test]")
+    assert g.listed_values == {"origin": ("AMS", "LHR"), "destination": ("JFK", "LHR"), "airline": ("Air France", "KLM")}
+    assert messages_for("flights to JFK", g)[-1].content == 'flights to JFK\n(Listed values the request names: "JFK" (destination))'
+    note = messages_for("air france flights out of LHR", g)[-1].content.split("\n")[1]
+    assert note == '(Listed values the request names: "LHR" (origin, destination); "Air France" (airline))'
+    # a value of three characters or fewer only in its own case, and only as a whole word
+    for plain in ("flights to jfk", "flights to JFKX", "the klmx route", "cheap flights"):
+        assert messages_for(plain, g)[-1].content == plain
+    assert messages_for("x to JFK", g, describe=False)[-1].content == "x to JFK"  # told nothing, not this either
+    chat = messages_for([Message("user", "earlier"), Message("assistant", "a = 1"), Message("user", "KLM only")], g)
+    assert chat[-1].content.endswith('(Listed values the request names: "KLM" (airline))') and chat[-3].content == "earlier"
+    schema = {"type": "object", "properties": {"env": {"enum": ["dev", "prod", 3]}, "limits": {"type": "object", "properties": {
+        "unit": {"$ref": "#/$defs/Unit"}}}, "tags": {"type": "array", "items": {"enum": ["blue", "green"]}}},
+        "$defs": {"Unit": {"type": "string", "enum": ["cpu", "memory"]}}}
+    typed = schema_grammar(schema)
+    assert typed.listed_values == {"env": ("dev", "prod"), "limits.unit": ("cpu", "memory"), "tags": ("blue", "green")}
+    assert typed.with_transformer(lambda tree: 1).listed_values == typed.listed_values
+    assert messages_for("a prod service limited by memory", typed)[-1].content.endswith(
+        '(Listed values the request names: "prod" (env); "memory" (limits.unit))')
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.from_regex(r"[A-Z][a-z]{3,9}( [A-Z][a-z]{2,8})?", fullmatch=True), min_size=1, max_size=6, unique=True),
+       st.data())
+def test_every_named_listed_value_is_pointed_out_with_every_field_that_lists_it(values: list[str], data: Any) -> None:
+    from constrain.providers._guide import named_values
+
+    fields = {f"f{i}": tuple(data.draw(st.lists(st.sampled_from(values), min_size=1, unique=True))) for i in range(3)}
+    g = Grammar("start: /[a-z]+/", listed_values=fields)
+    said = data.draw(st.lists(st.sampled_from(values), unique=True))
+    request = "show " + " and ".join(v.lower() if i % 2 else v for i, v in enumerate(said)) + " please"
+    note = named_values(g, request)
+    owners = {v: [f for f, listed in fields.items() if v in listed] for v in said if any(v in listed for listed in fields.values())}
+    assert note == ("" if not owners else "(Listed values the request names: " + "; ".join(
+        f'"{v}" ({", ".join(names)})' for v, names in sorted(owners.items(), key=lambda item: _first_seen(fields, item[0]))) + ")")
+
+
+def _first_seen(fields: dict[str, tuple[str, ...]], value: str) -> tuple[int, int]:
+    """Where ``named_values`` first meets ``value``: fields in order, values in order within each."""
+    for i, listed in enumerate(fields.values()):
+        if value in listed:
+            return (i, listed.index(value))
+    return (len(fields), 0)
+
+
 def test_schema_description_names_every_field_with_its_rules() -> None:
     text = describe(Service.model_json_schema())
     for line in ("- name (string, required): service name, lowercase with dashes",

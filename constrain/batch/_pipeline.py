@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 from ..errors import TruncatedError
 from ..generate import DEFAULT_SYSTEM, constraint_for, guide
 from ..grammar import Grammar, load_grammar
+from ..providers._guide import with_named_values
 from ..providers.base import Completion, Constraint, Message
 
 __all__ = ["Pipeline", "grammar_pipeline", "schema_pipeline", "sql_pipeline", "jsonable"]
@@ -42,7 +43,8 @@ class Pipeline:
         return constraint_for(self.grammar, in_tool=self.guided, name=self.tool_name)
 
     def messages(self, prompt: str) -> list[Message]:
-        return [Message("system", self.system), Message("user", prompt)]
+        request = with_named_values(prompt, self.grammar) if self.guided else prompt
+        return [Message("system", self.system), Message("user", str(request))]
 
     def check(self, completion: Completion) -> Any:
         """The typed value of one output, exactly as the generate loop judges it (or its error)."""

@@ -397,7 +397,8 @@ def bound_grammar(
     max_tokens = load_grammar(packaged).max_tokens
     head = header(f"{summary} over {', '.join(f.name for f in fields)}"[:200], description, examples, max_tokens, extra)
     return Grammar(text(head), name=name, parser="earley", description=description, examples=examples,
-                   max_tokens=max_tokens, _typer=lambda source, tree: run_transformer(transform, source, tree, name))
+                   max_tokens=max_tokens, listed_values={f.name: f.enum for f in fields if f.enum},
+                   _typer=lambda source, tree: run_transformer(transform, source, tree, name))
 
 
 def header(summary: str, description: str, examples: Sequence[Example], max_tokens: int | None, extra: Sequence[str] = ()) -> str:

@@ -10,7 +10,7 @@ import functools
 import random
 import threading
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar, overload
+from typing import Any, Callable, Mapping, Sequence, TypeVar, overload
 
 import lark
 
@@ -50,6 +50,7 @@ class Grammar:
         max_tokens: int | None = None,
         written_as: Grammar | str | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        listed_values: Mapping[str, Sequence[str]] | None = None,
         _typer: Typer | None = None,
     ) -> None:
         if not isinstance(text, str) or not text.strip():
@@ -69,6 +70,10 @@ class Grammar:
             tuple(e if isinstance(e, Example) else Example(e) for e in examples) if examples is not None else header.examples
         )
         self._max_tokens: int | None = max_tokens if max_tokens is not None else header.max_tokens
+        # the only values a field (a key, a dotted path) takes, where a bound grammar lists them: the
+        # prompt points out those a request names (``providers._guide.named_values``)
+        self.listed_values: dict[str, tuple[str, ...]] = {
+            str(k): tuple(str(v) for v in values) for k, values in (listed_values or {}).items() if values}
         # the grammar a model writes this one's values in (``// written-as:``), see ``written_as``
         self._written_as: Grammar | str | None = written_as if written_as is not None else header.written_as
         self._longest: tuple[int | None] | None = None
@@ -261,6 +266,7 @@ class Grammar:
             max_tokens=self._max_tokens,
             written_as=self._written_as,
             max_bytes=self.max_bytes,
+            listed_values=self.listed_values,
             _typer=typer,
         )
         clone._lark, clone._parser_used, clone._matcher = self._lark, self._parser_used, self._matcher

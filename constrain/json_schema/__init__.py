@@ -23,7 +23,7 @@ from ..grammar import Grammar
 from ..engines import llg_engine
 from ._grammar import SchemaGrammar
 from ._compiler import Limits, compile_schema
-from ._describe import describe, token_bound
+from ._describe import describe, listed_values, token_bound
 from ._validate import SchemaViolation, model_typer, schema_typer
 
 __all__ = [
@@ -131,7 +131,7 @@ def grammar(
     typer = model_typer(model_or_schema, label) if _is_model(model_or_schema) or not isinstance(model_or_schema, (dict, bool)) else schema_typer(schema, label)
     result = SchemaGrammar(
         text, name=label, parser="earley" if needs_earley else "auto", description=describe(schema),
-        max_tokens=token_bound(schema),
+        max_tokens=token_bound(schema), listed_values=listed_values(schema),
     )
     typed = result._with_typer(typer)
     typed.widenings = tuple(widened)  # type: ignore[attr-defined]

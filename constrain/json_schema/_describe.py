@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["describe", "token_bound"]
+__all__ = ["describe", "listed_values", "token_bound"]
 
 _MAX_DEPTH = 6
 _MAX_FIELDS = 200  # fields listed in a description; a larger schema is cut with a note
@@ -136,6 +136,30 @@ def _object_of(node: Any, root: Any, seen: tuple[str, ...]) -> Any:
         return _object_of(node["items"], root, seen)
     real = [b for b in _branches(node) if _resolve(b, root, seen)[0] not in ({"type": "null"},)]
     return _object_of(real[0], root, seen) if len(real) == 1 else None
+
+
+def listed_values(schema: Any) -> dict[str, tuple[str, ...]]:
+    """The string values each field takes when the schema lists them (``enum``, ``const``, or an
+    array's items that do), by dotted path: ``{"env": ("dev", "prod"), "limits.unit": ("cpu", "mem")}``."""
+    out: dict[str, tuple[str, ...]] = {}
+
+    def walk(node: Any, seen: tuple[str, ...], path: str, depth: int) -> None:
+        node, seen = _resolve(node, schema, seen)
+        if not isinstance(node, dict) or depth > _MAX_DEPTH or len(out) >= _MAX_FIELDS:
+            return
+        values = node["enum"] if isinstance(node.get("enum"), list) else [node["const"]] if "const" in node else []
+        listed = tuple(v for v in values if isinstance(v, str))
+        if path and listed:
+            out[path] = listed
+        for name, sub in (node.get("properties") or {}).items():
+            walk(sub, seen, f"{path}.{name}" if path else str(name), depth + 1)
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], seen, path, depth + 1)
+        for branch in _branches(node):
+            walk(branch, seen, path, depth + 1)
+
+    walk(schema, (), "", 0)
+    return out
 
 
 def _closed(node: dict[str, Any]) -> bool:

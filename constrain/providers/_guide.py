@@ -7,13 +7,18 @@ It sits below both the providers that need it (``openai_sdk``) and the generate 
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import re
+from typing import Any, Sequence
 
 from ..errors import InputError, JSONSchemaError
 from ..grammar import Grammar, load_grammar
-from .base import Constraint
+from .base import Constraint, Message
 
-__all__ = ["constraint_for", "guide", "request_constraint", "resolve_grammar"]
+__all__ = ["constraint_for", "guide", "named_values", "request_constraint", "resolve_grammar", "with_named_values"]
+
+# a listed value this short is matched only in its exact case ("on", "IT" would otherwise match words)
+SHORT_VALUE = 3
 
 
 def guide(grammar: Grammar, *, worked: bool = True) -> str:
@@ -27,6 +32,40 @@ def guide(grammar: Grammar, *, worked: bool = True) -> str:
         elif worked:
             parts.append(f"Example request: {request}\nAnswer:\n{output}")
     return "\n\n".join(parts)
+
+
+def named_values(grammar: Grammar, request: str) -> str:
+    """The note that tells the model which of the grammar's listed values ``request`` names and whose
+    they are: ``(Listed values the request names: "JFK" (origin, destination))``, or "" when it names
+    none. A value is named when it stands in the request as a whole word (case-insensitively, but for
+    values of at most ``SHORT_VALUE`` characters); a small model otherwise tends to write a named value
+    under a field whose name the request also says (``flight = "JFK"`` for "flights to JFK")."""
+    owners: dict[str, list[str]] = {}
+    for name, values in grammar.listed_values.items():
+        for value in values:
+            if len(value.strip()) < 2 or value in owners and name in owners[value]:
+                continue
+            flags = re.IGNORECASE if len(value) > SHORT_VALUE else 0
+            if re.search(r"(?<![^\W_])" + re.escape(value) + r"(?![^\W_])", request, flags):
+                owners.setdefault(value, []).append(name)
+    if not owners:
+        return ""
+    named = "; ".join(f"{json.dumps(value, ensure_ascii=False)} ({', '.join(names)})" for value, names in owners.items())
+    return f"(Listed values the request names: {named})"
+
+
+def with_named_values(prompt: str | Sequence[Message], grammar: Grammar) -> str | Sequence[Message]:
+    """The prompt with ``named_values``' note after its request (the prompt text, or the last message
+    when it is the user's)."""
+    if isinstance(prompt, str):
+        note = named_values(grammar, prompt)
+        return f"{prompt}\n{note}" if note and prompt.strip() else prompt
+    messages = list(prompt)
+    if messages and messages[-1].role == "user":
+        note = named_values(grammar, messages[-1].content)
+        if note:
+            messages[-1] = Message("user", f"{messages[-1].content}\n{note}")
+    return messages
 
 
 def constraint_for(grammar: Grammar, *, in_tool: bool, name: str = "emit") -> Constraint:

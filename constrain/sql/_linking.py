@@ -250,18 +250,42 @@ def linker_for(schema: Schema) -> Linker:
     return linker
 
 
-def describe(schema: Schema, tables: Sequence[Table], keys: bool, samples: bool) -> str:
-    """``tables`` described as ``schema.describe`` writes them, in the schema's order."""
+def describe(schema: Schema, tables: Sequence[Table], keys: bool, samples: bool, lead: str | None = None) -> str:
+    """``tables`` described as ``schema.describe`` writes them, in the schema's order; the tables of the
+    ``lead`` schema (one that is described whole) first."""
     order = {t.key: i for i, t in enumerate(schema.tables)}
-    chosen = sorted(tables, key=lambda t: order.get(t.key, len(order)))
+    chosen = sorted(tables, key=lambda t: (t.schema != lead, order.get(t.key, len(order))))
     return Schema(tuple(chosen), schema.dialect, schema.default_schema).describe(keys=keys, samples=samples)
 
 
+def lead_schema(schema: Schema, ranked: Sequence[tuple[Table, str]], budget: int, count: TokenCounter, keys: bool,
+                samples: bool, sampled: Callable[[Sequence[Table]], Sequence[Table]] = tuple) -> str | None:
+    """The schema of the best hit when the whole of it fits ``budget``: a warehouse keeps one source (one
+    application, one database) per schema, and a question is usually about one of them. Described first
+    and whole, it makes the prompts of questions about the same source start alike, so a model server's
+    prompt cache reuses what it evaluated for the last one."""
+    if not ranked or len({t.schema for t in schema.tables}) < 2:
+        return None
+    lead = ranked[0][0].schema
+    block = [t for t in schema.tables if t.schema == lead]
+    if count(describe(schema, block, keys, False)) > budget:
+        return None
+    shown = tuple(sampled(block)) if samples else tuple(block)
+    return lead if count(describe(schema, shown, keys, samples)) <= budget else None
+
+
 def fit(schema: Schema, ranked: Sequence[tuple[Table, str]], budget: int, count: TokenCounter, keys: bool,
-        samples: bool, round: int = 1, sampled: Callable[[Sequence[Table]], Sequence[Table]] = tuple) -> tuple[str, tuple[PromptTable, ...]]:
-    """Take ``ranked`` tables in order while their description fits ``budget`` tokens (a table that does
-    not fit is passed over for the smaller ones after it, up to ``MISSES`` of them); the text is counted whole at the end, so the
-    budget holds whatever the counter does at the seams between tables."""
+        samples: bool, round: int = 1, sampled: Callable[[Sequence[Table]], Sequence[Table]] = tuple,
+        lead: str | None = None) -> tuple[str, tuple[PromptTable, ...]]:
+    """Take the ``lead`` schema's tables (all of them), then ``ranked`` tables in order while their
+    description fits ``budget`` tokens (a table that does not fit is passed over for the smaller ones
+    after it, up to ``MISSES`` of them); the text is counted whole at the end, so the budget holds
+    whatever the counter does at the seams between tables."""
+    if lead is not None:
+        why = {t.key: reason for t, reason in ranked}
+        block = [(t, why.get(t.key, f"schema {lead or schema.default_schema} of the best hit"))
+                 for t in schema.tables if t.schema == lead]
+        ranked = block + [(t, reason) for t, reason in ranked if t.schema != lead]
     chosen: list[Table] = []
     reasons: list[PromptTable] = []
     used = misses = 0
@@ -280,11 +304,11 @@ def fit(schema: Schema, ranked: Sequence[tuple[Table, str]], budget: int, count:
             chosen.append(table)
             reasons.append(PromptTable(table.key, reason, round))
             used += cost
-    text = describe(schema, chosen, keys, samples)
+    text = describe(schema, chosen, keys, samples, lead)
     while chosen and count(text) > budget:
         chosen.pop()
         reasons.pop()
-        text = describe(schema, chosen, keys, samples)
+        text = describe(schema, chosen, keys, samples, lead)
     return text, tuple(reasons)
 
 
@@ -298,6 +322,7 @@ class SchemaPrompt:
         self.schema, self.budget, self.count = schema, budget, count
         self.keys, self.samples, self.sampled = keys, samples, sampled
         self.linker: Linker | None = None
+        self.lead: str | None = None
         # without sample values the description is shorter: when even that exceeds the budget, no
         # table's values need reading to know the schema is linked
         if not budget or count(schema.describe(keys=keys, samples=False)) <= budget:
@@ -308,7 +333,9 @@ class SchemaPrompt:
                 self.tables = tuple(PromptTable(t.key, "whole schema") for t in schema.tables)
                 return
         self.linker = linker_for(schema)
-        self.text, self.tables = fit(schema, self.linker.rank(question), budget, count, keys, samples, 1, sampled)
+        ranked = self.linker.rank(question)
+        self.lead = lead_schema(schema, ranked, budget, count, keys, samples, sampled)
+        self.text, self.tables = fit(schema, ranked, budget, count, keys, samples, 1, sampled, self.lead)
 
     @property
     def keys_held(self) -> set[str]:
@@ -325,10 +352,10 @@ class SchemaPrompt:
         earlier = {p.table: p for p in self.tables}
         ranked = [(t, "repair") for t in tables if t.key not in earlier]
         ranked += [(t, p.reason) for p in self.tables if (t := self.schema.table(p.table)) is not None]
-        text, held = fit(self.schema, ranked, self.budget, self.count, self.keys, self.samples, round, self.sampled)
+        text, held = fit(self.schema, ranked, self.budget, self.count, self.keys, self.samples, round, self.sampled, self.lead)
         self.text, self.tables = text, tuple(earlier.get(p.table, p) for p in held)
         return [t for t in tables if t.key in self.keys_held and t.key not in earlier]
 
     def describe(self, tables: Sequence[Table]) -> str:
         shown = tuple(self.sampled(tables)) if self.samples else tuple(tables)
-        return describe(self.schema, shown, self.keys, self.samples)
+        return describe(self.schema, shown, self.keys, self.samples, self.lead)
