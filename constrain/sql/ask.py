@@ -185,7 +185,7 @@ def _plan(question: str, db: DatabaseSpec, dialect: str | None, sample_values: i
     info = get_dialect(dialect or schema.dialect)
     if database is not None and info.name != database.dialect:
         raise InputError(f"dialect {dialect!r} does not match the database, which is {database.dialect}")
-    described = schema.describe(keys=keys, samples=sample_values > 0)
+    described = (schema if database is None else replace(schema, tables=database.sampled(schema.tables))).describe(keys=keys, samples=sample_values > 0)
     system = SYSTEM_PROMPT.format(dialect=DIALECT_NAMES.get(info.name, info.name), schema=described)
     return _Plan(schema, database, info.name, sql_grammar(info.name, schema=schema),
                  [Message("system", system), Message("user", question)], owned=database is not db)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 from ...errors import DatabaseError, PolicyError, ValidationError
 from ..schema import Column, ForeignKey, Schema, Table
 from ._base import DEFAULT_QUERY_SECONDS, DEFAULT_SAMPLES, Database, milliseconds, quoted_name_offset, sample_value
+from ._samples import Values
 
 _SAMPLE_SECONDS = 0.5  # reading one column's sample values stops after this long on the server
 
@@ -43,6 +44,12 @@ class _ServerDatabase(Database):
     @property
     def url(self) -> str:
         return str(self.engine.url.render_as_string(hide_password=True))
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        url = self.engine.url
+        return {"backend": url.get_backend_name(), "host": url.host, "port": url.port, "database": url.database,
+                "user": url.username}
 
     def close(self) -> None:
         if self._owned:
@@ -152,8 +159,6 @@ class _ServerDatabase(Database):
                                 database=self.url) from None
         if not tables:
             raise DatabaseError("the database has no tables or views to query", reason="catalog", database=self.url)
-        if self.samples:
-            tables = self._with_samples(tables)
         return Schema(tuple(tables), self.dialect, default_schema=current)
 
     def _tables(self, namespace: str, current: str, names: list[str], columns: dict[Any, Any], keys: dict[Any, Any],
@@ -181,28 +186,33 @@ class _ServerDatabase(Database):
         except Exception:  # a type SQLAlchemy cannot render for this dialect: its class name says enough
             return type(kind).__name__.upper()
 
-    def _with_samples(self, tables: list[Table]) -> list[Table]:
-        """Each table's columns with up to ``samples`` distinct non-null values (a time-bounded read each)."""
+    def _read_samples(self, tables: Sequence[Table]) -> dict[str, Values]:
+        """Each table's columns' values, one time-bounded read per column; one read-only transaction per
+        table unless a read fails (the transaction is then rolled back and begun again)."""
         from sqlalchemy.exc import DBAPIError
 
-        out = []
+        out: dict[str, Values] = {}
         with self._connection() as conn:
             for table in tables:
-                values: dict[str, tuple[Any, ...]] = {}
+                values: Values = {}
+                q_table = f"{self.quote(table.schema)}.{self.quote(table.name)}" if table.schema else self.quote(table.name)
+                begun = False
                 for column in table.columns:
                     q_col = self.quote(column.name)
-                    q_table = f"{self.quote(table.schema)}.{self.quote(table.name)}" if table.schema else self.quote(table.name)
                     try:
-                        self._begin(conn, _SAMPLE_SECONDS)
+                        if not begun:
+                            self._begin(conn, _SAMPLE_SECONDS)
+                            begun = True
                         rows = conn.exec_driver_sql(_no_placeholders(
                             f"SELECT DISTINCT {q_col} FROM {q_table} WHERE {q_col} IS NOT NULL LIMIT {self.samples * 2}"
                         )).fetchall()
                     except DBAPIError:
                         conn.rollback()
+                        begun = False
                         continue
-                    conn.rollback()
                     values[column.name] = tuple(v for v in (sample_value(r[0]) for r in rows) if v is not None)[: self.samples]
-                out.append(table.with_samples(values))
+                conn.rollback()
+                out[table.key] = values
         return out
 
     def quote(self, name: str) -> str:
