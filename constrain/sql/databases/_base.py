@@ -17,6 +17,7 @@ from ._samples import SampleFile, Values, catalog_fingerprint, default_directory
 DEFAULT_QUERY_SECONDS = 5.0  # a query's time limit on the engine
 DEFAULT_CONNECT_SECONDS = 10.0  # an unreachable host is an error after this long
 DEFAULT_SAMPLES = 3  # distinct values per column read for prompts
+EVERY_SCHEMA = "*"  # in use_schemas: every schema of the database but the engine's own
 
 
 class Database(ABC):
@@ -27,6 +28,9 @@ class Database(ABC):
     extra: ClassVar[str] = ""
     # whether tables of other schemas (namespaces) than the connection's current one can be read
     has_schemas: ClassVar[bool] = True
+    # the engine's own schemas, which "*" leaves out (lower case), and prefixes of such names
+    system_schemas: ClassVar[frozenset[str]] = frozenset({"information_schema"})
+    system_prefixes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, samples: int = DEFAULT_SAMPLES, secrets: tuple[str, ...] = ()) -> None:
         if samples < 0:
@@ -124,13 +128,33 @@ class Database(ABC):
 
     def use_schemas(self, names: Sequence[str]) -> None:
         """Also read the tables of these schemas (PostgreSQL schemas, MySQL databases, DuckDB schemas); a
-        query names them ``schema.table``. The connection's current schema is always read."""
+        query names them ``schema.table``. The connection's current schema is always read. ``"*"`` reads
+        every schema but the engine's own (``information_schema``, ``pg_catalog``, ``mysql``, ...): a
+        warehouse with one schema per source database."""
         names = tuple(dict.fromkeys(str(n) for n in names if str(n)))
-        if names and not self.has_schemas:
+        if names and not self.has_schemas and names != (EVERY_SCHEMA,):
             raise InputError(f"{self.dialect} databases have no schemas to add ({', '.join(names)})")
         with self._lock:
             if names != self.schemas:
                 self.schemas, self._schema = names, None
+
+    def _wanted_schemas(self, current: str, found: Sequence[str]) -> list[str]:
+        """The schemas to read besides ``current``: those named, with ``"*"`` standing for every one of
+        ``found`` (the database's schemas) that is not the engine's own."""
+        wanted: dict[str, None] = {}
+        for name in self.schemas:
+            if name != EVERY_SCHEMA:
+                wanted[name] = None
+                continue
+            for schema in found:
+                if not self._is_system_schema(schema):
+                    wanted[schema] = None
+        wanted.pop(current, None)
+        return list(wanted)
+
+    def _is_system_schema(self, name: str) -> bool:
+        """Whether ``name`` is one of the engine's own schemas (its catalog, statistics, users)."""
+        return name.lower() in self.system_schemas or name.lower().startswith(self.system_prefixes)
 
     def scrub(self, message: str) -> str:
         """``message`` with every secret this object knows (passwords) replaced by ``***``."""

@@ -23,6 +23,7 @@ class DuckDBDatabase(Database):
 
     dialect = "duckdb"
     extra = "duckdb"
+    system_schemas = frozenset({"information_schema", "pg_catalog"})
 
     def __init__(self, path: str | Path, *, samples: int = DEFAULT_SAMPLES) -> None:
         super().__init__(samples=samples)
@@ -92,7 +93,9 @@ class DuckDBDatabase(Database):
         cursor = self._cursor()
         try:
             current = cursor.execute("SELECT current_schema()").fetchone()[0]
-            wanted = [current, *self.schemas]
+            found = [r[0] for r in cursor.execute(
+                "SELECT schema_name FROM duckdb_schemas() WHERE database_name = current_database() ORDER BY oid").fetchall()]
+            wanted = [current, *self._wanted_schemas(current, found)]
             where = "database_name = current_database() AND schema_name IN (SELECT unnest(?)) AND NOT internal"
             order = cursor.execute(  # creation order, as the other engines list them
                 f"SELECT schema_name, table_name, table_oid FROM duckdb_tables() WHERE {where} UNION ALL "

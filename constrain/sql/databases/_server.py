@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Sequence
 
 from ...errors import DatabaseError, PolicyError, ValidationError
 from ..schema import Column, ForeignKey, Schema, Table
-from ._base import DEFAULT_QUERY_SECONDS, DEFAULT_SAMPLES, Database, milliseconds, quoted_name_offset, sample_value
+from ._base import DEFAULT_QUERY_SECONDS, DEFAULT_SAMPLES, EVERY_SCHEMA, Database, milliseconds, quoted_name_offset, sample_value
 from ._samples import Values
 
 _SAMPLE_SECONDS = 0.5  # reading one column's sample values stops after this long on the server
@@ -143,7 +143,8 @@ class _ServerDatabase(Database):
             with self._connection() as conn:
                 inspector = sa.inspect(conn)
                 current = inspector.default_schema_name or ""
-                for namespace in (None, *self.schemas):
+                found = inspector.get_schema_names() if EVERY_SCHEMA in self.schemas else []
+                for namespace in (None, *self._wanted_schemas(current, found)):
                     names = inspector.get_table_names(schema=namespace) + inspector.get_view_names(schema=namespace)
                     columns = inspector.get_multi_columns(schema=namespace, kind=kinds)
                     keys = inspector.get_multi_pk_constraint(schema=namespace, kind=ObjectKind.TABLE)
@@ -224,6 +225,7 @@ class PostgresDatabase(_ServerDatabase):
 
     dialect = "postgres"
     extra = "postgres"
+    system_prefixes = ("pg_",)  # pg_catalog, pg_toast, pg_temp_N
     display_name = "PostgreSQL"
     sqlalchemy_names = ("postgresql",)
     default_driver = "psycopg"
@@ -255,6 +257,7 @@ class MySQLDatabase(_ServerDatabase):
 
     dialect = "mysql"
     extra = "mysql"
+    system_schemas = frozenset({"information_schema", "mysql", "performance_schema", "sys"})
     display_name = "MySQL"
     sqlalchemy_names = ("mysql", "mariadb")
     default_driver = "pymysql"
