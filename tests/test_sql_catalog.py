@@ -326,3 +326,42 @@ def test_a_slow_step_is_said_on_stderr_and_a_quick_one_is_not() -> None:
     said = out.stderr.getvalue()  # type: ignore[attr-defined]
     assert said.startswith("constrain: reading the catalog of x ...\nconstrain: 3 tables read in 0.")
     assert out.stdout.getvalue() == ""  # type: ignore[attr-defined]
+
+
+# -- MySQL/MariaDB: information_schema in bulk, as the Inspector reads it table by table ---------------
+_ODD_TYPES = ("CREATE TABLE odd (bin varchar(10) COLLATE utf8mb4_bin, j json, e enum('a','b'), "
+              "u int unsigned zerofill, d datetime(3), s set('x','y'), l varchar(5) CHARACTER SET latin1, "
+              "g int, PRIMARY KEY (e, u), CONSTRAINT fk_g FOREIGN KEY (g) REFERENCES Chinook.Album (AlbumId)) COMMENT 'odd one';"
+              "CREATE TABLE pair (a int, b int, PRIMARY KEY (a, b));"
+              "CREATE TABLE child (x int, y int, z int, FOREIGN KEY (x, y) REFERENCES pair (a, b), FOREIGN KEY (z) REFERENCES odd (g));"
+              "CREATE VIEW v_odd AS SELECT bin, l FROM odd;")
+
+
+def test_mysql_bulk_catalog_matches_the_inspector_in_three_queries(mariadb_server) -> None:
+    import sqlalchemy as sa
+
+    from constrain.sql.databases._server import MySQLDatabase, _ServerDatabase
+
+    _dbservers = pytest.importorskip("_dbservers")
+    url = _dbservers.create_database(mariadb_server, "catalog_types")
+    mariadb_server.admin_sql(_ODD_TYPES, database="catalog_types")
+    mariadb_server.admin_sql("GRANT SELECT ON `Chinook`.* TO 'app'@'127.0.0.1';")
+    with sql.connect(url, samples=0, schemas=["*"]) as db, db._connection() as conn:
+        inspector = sa.inspect(conn)
+        current = inspector.default_schema_name
+        others = db._wanted_schemas(current, inspector.get_schema_names())
+        assert "Chinook" in others
+        mark = len(mariadb_server.log_text())
+        bulk = MySQLDatabase._read_catalog(db, conn, inspector, current, others)
+        sent = [line for line in mariadb_server.log_text()[mark:].splitlines() if " Query\t" in line]
+        inspected = _ServerDatabase._read_catalog(db, conn, inspector, current, others)
+
+    def described(tables: Any) -> list[Any]:
+        return [(t.key, [(c.name, c.type, c.comment) for c in t.columns], t.primary_key, t.foreign_keys, t.comment)
+                for t in tables]
+
+    assert described(bulk) == described(inspected)
+    odd = next(t for t in bulk if t.key == "odd")
+    assert odd.columns[6].type == "VARCHAR(5) CHARACTER SET latin1 COLLATE latin1_swedish_ci" and odd.comment == "odd one"
+    assert odd.foreign_keys == (sql.ForeignKey(("g",), "Album", ("AlbumId",), "Chinook"),)
+    assert len(sent) == 3 and not any("SHOW CREATE" in line for line in sent)
