@@ -115,6 +115,9 @@ def _test_modules() -> tuple[Any, Any]:
 def measure(url: str, schemas: list[str]) -> dict[str, Any]:
     from constrain.sql import connect
 
+    for driver in ("duckdb", "sqlalchemy", "psycopg", "pymysql"):  # the catalog read is timed, not the imports
+        with contextlib.suppress(ImportError):
+            importlib.import_module(driver)
     start = time.perf_counter()
     db = connect(url, schemas=schemas)
     tables = db.schema.tables
@@ -172,14 +175,17 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, folder, True)
         for engine in engines:
-            try:
-                targets = _targets(engine, folder, args.tables, stack)
-            except Exception as exc:  # a missing server or driver: the other engines still run
-                notes.append(f"{engine}: skipped ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
-                continue
-            for layout, (url, schemas) in targets.items():
+            layouts = _layouts(engine, folder, args.tables, stack)
+            while True:
+                try:
+                    layout, url, schemas = next(layouts)
+                except StopIteration:
+                    break
+                except Exception as exc:  # a missing server or driver: the other engines still run
+                    notes.append(f"{engine}: skipped ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
+                    break
                 result = median_of(url, schemas)
-                key = f"{engine}_{layout}"
+                key = f"{engine}_{layout.replace(' ', '_')}"
                 figures.update({f"{key}_{k}": v for k, v in result.items()})
                 rows.append([engine, layout, result["tables"], fmt_seconds(result["schema_s"]), fmt_seconds(result["cold_s"]),
                              fmt_seconds(result["warm_memory_s"]), fmt_seconds(result["warm_disk_s"])])
@@ -197,21 +203,29 @@ def argparse_hidden() -> str:
     return argparse.SUPPRESS
 
 
-def _targets(engine: str, folder: Path, count: int, stack: contextlib.ExitStack) -> dict[str, tuple[str, list[str]]]:
-    started = time.perf_counter()
+def _layouts(engine: str, folder: Path, count: int, stack: contextlib.ExitStack) -> Iterator[tuple[str, str, list[str]]]:
+    """(layout, URL, schemas to read) of each layout, built when reached; a server's database is dropped
+    after its measurement (on MariaDB, "*" would read the other layout's database too)."""
     if engine == "sqlite":
-        targets = {"1 schema": (build_sqlite(folder, count), [])}
-    elif engine == "duckdb":
-        targets = {"1 schema": (build_duckdb(folder, count, 1), []),
-                   f"{SCHEMAS} schemas": (build_duckdb(folder, count, SCHEMAS), ["*"])}
-    else:
-        servers, _ = _test_modules()
-        server = (servers.start_postgres if engine == "postgres" else servers.start_mariadb)(folder)
-        stack.callback(server.stop)
-        targets = {"1 schema": (build_server(server, engine, count, 1), []),
-                   f"{SCHEMAS} schemas": (build_server(server, engine, count, SCHEMAS), ["*"])}
-    print(f"{engine}: built in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
-    return targets
+        yield "1 schema", build_sqlite(folder, count), []
+        return
+    if engine == "duckdb":
+        yield "1 schema", build_duckdb(folder, count, 1), []
+        yield f"{SCHEMAS} schemas", build_duckdb(folder, count, SCHEMAS), ["*"]
+        return
+    servers, _ = _test_modules()
+    server = (servers.start_postgres if engine == "postgres" else servers.start_mariadb)(folder)
+    stack.callback(server.stop)
+    for schemas in (1, SCHEMAS):
+        started = time.perf_counter()
+        url = build_server(server, engine, count, schemas)
+        print(f"{engine}: {schemas} schema(s) built in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+        yield (f"{schemas} schema{'s' if schemas > 1 else ''}", url, ["*"] if schemas > 1 else [])
+        if engine == "mysql":
+            names = ["catalog1"] if schemas == 1 else sorted({s for s, _, _ in _tables(count, schemas)})
+            server.admin_sql("".join(f"DROP DATABASE `{name}`;" for name in names))
+        else:
+            server.admin_sql(f"DROP DATABASE catalog{schemas};")
 
 
 if __name__ == "__main__":
