@@ -63,7 +63,7 @@ class Database(ABC):
 
     @property
     @abstractmethod
-    def identity(self) -> dict[str, Any]:
+    def _identity(self) -> dict[str, Any]:
         """What names this database for the sample cache: engine, host, port, database, user or file; never
         a secret."""
 
@@ -120,7 +120,7 @@ class Database(ABC):
     def _cache_for(self, schema: Schema) -> SampleFile:
         """The disk cache of ``schema``'s catalog state (a new one, and an empty memory, when it changed)."""
         if self._sample_file is None or self._sample_file_for is not schema:
-            identity = json.dumps({"dialect": self.dialect, "samples": self.samples, **self.identity}, sort_keys=True, default=str)
+            identity = json.dumps({"dialect": self.dialect, "samples": self.samples, **self._identity}, sort_keys=True, default=str)
             key = hashlib.sha256(f"{identity}\0{catalog_fingerprint(schema.tables, self._catalog_extra())}".encode("utf-8")).hexdigest()
             self._sample_file, self._sample_file_for = SampleFile(default_directory(), key, disk_bytes()), schema
             self._sampled, self._file_read = {}, False

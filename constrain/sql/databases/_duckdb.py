@@ -41,7 +41,7 @@ class DuckDBDatabase(Database):
         return f"duckdb:///{self.path}"
 
     @property
-    def identity(self) -> dict[str, Any]:
+    def _identity(self) -> dict[str, Any]:
         return {"file": str(self.path.resolve())}
 
     def _catalog_extra(self) -> dict[str, Any]:

@@ -46,7 +46,7 @@ class _ServerDatabase(Database):
         return str(self.engine.url.render_as_string(hide_password=True))
 
     @property
-    def identity(self) -> dict[str, Any]:
+    def _identity(self) -> dict[str, Any]:
         url = self.engine.url
         return {"backend": url.get_backend_name(), "host": url.host, "port": url.port, "database": url.database,
                 "user": url.username}

@@ -29,7 +29,7 @@ class SQLiteDatabase(Database):
         return str(self.path)
 
     @property
-    def identity(self) -> dict[str, Any]:
+    def _identity(self) -> dict[str, Any]:
         return {"file": str(self.path.resolve())}
 
     def _catalog_extra(self) -> dict[str, Any]:
