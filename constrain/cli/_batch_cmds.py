@@ -71,7 +71,7 @@ def _add_input_arguments(p: argparse.ArgumentParser) -> None:
                        "the prompt is the question")
     p.add_argument("--sql-schema", dest="sql_schemas", action="append", default=[], metavar="NAME",
                    help="with --sql-db: also read this schema's tables (PostgreSQL/DuckDB schema, MySQL database), "
-                   "named NAME.table (repeatable)")
+                   "named NAME.table (repeatable; '*' reads every schema but the engine's own)")
     p.add_argument("-o", "--out", required=True, help="output folder (results.jsonl, failures.jsonl, state.sqlite)")
     p.add_argument("--provider", "-p", help="openai, openai-chat, vllm, sglang, ... (default: as for `generate`)")
     p.add_argument("--base-url", help="server URL, e.g. http://127.0.0.1:8000/v1")

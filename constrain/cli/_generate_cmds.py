@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--dialect", default=None, help="SQL dialect of the query (default: the database's)")
     p.add_argument("--schema", dest="schemas", action="append", default=[], metavar="NAME",
                    help="also read the tables of this schema (PostgreSQL/DuckDB schema, MySQL database), named "
-                        "NAME.table; repeatable (default: the connection's current schema only)")
+                        "NAME.table; repeatable; '*' reads every schema but the engine's own (default: the "
+                        "connection's current schema only)")
     p.add_argument("--run", action="store_true", help="run the validated query (read-only) and print the rows")
     p.add_argument("--max-rows", type=int, default=1000, help="at most this many rows (default 1000; truncation is reported)")
     p.add_argument("--candidates", "-k", type=int, default=None, metavar="K",
@@ -177,12 +178,32 @@ def cmd_generate(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_sql(args: argparse.Namespace, out: Output) -> int:
+    with _read_catalog(args, out) as database:
+        return _answer_sql(args, out, database)
+
+
+def _read_catalog(args: argparse.Namespace, out: Output) -> Any:
+    """The database of ``--db``, its catalog read (said on stderr when that takes more than a second)."""
+    from ..sql import connect
+    from ..sql.ask import SAMPLE_VALUES
+
+    database = connect(args.db, samples=SAMPLE_VALUES, schemas=args.schemas)
+    try:
+        with out.when_slow(f"reading the catalog of {database.url}") as done:
+            done(f"{len(database.schema.tables)} tables read")
+    except BaseException:
+        database.close()
+        raise
+    return database
+
+
+def _answer_sql(args: argparse.Namespace, out: Output, database: Any) -> int:
     from ..sql import ask
 
     try:
         answer = ask(
             args.question,
-            db=args.db,
+            db=database,
             provider=_provider(args),
             run=args.run,
             dialect=args.dialect,

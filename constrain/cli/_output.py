@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import threading
+import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator, TextIO, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TextIO, TypeVar
 
 from ..errors import ConstrainError, InputError
 
@@ -56,6 +59,29 @@ class Output:
                 print(f"\r{label}: {count}{of}", end="", file=self.stderr, flush=True)
         if show and count:
             print(file=self.stderr, flush=True)
+
+
+    @contextlib.contextmanager
+    def when_slow(self, label: str, after: float = 1.0) -> Iterator[Callable[[str], None]]:
+        """Say ``label`` on stderr once the work inside has taken ``after`` seconds (nothing when it is
+        quicker); the callable it yields gives the outcome, said after it only when ``label`` was."""
+        shown = threading.Event()
+        started = time.monotonic()
+
+        def announce() -> None:
+            shown.set()
+            print(f"constrain: {label} ...", file=self.stderr, flush=True)
+
+        timer = threading.Timer(after, announce)
+        timer.daemon = True
+        outcome: list[str] = []
+        timer.start()
+        try:
+            yield outcome.append
+        finally:
+            timer.cancel()
+            if shown.is_set() and outcome:
+                print(f"constrain: {outcome[-1]} in {time.monotonic() - started:.1f} s", file=self.stderr, flush=True)
 
 
 def read_text_file(path: str) -> str:

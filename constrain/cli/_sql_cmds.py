@@ -33,7 +33,7 @@ def _add_schema_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--ddl", metavar="FILE.sql", help="CREATE TABLE statements describing the schema (read in --dialect)")
     parser.add_argument("--dialect", default=None, help="SQL dialect: sqlite, postgres, mysql, duckdb (default: the database's, else sqlite)")
     parser.add_argument("--schema", dest="schemas", action="append", default=[], metavar="NAME",
-                        help="with --db: also read this schema's tables (NAME.table); repeatable")
+                        help="with --db: also read this schema's tables (NAME.table); repeatable; '*' reads every schema")
 
 
 def _database_from_args(args: argparse.Namespace) -> Database | None:
@@ -74,7 +74,7 @@ def add_validator_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--ddl", metavar="FILE.sql", help="with --sql: check against the tables these CREATE TABLE statements define")
     group.add_argument("--dialect", default=None, help="with --sql: SQL dialect (sqlite, postgres, mysql, duckdb; default: the database's)")
     group.add_argument("--sql-schema", dest="schemas", action="append", default=[], metavar="NAME",
-                       help="with --sql --db: also read this schema's tables (NAME.table); repeatable")
+                       help="with --sql --db: also read this schema's tables (NAME.table); repeatable; '*' reads every schema")
 
 
 def validator_from_args(args: argparse.Namespace) -> tuple[str, Callable[[str], SQLQuery]] | None:

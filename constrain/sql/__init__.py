@@ -1,7 +1,8 @@
 """SQL: dialect grammars, schemas, and schema-bound grammars for natural-language-to-SQL.
 
 May import: ``constrain.generate``, ``constrain.providers``, ``constrain.grammar``, ``constrain._databases``,
-``constrain.errors`` (and sqlglot; SQLAlchemy and the engines' drivers when a server database is opened).
+``constrain.errors``, ``constrain.local`` (its cache folder, for sample values) (and sqlglot; SQLAlchemy and
+the engines' drivers when a server database is opened).
 """
 
 from __future__ import annotations

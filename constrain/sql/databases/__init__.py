@@ -4,8 +4,9 @@
 (``*.duckdb``, ``duckdb:///path``), a database URL in SQLAlchemy's form (``postgresql://user:pw@host/db``,
 ``mysql://…``, ``mariadb://…``, ``sqlite:///path``; a plain scheme picks the driver this project installs,
 ``+driver`` forms work too) or an existing SQLAlchemy ``Engine`` — and returns the engine's ``Database``:
-its ``dialect``, its ``schema`` (tables, columns, keys, comments and a few sample values per column, read
-once), ``explain(sql)`` (the engine's own compiler as the last judge of a query) and ``run(sql)`` (read-only
+its ``dialect``, its ``schema`` (tables, columns, keys and comments, read once from the catalog),
+``sampled(tables)`` (those tables with a few sample values per column, read lazily and cached in memory and
+on disk: ``_samples``), ``explain(sql)`` (the engine's own compiler as the last judge of a query) and ``run(sql)`` (read-only
 on the engine itself, with a server-side time limit, rolled back).
 
 What differs between engines is data and a few hooks in small subclasses (``constrain/sql/databases/``: one module per engine family).

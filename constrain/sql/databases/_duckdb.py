@@ -7,11 +7,12 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ...errors import DatabaseError, PolicyError, ValidationError
 from ..schema import Column, ForeignKey, Schema, Table
 from ._base import DEFAULT_QUERY_SECONDS, DEFAULT_SAMPLES, Database, import_driver, sample_value
+from ._samples import Values
 
 _SAMPLE_SECONDS = 0.5  # reading one column's sample values stops after this long
 
@@ -22,6 +23,7 @@ class DuckDBDatabase(Database):
 
     dialect = "duckdb"
     extra = "duckdb"
+    system_schemas = frozenset({"information_schema", "pg_catalog"})
 
     def __init__(self, path: str | Path, *, samples: int = DEFAULT_SAMPLES) -> None:
         super().__init__(samples=samples)
@@ -37,6 +39,14 @@ class DuckDBDatabase(Database):
     @property
     def url(self) -> str:
         return f"duckdb:///{self.path}"
+
+    @property
+    def _identity(self) -> dict[str, Any]:
+        return {"file": str(self.path.resolve())}
+
+    def _catalog_extra(self) -> dict[str, Any]:
+        stat = self.path.stat()
+        return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
     def close(self) -> None:
         self._conn.close()
@@ -83,7 +93,9 @@ class DuckDBDatabase(Database):
         cursor = self._cursor()
         try:
             current = cursor.execute("SELECT current_schema()").fetchone()[0]
-            wanted = [current, *self.schemas]
+            found = [r[0] for r in cursor.execute(
+                "SELECT schema_name FROM duckdb_schemas() WHERE database_name = current_database() ORDER BY oid").fetchall()]
+            wanted = [current, *self._wanted_schemas(current, found)]
             where = "database_name = current_database() AND schema_name IN (SELECT unnest(?)) AND NOT internal"
             order = cursor.execute(  # creation order, as the other engines list them
                 f"SELECT schema_name, table_name, table_oid FROM duckdb_tables() WHERE {where} UNION ALL "
@@ -120,9 +132,10 @@ class DuckDBDatabase(Database):
                   for namespace, name, _ in order if columns.get((namespace, name))]
         if not tables:
             raise DatabaseError("the database has no tables or views to query", reason="catalog", database=self.url)
-        if self.samples:
-            tables = [table.with_samples(self._samples_of(table)) for table in tables]
         return Schema(tuple(tables), "duckdb", default_schema=current)
+
+    def _read_samples(self, tables: Sequence[Table]) -> dict[str, Values]:
+        return {table.key: self._samples_of(table) for table in tables}
 
     def _samples_of(self, table: Table) -> dict[str, tuple[Any, ...]]:
         values: dict[str, tuple[Any, ...]] = {}

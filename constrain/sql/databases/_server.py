@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 from ...errors import DatabaseError, PolicyError, ValidationError
 from ..schema import Column, ForeignKey, Schema, Table
-from ._base import DEFAULT_QUERY_SECONDS, DEFAULT_SAMPLES, Database, milliseconds, quoted_name_offset, sample_value
+from ._base import DEFAULT_QUERY_SECONDS, DEFAULT_SAMPLES, EVERY_SCHEMA, Database, milliseconds, quoted_name_offset, sample_value
+from ._samples import Values
 
 _SAMPLE_SECONDS = 0.5  # reading one column's sample values stops after this long on the server
 
@@ -43,6 +44,12 @@ class _ServerDatabase(Database):
     @property
     def url(self) -> str:
         return str(self.engine.url.render_as_string(hide_password=True))
+
+    @property
+    def _identity(self) -> dict[str, Any]:
+        url = self.engine.url
+        return {"backend": url.get_backend_name(), "host": url.host, "port": url.port, "database": url.database,
+                "user": url.username}
 
     def close(self) -> None:
         if self._owned:
@@ -127,22 +134,14 @@ class _ServerDatabase(Database):
     # the catalog --------------------------------------------------------------------------------
     def _reflect(self) -> Schema:
         import sqlalchemy as sa
-        from sqlalchemy.engine.reflection import ObjectKind
         from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-        kinds = ObjectKind.TABLE | ObjectKind.VIEW | ObjectKind.MATERIALIZED_VIEW
-        tables: list[Table] = []
         try:
             with self._connection() as conn:
                 inspector = sa.inspect(conn)
                 current = inspector.default_schema_name or ""
-                for namespace in (None, *self.schemas):
-                    names = inspector.get_table_names(schema=namespace) + inspector.get_view_names(schema=namespace)
-                    columns = inspector.get_multi_columns(schema=namespace, kind=kinds)
-                    keys = inspector.get_multi_pk_constraint(schema=namespace, kind=ObjectKind.TABLE)
-                    foreign = inspector.get_multi_foreign_keys(schema=namespace, kind=ObjectKind.TABLE)
-                    comments = inspector.get_multi_table_comment(schema=namespace, kind=kinds)
-                    tables += self._tables(namespace or "", current, names, columns, keys, foreign, comments)
+                found = inspector.get_schema_names() if EVERY_SCHEMA in self.schemas else []
+                tables = self._read_catalog(conn, inspector, current, self._wanted_schemas(current, found))
                 conn.rollback()
         except DBAPIError as exc:
             raise self._connect_error(exc.orig or exc) if exc.connection_invalidated else DatabaseError(
@@ -152,9 +151,23 @@ class _ServerDatabase(Database):
                                 database=self.url) from None
         if not tables:
             raise DatabaseError("the database has no tables or views to query", reason="catalog", database=self.url)
-        if self.samples:
-            tables = self._with_samples(tables)
         return Schema(tuple(tables), self.dialect, default_schema=current)
+
+    def _read_catalog(self, conn: Any, inspector: Any, current: str, others: list[str]) -> list[Table]:
+        """The tables of the current schema and of ``others``: the Inspector's bulk (``get_multi_*``) reads,
+        a few queries per schema."""
+        from sqlalchemy.engine.reflection import ObjectKind
+
+        kinds = ObjectKind.TABLE | ObjectKind.VIEW | ObjectKind.MATERIALIZED_VIEW
+        tables: list[Table] = []
+        for namespace in (None, *others):
+            names = inspector.get_table_names(schema=namespace) + inspector.get_view_names(schema=namespace)
+            columns = inspector.get_multi_columns(schema=namespace, kind=kinds)
+            keys = inspector.get_multi_pk_constraint(schema=namespace, kind=ObjectKind.TABLE)
+            foreign = inspector.get_multi_foreign_keys(schema=namespace, kind=ObjectKind.TABLE)
+            comments = inspector.get_multi_table_comment(schema=namespace, kind=kinds)
+            tables += self._tables(namespace or "", current, names, columns, keys, foreign, comments)
+        return tables
 
     def _tables(self, namespace: str, current: str, names: list[str], columns: dict[Any, Any], keys: dict[Any, Any],
                 foreign: dict[Any, Any], comments: dict[Any, Any]) -> list[Table]:
@@ -181,28 +194,33 @@ class _ServerDatabase(Database):
         except Exception:  # a type SQLAlchemy cannot render for this dialect: its class name says enough
             return type(kind).__name__.upper()
 
-    def _with_samples(self, tables: list[Table]) -> list[Table]:
-        """Each table's columns with up to ``samples`` distinct non-null values (a time-bounded read each)."""
+    def _read_samples(self, tables: Sequence[Table]) -> dict[str, Values]:
+        """Each table's columns' values, one time-bounded read per column; one read-only transaction per
+        table unless a read fails (the transaction is then rolled back and begun again)."""
         from sqlalchemy.exc import DBAPIError
 
-        out = []
+        out: dict[str, Values] = {}
         with self._connection() as conn:
             for table in tables:
-                values: dict[str, tuple[Any, ...]] = {}
+                values: Values = {}
+                q_table = f"{self.quote(table.schema)}.{self.quote(table.name)}" if table.schema else self.quote(table.name)
+                begun = False
                 for column in table.columns:
                     q_col = self.quote(column.name)
-                    q_table = f"{self.quote(table.schema)}.{self.quote(table.name)}" if table.schema else self.quote(table.name)
                     try:
-                        self._begin(conn, _SAMPLE_SECONDS)
+                        if not begun:
+                            self._begin(conn, _SAMPLE_SECONDS)
+                            begun = True
                         rows = conn.exec_driver_sql(_no_placeholders(
                             f"SELECT DISTINCT {q_col} FROM {q_table} WHERE {q_col} IS NOT NULL LIMIT {self.samples * 2}"
                         )).fetchall()
                     except DBAPIError:
                         conn.rollback()
+                        begun = False
                         continue
-                    conn.rollback()
                     values[column.name] = tuple(v for v in (sample_value(r[0]) for r in rows) if v is not None)[: self.samples]
-                out.append(table.with_samples(values))
+                conn.rollback()
+                out[table.key] = values
         return out
 
     def quote(self, name: str) -> str:
@@ -214,6 +232,7 @@ class PostgresDatabase(_ServerDatabase):
 
     dialect = "postgres"
     extra = "postgres"
+    system_prefixes = ("pg_",)  # pg_catalog, pg_toast, pg_temp_N
     display_name = "PostgreSQL"
     sqlalchemy_names = ("postgresql",)
     default_driver = "psycopg"
@@ -245,6 +264,7 @@ class MySQLDatabase(_ServerDatabase):
 
     dialect = "mysql"
     extra = "mysql"
+    system_schemas = frozenset({"information_schema", "mysql", "performance_schema", "sys"})
     display_name = "MySQL"
     sqlalchemy_names = ("mysql", "mariadb")
     default_driver = "pymysql"
@@ -277,6 +297,13 @@ class MySQLDatabase(_ServerDatabase):
         # the session too: a DDL statement commits the transaction it is in and would run outside it
         conn.exec_driver_sql("SET SESSION TRANSACTION READ ONLY")
         conn.exec_driver_sql("START TRANSACTION READ ONLY")
+
+    def _read_catalog(self, conn: Any, inspector: Any, current: str, others: list[str]) -> list[Table]:
+        """``information_schema`` in four queries for every schema at once: SQLAlchemy's MySQL Inspector reads
+        one ``SHOW CREATE TABLE`` per table."""
+        from ._mysql_catalog import read_catalog
+
+        return read_catalog(conn, self.engine.dialect, current, others, self._type_name)
 
     def _is_timeout(self, orig: BaseException) -> bool:
         code = orig.args[0] if getattr(orig, "args", None) else None

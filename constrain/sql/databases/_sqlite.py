@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ...errors import InputError, ValidationError
-from ..schema import Schema
+from ..schema import Schema, Table, _sample_values
 from ._base import DEFAULT_QUERY_SECONDS, DEFAULT_SAMPLES, Database
+from ._samples import Values
 
 
 class SQLiteDatabase(Database):
@@ -27,8 +28,25 @@ class SQLiteDatabase(Database):
     def url(self) -> str:
         return str(self.path)
 
+    @property
+    def _identity(self) -> dict[str, Any]:
+        return {"file": str(self.path.resolve())}
+
+    def _catalog_extra(self) -> dict[str, Any]:
+        stat = self.path.stat()
+        return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
     def _reflect(self) -> Schema:
-        return Schema.from_sqlite(self.path, samples=self.samples)
+        return Schema.from_sqlite(self.path)
+
+    def _read_samples(self, tables: Sequence[Table]) -> dict[str, Values]:
+        from .._run import _open_read_only
+
+        conn = _open_read_only(self.path)
+        try:
+            return {t.key: _sample_values(conn, t.name, t.column_names(), self.samples) for t in tables}
+        finally:
+            conn.close()
 
     def explain(self, sql: str) -> None:
         from .._run import _open_read_only
