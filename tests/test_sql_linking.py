@@ -111,6 +111,31 @@ def test_a_value_of_the_question_names_its_column() -> None:
     assert {"mauna kea", "2019"} <= set(literals("anything from 'Rioja' or Mauna Kea in 2019?"))
 
 
+def test_a_database_reads_values_for_the_best_lexical_hits_only_and_they_decide(tmp_path: Path) -> None:
+    path = tmp_path / "makers.sqlite"
+    with sqlite3.connect(path) as conn:
+        for kind, region in (("beer", "Bavaria"), ("wine", "Mosel"), ("cider", "Normandy")):
+            conn.execute(f"CREATE TABLE {kind}_makers (id INTEGER PRIMARY KEY, name TEXT, region TEXT)")
+            conn.execute(f"INSERT INTO {kind}_makers (name, region) VALUES ('{kind} one', '{region}')")
+        for i in range(60):
+            conn.execute(f"CREATE TABLE filler_{i} (id INTEGER PRIMARY KEY, label TEXT)")
+            conn.execute(f"INSERT INTO filler_{i} (label) VALUES ('Mosel')")  # never a lexical hit: never read
+    with sql.connect(path) as db:
+        assert not any(c.samples for t in db.schema.tables for c in t.columns)  # the catalog alone
+        asked: list[str] = []
+        real = db.sampled
+
+        def sampled(tables):  # the database's own lazy reader, watched
+            asked.extend(t.key for t in tables)
+            return real(tables)
+
+        ranked = linker_for(db.schema).rank("Which makers are in the Mosel region?", sampled)
+        assert ranked[0][0].key == "wine_makers" and ranked[0][1] == "value 'mosel' in wine_makers.region"
+        assert set(asked) == {"beer_makers", "wine_makers", "cider_makers"}
+        without = linker_for(db.schema).rank("Which makers are in the Mosel region?")  # the catalog's words alone
+        assert not any(reason.startswith("value") for _, reason in without)
+
+
 def test_the_tables_a_hit_references_follow_it(warehouse: Schema) -> None:
     ranked = linker_for(warehouse).rank("What is the aperture of each telescope?")
     keys = [t.key for t, _ in ranked]

@@ -7,8 +7,9 @@ Tables are ranked for a question by three signals:
   the sample values the ``Schema`` itself carries, with a small plural fold; a table whose every name
   word the question says gains ``NAME_BONUS``, and every table a share of its schema's best score;
 - value matches: a literal of the question (quoted text, a run of capitalised words, a number) equal to
-  a stored sample value names its column's table; only the samples the ``Schema`` carries count, never
-  a database's lazily read cache, so the ranking is the same whatever was read before;
+  a stored sample value names its column's table: the values the ``Schema`` carries, and, from a
+  database, those of the ``VALUE_SHORTLIST`` best lexical hits (read lazily through ``Database.sampled``
+  and cached), so which tables are read depends only on the question and the catalog;
 - the foreign-key graph: the tables a hit references and the bridge tables that join two hits follow it.
 
 ``select`` then takes tables in rank order while their description fits the budget; a schema whose whole
@@ -36,8 +37,10 @@ SCHEMA_WEIGHT = 0.3  # a table's score gains this share of the best score in its
 JOIN_HITS = 5  # the top hits whose referenced and bridge tables follow them
 SAMPLED_AT_ONCE = 8  # ranked tables whose sample values are asked for together
 MISSES = 8  # once this many ranked tables did not fit the budget, the rest are not tried
+VALUE_SHORTLIST = 32  # the best lexical hits whose sample values a database reads for value matches
 
 TokenCounter = Callable[[str], int]
+Sampler = Callable[[Sequence[Table]], Sequence[Table]]
 
 
 def estimate_tokens(text: str) -> int:
@@ -121,6 +124,18 @@ def literals(question: str) -> list[str]:
     return [v for v in out if v]
 
 
+def _value_index(tables: Iterable[tuple[int, Table]]) -> dict[str, list[tuple[int, str]]]:
+    """Each stored sample value (normalised as ``literals`` are) -> the (table position, column) holding it."""
+    index: dict[str, list[tuple[int, str]]] = {}
+    for i, table in tables:
+        for column in table.columns:
+            for sample in column.samples:
+                key = _literal(sample)
+                if key is not None and (i, column.name) not in index.get(key, ()):
+                    index.setdefault(key, []).append((i, column.name))
+    return index
+
+
 class Linker:
     """The ranking index of one ``Schema``: BM25 over per-table documents, the stored values, the
     foreign-key graph. Build once per schema (``linker_for``), then ``rank`` any number of questions."""
@@ -136,13 +151,7 @@ class Linker:
         self.names = [set(words(t.name)) - _stopwords() for t in self.tables]
         self.retriever = bm25s.BM25()
         self.retriever.index(documents, show_progress=False)
-        self.values: dict[str, list[tuple[int, str]]] = {}
-        for i, table in enumerate(self.tables):
-            for column in table.columns:
-                for sample in column.samples:
-                    key = _literal(sample)
-                    if key is not None and (i, column.name) not in self.values.get(key, ()):
-                        self.values.setdefault(key, []).append((i, column.name))
+        self.values = _value_index(enumerate(self.tables))
         self.references: list[set[int]] = [set() for _ in self.tables]
         self.referenced_by: list[set[int]] = [set() for _ in self.tables]
         for i, table in enumerate(self.tables):
@@ -162,9 +171,11 @@ class Linker:
         stop = _stopwords()
         return [w for w in tokens if w not in stop] or ["_"]
 
-    def rank(self, question: str) -> list[tuple[Table, str]]:
+    def rank(self, question: str, sampled: Sampler | None = None) -> list[tuple[Table, str]]:
         """The tables that bear on ``question``, most relevant first, each with why; tables with no
-        signal at all are left out."""
+        signal at all are left out. ``sampled`` (a database's lazy reader of sample values): the values
+        of the ``VALUE_SHORTLIST`` best lexical hits are read and matched too, besides those the schema
+        carries; which tables are read depends only on the question and the catalog."""
         stop = _stopwords()
         query = [w for w in words(question) if w not in stop and w in self.retriever.vocab_dict]
         n = len(self.tables)
@@ -183,9 +194,14 @@ class Linker:
         for i in range(n):
             if lexical[i] > 0:
                 why[i] = "bm25: " + ", ".join(dict.fromkeys(w for w in query if w in self.terms[i]))
+        values = self.values
+        if sampled is not None:
+            shortlist = sorted((i for i in range(n) if lexical[i] > 0), key=lambda i: (-lexical[i], i))[:VALUE_SHORTLIST]
+            read = _value_index(zip(shortlist, sampled([self.tables[i] for i in shortlist])))
+            values = {key: list(dict.fromkeys(self.values.get(key, []) + read.get(key, []))) for key in {*self.values, *read}}
         for value in literals(question):
             seen: set[int] = set()
-            for i, column in self.values.get(value, ()):
+            for i, column in values.get(value, ()):
                 if i in seen:
                     continue
                 seen.add(i)
@@ -259,7 +275,7 @@ def describe(schema: Schema, tables: Sequence[Table], keys: bool, samples: bool,
 
 
 def lead_schema(schema: Schema, ranked: Sequence[tuple[Table, str]], budget: int, count: TokenCounter, keys: bool,
-                samples: bool, sampled: Callable[[Sequence[Table]], Sequence[Table]] = tuple) -> str | None:
+                samples: bool, sampled: Sampler = tuple) -> str | None:
     """The schema of the best hit when the whole of it fits ``budget``: a warehouse keeps one source (one
     application, one database) per schema, and a question is usually about one of them. Described first
     and whole, it makes the prompts of questions about the same source start alike, so a model server's
@@ -275,7 +291,7 @@ def lead_schema(schema: Schema, ranked: Sequence[tuple[Table, str]], budget: int
 
 
 def fit(schema: Schema, ranked: Sequence[tuple[Table, str]], budget: int, count: TokenCounter, keys: bool,
-        samples: bool, round: int = 1, sampled: Callable[[Sequence[Table]], Sequence[Table]] = tuple,
+        samples: bool, round: int = 1, sampled: Sampler = tuple,
         lead: str | None = None) -> tuple[str, tuple[PromptTable, ...]]:
     """Take the ``lead`` schema's tables (all of them), then ``ranked`` tables in order while their
     description fits ``budget`` tokens (a table that does not fit is passed over for the smaller ones
@@ -318,7 +334,7 @@ class SchemaPrompt:
     ``add`` grows it by tables a refused query pointed into, keeping the budget."""
 
     def __init__(self, schema: Schema, question: str, budget: int | None, count: TokenCounter, keys: bool,
-                 samples: bool, sampled: Callable[[Sequence[Table]], Sequence[Table]] = tuple) -> None:
+                 samples: bool, sampled: Sampler = tuple) -> None:
         self.schema, self.budget, self.count = schema, budget, count
         self.keys, self.samples, self.sampled = keys, samples, sampled
         self.linker: Linker | None = None
@@ -333,7 +349,7 @@ class SchemaPrompt:
                 self.tables = tuple(PromptTable(t.key, "whole schema") for t in schema.tables)
                 return
         self.linker = linker_for(schema)
-        ranked = self.linker.rank(question)
+        ranked = self.linker.rank(question, sampled if samples else None)
         self.lead = lead_schema(schema, ranked, budget, count, keys, samples, sampled)
         self.text, self.tables = fit(schema, ranked, budget, count, keys, samples, 1, sampled, self.lead)
 
