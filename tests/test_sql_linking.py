@@ -172,25 +172,18 @@ def test_fit_keeps_a_counter_that_counts_more_at_the_seams_within_budget(warehou
     assert count(text) <= 500 and held
 
 
-def test_the_best_hits_schema_leads_whole_so_questions_about_one_source_share_a_prefix(warehouse: Schema) -> None:
+def test_the_prompt_groups_tables_by_schema_best_hit_first_so_questions_about_one_source_share_a_prefix(warehouse: Schema) -> None:
     questions = ["Which students take the course with the most credits?", "How many enrollments does each student have?"]
     prompts = [SchemaPrompt(warehouse, q, 1500, estimate_tokens, True, True) for q in questions]
-    lead = prompts[0].lead
-    assert lead is not None and lead == prompts[1].lead
-    block = [t for t in warehouse.tables if t.schema == lead]
-    held = [[p.table for p in prompt.tables][: len(block)] for prompt in prompts]
-    assert held[0] == held[1] == [t.key for t in block]  # the whole schema, in its order, first
-    shared = Schema(tuple(block), warehouse.dialect).describe(keys=True, samples=True)
-    assert all(p.text.startswith(shared + "\n") for p in prompts) and prompts[0].text != prompts[1].text
-    assert all(estimate_tokens(p.text) <= 1500 for p in prompts)
-    # a lead schema larger than the budget is not forced in: the ranking alone decides
-    small = SchemaPrompt(warehouse, questions[0], 120, estimate_tokens, True, True)
-    assert small.lead is None and estimate_tokens(small.text) <= 120
-    # one schema only (a single database): nothing to lead with
-    single = Schema(tuple(t for t in warehouse.tables if t.schema == lead), warehouse.dialect)
-    assert SchemaPrompt(single, questions[0], 300, estimate_tokens, True, True).lead is None
-
-
+    for prompt in prompts:
+        held = [warehouse.table(p.table) for p in prompt.tables]
+        best = held[0].schema  # type: ignore[union-attr]
+        order = list(dict.fromkeys(t.schema for t in held))  # type: ignore[union-attr]
+        blocks = [[t for t in warehouse.tables if t.schema == name and t.key in {p.table for p in prompt.tables}] for name in order]
+        assert order[0] == best
+        assert prompt.text == Schema(tuple(t for block in blocks for t in block), warehouse.dialect).describe(keys=True, samples=True)
+    first = [p.text.split(";\n")[0] for p in prompts]
+    assert first[0] == first[1]  # one source, one start
 def _served_schema_prompt(server) -> str:
     return server.requests_to("/responses")[0].body["input"][0]["content"]
 

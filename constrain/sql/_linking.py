@@ -266,42 +266,24 @@ def linker_for(schema: Schema) -> Linker:
     return linker
 
 
-def describe(schema: Schema, tables: Sequence[Table], keys: bool, samples: bool, lead: str | None = None) -> str:
-    """``tables`` described as ``schema.describe`` writes them, in the schema's order; the tables of the
-    ``lead`` schema (one that is described whole) first."""
+def describe(schema: Schema, tables: Sequence[Table], keys: bool, samples: bool, leading: Sequence[str] = ()) -> str:
+    """``tables`` described as ``schema.describe`` writes them, in the schema's order; with ``leading``
+    (schema names), the tables of those schemas first, schema by schema in that order."""
     order = {t.key: i for i, t in enumerate(schema.tables)}
-    chosen = sorted(tables, key=lambda t: (t.schema != lead, order.get(t.key, len(order))))
+    place = {name: i for i, name in enumerate(leading)}
+    chosen = sorted(tables, key=lambda t: (place.get(t.schema, len(place)), order.get(t.key, len(order))))
     return Schema(tuple(chosen), schema.dialect, schema.default_schema).describe(keys=keys, samples=samples)
 
 
-def lead_schema(schema: Schema, ranked: Sequence[tuple[Table, str]], budget: int, count: TokenCounter, keys: bool,
-                samples: bool, sampled: Sampler = tuple) -> str | None:
-    """The schema of the best hit when the whole of it fits ``budget``: a warehouse keeps one source (one
-    application, one database) per schema, and a question is usually about one of them. Described first
-    and whole, it makes the prompts of questions about the same source start alike, so a model server's
-    prompt cache reuses what it evaluated for the last one."""
-    if not ranked or len({t.schema for t in schema.tables}) < 2:
-        return None
-    lead = ranked[0][0].schema
-    block = [t for t in schema.tables if t.schema == lead]
-    if count(describe(schema, block, keys, False)) > budget:
-        return None
-    shown = tuple(sampled(block)) if samples else tuple(block)
-    return lead if count(describe(schema, shown, keys, samples)) <= budget else None
-
-
 def fit(schema: Schema, ranked: Sequence[tuple[Table, str]], budget: int, count: TokenCounter, keys: bool,
-        samples: bool, round: int = 1, sampled: Sampler = tuple,
-        lead: str | None = None) -> tuple[str, tuple[PromptTable, ...]]:
-    """Take the ``lead`` schema's tables (all of them), then ``ranked`` tables in order while their
-    description fits ``budget`` tokens (a table that does not fit is passed over for the smaller ones
-    after it, up to ``MISSES`` of them); the text is counted whole at the end, so the budget holds
-    whatever the counter does at the seams between tables."""
-    if lead is not None:
-        why = {t.key: reason for t, reason in ranked}
-        block = [(t, why.get(t.key, f"schema {lead or schema.default_schema} of the best hit"))
-                 for t in schema.tables if t.schema == lead]
-        ranked = block + [(t, reason) for t, reason in ranked if t.schema != lead]
+        samples: bool, round: int = 1, sampled: Sampler = tuple) -> tuple[str, tuple[PromptTable, ...]]:
+    """Take ``ranked`` tables in order while their description fits ``budget`` tokens (a table that does
+    not fit is passed over for the smaller ones after it, up to ``MISSES`` of them); the text is counted
+    whole at the end, so the budget holds whatever the counter does at the seams between tables.
+
+    The text groups the tables by schema, the schema of the best hit first (then by each schema's best
+    rank): questions about one source then start their prompts alike, so a model server's prompt cache
+    reuses what it evaluated for the last one."""
     chosen: list[Table] = []
     reasons: list[PromptTable] = []
     used = misses = 0
@@ -320,11 +302,12 @@ def fit(schema: Schema, ranked: Sequence[tuple[Table, str]], budget: int, count:
             chosen.append(table)
             reasons.append(PromptTable(table.key, reason, round))
             used += cost
-    text = describe(schema, chosen, keys, samples, lead)
+    leading = list(dict.fromkeys(t.schema for t in chosen))
+    text = describe(schema, chosen, keys, samples, leading)
     while chosen and count(text) > budget:
         chosen.pop()
         reasons.pop()
-        text = describe(schema, chosen, keys, samples, lead)
+        text = describe(schema, chosen, keys, samples, leading)
     return text, tuple(reasons)
 
 
@@ -338,7 +321,6 @@ class SchemaPrompt:
         self.schema, self.budget, self.count = schema, budget, count
         self.keys, self.samples, self.sampled = keys, samples, sampled
         self.linker: Linker | None = None
-        self.lead: str | None = None
         # without sample values the description is shorter: when even that exceeds the budget, no
         # table's values need reading to know the schema is linked
         if not budget or count(schema.describe(keys=keys, samples=False)) <= budget:
@@ -350,8 +332,7 @@ class SchemaPrompt:
                 return
         self.linker = linker_for(schema)
         ranked = self.linker.rank(question, sampled if samples else None)
-        self.lead = lead_schema(schema, ranked, budget, count, keys, samples, sampled)
-        self.text, self.tables = fit(schema, ranked, budget, count, keys, samples, 1, sampled, self.lead)
+        self.text, self.tables = fit(schema, ranked, budget, count, keys, samples, 1, sampled)
 
     @property
     def keys_held(self) -> set[str]:
@@ -368,10 +349,10 @@ class SchemaPrompt:
         earlier = {p.table: p for p in self.tables}
         ranked = [(t, "repair") for t in tables if t.key not in earlier]
         ranked += [(t, p.reason) for p in self.tables if (t := self.schema.table(p.table)) is not None]
-        text, held = fit(self.schema, ranked, self.budget, self.count, self.keys, self.samples, round, self.sampled, self.lead)
+        text, held = fit(self.schema, ranked, self.budget, self.count, self.keys, self.samples, round, self.sampled)
         self.text, self.tables = text, tuple(earlier.get(p.table, p) for p in held)
         return [t for t in tables if t.key in self.keys_held and t.key not in earlier]
 
     def describe(self, tables: Sequence[Table]) -> str:
         shown = tuple(self.sampled(tables)) if self.samples else tuple(tables)
-        return describe(self.schema, shown, self.keys, self.samples, self.lead)
+        return describe(self.schema, shown, self.keys, self.samples)
