@@ -345,3 +345,16 @@ def test_the_embedded_model_counts_the_budget_with_its_own_tokenizer() -> None:
     text = _SCHEMA.describe(keys=True, samples=True)[:5000]
     assert count(text) == len(provider.load().tokenize(text)) <= estimate_tokens(text)
     assert _token_counter("openai") is estimate_tokens
+
+
+def test_a_provider_that_knows_its_context_window_gets_a_budget_that_fits_in_it() -> None:
+    from constrain.local import Local
+    from constrain.sql.ask import ANSWER_ROOM, CONTEXT_RESERVE, _fitted_budget
+
+    small = Local(n_ctx=2048)  # nothing is loaded: the window is a setting
+    assert small.context_tokens == 2048 and OpenAI(base_url="http://127.0.0.1:9/v1", model="m").context_tokens is None
+    assert _fitted_budget(small, 4000, 512) == 2048 - CONTEXT_RESERVE - ANSWER_ROOM
+    assert _fitted_budget(small, 4000, 100) == 2048 - CONTEXT_RESERVE - 100  # a short answer leaves more for the schema
+    assert _fitted_budget(small, 900, 512) == 900  # a budget that fits stays
+    assert _fitted_budget(small, None, 512) is None and _fitted_budget(small, 0, 512) == 0  # the whole schema, asked for
+    assert _fitted_budget(OpenAI(base_url="http://127.0.0.1:9/v1", model="m"), 4000, 512) == 4000

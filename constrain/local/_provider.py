@@ -70,6 +70,10 @@ class Local(Provider):
     def __repr__(self) -> str:
         return f"Local(model={self.model!r}, temperature={self.temperature}, threads={self.threads})"
 
+    @property
+    def context_tokens(self) -> int | None:
+        return self.n_ctx
+
     def load(self) -> LocalModel:
         """Assemble/verify (first time only) and load the model; later calls return the same object."""
         if self._loaded is None:

@@ -107,6 +107,11 @@ class Provider(abc.ABC):
     # (the generate loop puts the grammar's guide there instead of in the system message)
     tool_descriptions: ClassVar[bool] = False
 
+    @property
+    def context_tokens(self) -> int | None:
+        """The model's context window in tokens when the provider knows it (the embedded model), else None."""
+        return None
+
     @abc.abstractmethod
     def complete(
         self,

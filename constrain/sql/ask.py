@@ -58,6 +58,8 @@ SAMPLE_VALUES = 3  # distinct values per column shown in the prompt
 # the schema part of the prompt, in tokens: the largest Spider database (~3,500 by the estimate) and
 # Chinook fit whole; a warehouse of many databases is linked (bench/linking.py)
 DEFAULT_SCHEMA_BUDGET = 4000
+CONTEXT_RESERVE = 256  # prompt tokens besides the schema: the instructions, the question, the chat template
+ANSWER_ROOM = 512  # context kept for the answer, at most (``max_tokens`` when it asks for less)
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,17 @@ class _Plan:
         assert self.prompt is not None
         system = SYSTEM_PROMPT.format(dialect=DIALECT_NAMES.get(self.dialect, self.dialect), schema=self.prompt.text)
         return replace(self, messages=[Message("system", system)] + self.messages[1:])
+
+
+def _fitted_budget(provider: Provider, budget: int | None, max_tokens: int | None) -> int | None:
+    """``budget``, lowered for a provider that knows its model's context window (the embedded model) so
+    that the schema, the rest of the prompt (``CONTEXT_RESERVE``) and the answer (``max_tokens``, at most
+    ``ANSWER_ROOM``) fit in it; no budget (the whole schema, asked for) stays so."""
+    window = provider.context_tokens
+    if not budget or window is None:
+        return budget
+    room = min(max_tokens or ANSWER_ROOM, ANSWER_ROOM)
+    return max(1, min(budget, window - CONTEXT_RESERVE - room))
 
 
 def _token_counter(provider: Provider | str | None) -> TokenCounter:
@@ -395,10 +408,11 @@ class _Ask:
                  dialect: str | None, policy: Policy | None, run: bool, max_rows: int | None, double_quoted_strings: bool,
                  candidates: int | None, temperature: float, seed: int, sample_values: int, keys: bool,
                  query_seconds: float | None, schema_repairs: bool, schemas: Sequence[str] = (),
-                 schema_budget: int | None = DEFAULT_SCHEMA_BUDGET) -> None:
+                 schema_budget: int | None = DEFAULT_SCHEMA_BUDGET, max_tokens: int | None = None) -> None:
         self.question = question
-        self.plan = _plan(question, db, dialect, sample_values, keys, schemas, schema_budget, _token_counter(provider))
         self.provider = _resolve_provider(provider)
+        self.plan = _plan(question, db, dialect, sample_values, keys, schemas,
+                          _fitted_budget(self.provider, schema_budget, max_tokens), _token_counter(self.provider))
         if candidates is None:
             candidates = self.provider.default_candidates if self.plan.database is not None else 1
         if candidates < 1:
@@ -554,7 +568,7 @@ def ask(
     tables (an unknown table or column that only they have) is answered with those tables described.
     ``answer.prompt_tables`` lists what the prompt held and why."""
     job = _Ask(question, db, provider, dialect, policy, run, max_rows, double_quoted_strings, candidates,
-               temperature, seed, sample_values, keys, query_seconds, schema_repairs, schemas, schema_budget)
+               temperature, seed, sample_values, keys, query_seconds, schema_repairs, schemas, schema_budget, max_tokens)
     try:
         return _ask(job, max_attempts, max_tokens, max_total_tokens, on_delta)
     finally:
@@ -607,7 +621,7 @@ async def aask(
 ) -> Answer:
     """The async twin of ``ask`` (remote providers send the candidates' requests together)."""
     job = _Ask(question, db, provider, dialect, policy, run, max_rows, double_quoted_strings, candidates,
-               temperature, seed, sample_values, keys, query_seconds, schema_repairs, schemas, schema_budget)
+               temperature, seed, sample_values, keys, query_seconds, schema_repairs, schemas, schema_budget, max_tokens)
     try:
         return await _aask(job, max_attempts, max_tokens, max_total_tokens, on_delta)
     finally:
