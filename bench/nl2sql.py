@@ -426,7 +426,7 @@ def main() -> None:
                         help="comma-separated engines to ask on: sqlite, postgres, mysql, duckdb (default: sqlite)")
     parser.add_argument("--lower-names", action="store_true", help="lower-case table and column names in the engine copies")
     parser.add_argument("--warehouse", choices=_warehouse.KINDS, default=None, help="also ask every question against the warehouse")
-    parser.add_argument("--schema-budget", type=int, default=2000, metavar="TOKENS", help="the warehouse prompt's schema budget")
+    parser.add_argument("--schema-budget", type=int, default=None, metavar="TOKENS", help="the warehouse prompt's schema budget (default: sql.ask's, fitted to the model's context)")
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="the Spider corpus folder")
     parser.add_argument("--show", action="store_true", help="print every question with its answers")
     parser.add_argument("--shard", default=None, metavar="I/N", help="run only the I-th of N parts of the questions")

@@ -31,6 +31,7 @@ from .schema import Schema, Table
 __all__ = ["PromptTable", "Linker", "estimate_tokens", "linker_for"]
 
 BYTES_PER_TOKEN = 2  # estimate_tokens: measured 2.27-3.83 bytes per token on Spider schema descriptions (Qwen2.5)
+MAX_BYTES_PER_TOKEN = 8  # twice the most bytes a token measured there: a longer text is not counted to know it does not fit
 REPAIR_TABLES = 3  # unseen tables one refused query adds to the prompt, at most
 NAME_BONUS = 0.5  # a table whose every name word the question says (``Track`` for "tracks") gains this
 SCHEMA_WEIGHT = 0.3  # a table's score gains this share of the best score in its schema (one question, one database)
@@ -41,6 +42,13 @@ VALUE_SHORTLIST = 32  # the best lexical hits whose sample values a database rea
 
 TokenCounter = Callable[[str], int]
 Sampler = Callable[[Sequence[Table]], Sequence[Table]]
+
+
+def _fits(text: str, budget: int, count: TokenCounter) -> bool:
+    """Whether ``text`` is at most ``budget`` tokens; a text of more than ``MAX_BYTES_PER_TOKEN`` bytes a
+    token of budget cannot be, and is not counted (a tokenizer reads a warehouse's whole description,
+    hundreds of kilobytes, in seconds)."""
+    return len(text.encode("utf-8")) <= budget * MAX_BYTES_PER_TOKEN and count(text) <= budget
 
 
 def estimate_tokens(text: str) -> int:
@@ -323,7 +331,7 @@ class SchemaPrompt:
         self.linker: Linker | None = None
         # without sample values the description is shorter: when even that exceeds the budget, no
         # table's values need reading to know the schema is linked
-        if not budget or count(schema.describe(keys=keys, samples=False)) <= budget:
+        if not budget or _fits(schema.describe(keys=keys, samples=False), budget, count):
             whole = Schema(tuple(sampled(schema.tables)) if samples else schema.tables, schema.dialect, schema.default_schema)
             text = whole.describe(keys=keys, samples=samples)
             if not budget or count(text) <= budget:
