@@ -236,7 +236,7 @@ DIALECTS: dict[str, Dialect] = {
         # of this token, which llguidance reads greedily)
         keyword_functions=("char", "cume_dist", "database", "dense_rank", "first_value", "if", "lag",
                            "last_value", "lead", "left", "mod", "nth_value", "ntile", "percent_rank", "rank",
-                           "repeat", "replace", "right", "row_number", "schema"),
+                           "repeat", "replace", "right", "row", "row_number", "schema"),
         string_quotes=("'", '"'),
         backslash_escapes=True,
     ),
