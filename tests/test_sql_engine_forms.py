@@ -316,6 +316,20 @@ def test_every_admitted_form_is_admitted_in_any_case_and_spacing(dialect: str) -
             sql.grammar(dialect).validate(variant)
 
 
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_the_gbnf_form_of_each_grammar_gives_the_same_verdicts(dialect: str) -> None:
+    """llama.cpp's and SGLang's llguidance backends read the grammar as GBNF: every form, the same verdict."""
+    from llguidance.gbnf_to_lark import gbnf_to_lark
+
+    from constrain.grammar import Grammar
+
+    original = sql.grammar(dialect)
+    as_gbnf = Grammar(gbnf_to_lark(original.to_gbnf()), name=f"<{dialect} gbnf>")
+    differ = [query_of(form, dialect) for form in FORMS
+              if as_gbnf.matches(query_of(form, dialect)) != _grammar_admits(dialect, query_of(form, dialect))]
+    assert differ == []
+
+
 # Joins, clauses and aliases: a keyword the grammar now reads never swallows a name it begins, and a
 # keyword is never taken for an alias (FULL in "t FULL JOIN u" once lexed as an alias "FUL").
 KEYWORD_NAMES = (
