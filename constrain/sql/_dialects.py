@@ -185,9 +185,11 @@ DIALECTS: dict[str, Dialect] = {
     ),
     "postgres": Dialect(
         "postgres", "postgres", case_insensitive=False, unquoted_fold="lower",
-        base_grammar="sql/_extended",
+        base_grammar="sql/_postgres",
         description="PostgreSQL read-only queries (SELECT / WITH ... SELECT)",
-        reserved=_SQLGLOT_RESERVED | {"match", "only", "variadic"},
+        # (PostgreSQL's own reserved words the grammar uses as keywords: array, both, leading, similar ...)
+        reserved=_SQLGLOT_RESERVED | {"array", "both", "leading", "match", "only", "similar", "some", "symmetric",
+                                      "trailing", "variadic"},
         # (USER too reads as a value in PostgreSQL, but Spider's plain SQL names a table user)
         value_words=_VALUE_WORDS | {"localtime", "localtimestamp", "current_user", "current_role", "session_user",
                                     "current_catalog", "current_schema"},
@@ -196,7 +198,7 @@ DIALECTS: dict[str, Dialect] = {
     "duckdb": Dialect(
         "duckdb", "duckdb", case_insensitive=True,
         string_aliases=True,
-        base_grammar="sql/_extended",
+        base_grammar="sql/_duckdb",
         description="DuckDB read-only queries (SELECT / WITH ... SELECT)",
         reserved=_SQLGLOT_RESERVED | _DUCKDB_RESERVED | {"force", "install", "map", "match", "only", "positional",
                                                          "summarize"},
@@ -234,7 +236,7 @@ DIALECTS: dict[str, Dialect] = {
         # of this token, which llguidance reads greedily)
         keyword_functions=("char", "cume_dist", "database", "dense_rank", "first_value", "if", "lag",
                            "last_value", "lead", "left", "mod", "nth_value", "ntile", "percent_rank", "rank",
-                           "repeat", "replace", "right", "row_number", "schema"),
+                           "repeat", "replace", "right", "row", "row_number", "schema"),
         string_quotes=("'", '"'),
         backslash_escapes=True,
     ),

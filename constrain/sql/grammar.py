@@ -1,9 +1,11 @@
 """``constrain.sql.grammar``: the packaged grammar of a dialect, or one bound to a schema.
 
-The dialect grammars are ``grammars/sql/_base.lark`` (rules shared by every dialect; the postgres
-family adds ``_extended.lark``, MySQL / MariaDB ``_mysql.lark``) plus one small file per dialect holding
-what differs (identifiers, quoted names, strings, type names, alias forms, reserved words called as
-functions), rendered from the data in ``_dialects.py`` by ``render_dialect_file``.
+The dialect grammars are ``grammars/sql/_base.lark`` (rules shared by every dialect), ``_standard.lark``
+(the SQL standard's forms SQLite lacks: TRIM / SUBSTRING / POSITION call forms, ANY / ALL, FETCH FIRST),
+``_extended.lark`` (the PostgreSQL family) with ``_postgres.lark`` and ``_duckdb.lark``, ``_mysql.lark``
+(MySQL / MariaDB), plus one small file per dialect holding what differs (identifiers, quoted names,
+strings, type names, alias forms, reserved words called as functions), rendered from the data in
+``_dialects.py`` by ``render_dialect_file``.
 
 Every name position of every grammar takes any identifier of the dialect, bare or in any of its
 quotes: a select-list alias, a CTE, a derived table's columns are names a context-free grammar cannot

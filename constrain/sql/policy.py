@@ -211,7 +211,7 @@ _WRITE_NODES: tuple[type[exp.Expression], ...] = (
     exp.Into,  # SELECT ... INTO creates a table (postgres, duckdb)
     exp.Lock,  # SELECT ... FOR UPDATE takes row locks
 )
-_READ_ROOTS: tuple[type[exp.Expression], ...] = (exp.Select, exp.SetOperation, exp.Subquery)
+_READ_ROOTS: tuple[type[exp.Expression], ...] = (exp.Select, exp.SetOperation, exp.Subquery, exp.Values)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029\ufeff]")
 def _refuse_control(control: re.Match[str], text: str) -> None:
     name = unicodedata.name(control.group(), f"U+{ord(control.group()):04X}")
@@ -361,6 +361,11 @@ class Policy:
         """Add or lower the root ``LIMIT`` to ``max_rows`` in place; return whether it changed."""
         if self.max_rows is None:
             return False
+        if isinstance(root, exp.Values) and not root.args.get("limit") and not root.args.get("order"):
+            if len(root.expressions) <= self.max_rows:
+                return False  # a VALUES list has exactly its rows
+            root.set("expressions", root.expressions[: self.max_rows])  # SQLite reads no LIMIT after VALUES
+            return True
         current = root.args.get("limit")
         if _limit_value(current) is not None and _limit_value(current) <= self.max_rows:  # type: ignore[operator]
             return False
@@ -422,6 +427,8 @@ def _limit_value(node: exp.Expression | None) -> int | None:
         if options is not None and (options.args.get("percent") or options.args.get("with_ties")):
             return None
         count = node.args.get("count")
+        if count is None:  # FETCH FIRST ROW ONLY
+            return 1
     else:
         return None
     if isinstance(count, exp.Literal) and not count.is_string and count.this.isdigit():

@@ -240,6 +240,9 @@ def _bind(root: exp.Expression, schema: Schema, sqlglot_name: str, text: str) ->
         )
     except OptimizeError as exc:
         raise _unknown_column(str(exc), root, schema, aliases, tables, text, sqlglot_name) from None
+    missed = _unresolved_column(qualified)
+    if missed is not None:
+        raise _unknown_column(f"Column '{missed}' could not be resolved", root, schema, aliases, tables, text, sqlglot_name)
     used: dict[str, None] = {}
     for scope in traverse_scope(qualified):
         for column in scope.columns:
@@ -250,6 +253,23 @@ def _bind(root: exp.Expression, schema: Schema, sqlglot_name: str, text: str) ->
                     name = next((c for c in table.column_names() if c.lower() == column.name.lower()), column.name)
                     used.setdefault(f"{table.key}.{name}", None)
     return tuple(tables), tuple(used)
+
+
+def _unresolved_column(qualified: exp.Expression) -> str | None:
+    """A column sqlglot's qualifier lets through unresolved: one in QUALIFY that is no output column, or one
+    inside LATERAL (...) AS s that it qualified with s itself (a lateral cannot see its own alias)."""
+    for lateral in qualified.find_all(exp.Lateral):
+        own = lateral.alias.lower()
+        bad = next((c for c in lateral.find_all(exp.Column) if own and c.table.lower() == own), None)
+        if bad is not None:
+            return bad.name
+    for clause in qualified.find_all(exp.Qualify):
+        select = clause.parent_select
+        outputs = {e.alias_or_name.lower() for e in select.expressions} if select is not None else set()
+        bad = next((c for c in clause.find_all(exp.Column) if not c.table and c.name.lower() not in outputs), None)
+        if bad is not None:
+            return bad.name
+    return None
 
 
 def _keyed_tables(root: exp.Expression, schema: Schema) -> exp.Expression:
