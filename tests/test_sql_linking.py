@@ -285,11 +285,7 @@ TWO = (Table("singer", (Column("singer_id", "INTEGER"), Column("name", "TEXT")),
        Table("singer", (Column("singer_id", "INTEGER"), Column("name", "TEXT"), Column("net_worth", "REAL")), schema="music"))
 
 
-SQLITE_QUALIFIED = pytest.mark.xfail(strict=True, reason="validate() compiles a Schema's SQLite query in a database "
-                                     "without the schemas' ATTACHed databases: 'no such table: music.singer' (validate.py)")
-
-
-@pytest.mark.parametrize("dialect", [pytest.param("sqlite", marks=SQLITE_QUALIFIED), "postgres", "mysql", "duckdb"])
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres", "mysql", "duckdb"])
 def test_same_named_tables_are_written_qualified_and_qualified_names_validate(dialect: str) -> None:
     schema = Schema(TWO, dialect)
     described = schema.describe(keys=True)

@@ -642,12 +642,16 @@ def _empty_catalog(schema: Schema) -> tuple[sqlite3.Connection, threading.Lock] 
     conn = sqlite3.connect(":memory:", check_same_thread=False)
     created: set[str] = set()
     try:
+        for namespace in sorted({t.schema.lower() for t in schema.tables if t.schema} - {"main", "temp"}):
+            conn.execute(f"ATTACH DATABASE ':memory:' AS {_sqlite_quote(namespace)}")  # schema.table names
         for table in schema.tables:
-            if table.name.lower() in created:
+            key = f"{table.schema}.{table.name}".lower()
+            if key in created:
                 continue
-            created.add(table.name.lower())
+            created.add(key)
             columns = {c.name.lower(): c.name for c in table.columns}.values()
-            conn.execute(f"CREATE TABLE {_sqlite_quote(table.name)} ({', '.join(_sqlite_quote(c) for c in columns)})")
+            name = f"{_sqlite_quote(table.schema)}.{_sqlite_quote(table.name)}" if table.schema else _sqlite_quote(table.name)
+            conn.execute(f"CREATE TABLE {name} ({', '.join(_sqlite_quote(c) for c in columns)})")
     except sqlite3.Error:
         conn.close()
         return None
