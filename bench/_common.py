@@ -159,3 +159,24 @@ def emit(figures: dict[str, Any], *, as_json: bool) -> None:
     if as_json:
         sys.stdout.flush()
         print(json.dumps({**figures, "environment": environment()}, sort_keys=False, default=str))
+
+
+class Started:
+    """A context manager over ``_start`` and ``close``: what a failed start had already started is closed."""
+
+    def _start(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from _common import Started
+
 ROOT = Path(__file__).resolve().parent.parent
 LOADER_VERSION = 1  # bump when the warehouse's content changes for the same corpus and loader source
 POSTGRES_DATABASE = "spider"
@@ -142,7 +144,7 @@ def open_every_schema(spec: str | Path, names: Sequence[str], samples: int = 3) 
     return connect(spec, samples=samples, schemas=names), list(names)
 
 
-class Warehouse:
+class Warehouse(Started):
     """The warehouse of a run: built (or taken from the cache) and opened on entry, with its catalog read
     before any clock starts; the server stopped and temporary files removed on exit."""
 
@@ -162,17 +164,6 @@ class Warehouse:
         self.load: dict[str, Any] = {}
         self.options: dict[str, Any] = {}
         self.recorder = Recorder(kind, self.modes, self.load, schema_budget, False)
-
-    def __enter__(self) -> Warehouse:
-        try:
-            self._start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _start(self) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="constrain-warehouse-"))

@@ -76,7 +76,7 @@ _HERE = str(Path(__file__).resolve().parent)
 sys.path[:] = [entry for entry in sys.path if entry != _HERE] + [_HERE]
 
 import _warehouse
-from _common import ROOT, bench_parser, emit, percentile, print_table
+from _common import ROOT, Started, bench_parser, emit, percentile, print_table
 
 from constrain import providers
 from constrain.errors import ConstrainError
@@ -226,7 +226,7 @@ def _test_servers() -> tuple[Any, Any]:
     return importlib.import_module("_dbservers"), importlib.import_module("_dbcopy")
 
 
-class EngineCopies:
+class EngineCopies(Started):
     """The Spider databases on every engine of a run: servers started and databases copied on entry,
     one ``Database`` per (engine, database) opened on first use, everything closed, stopped and removed
     on exit (also after an error or Ctrl-C). ``load`` holds the seconds spent per engine."""
@@ -241,17 +241,6 @@ class EngineCopies:
 
     def sqlite_path(self, db_id: str) -> Path:
         return self.corpus / "database" / db_id / f"{db_id}.sqlite"
-
-    def __enter__(self) -> EngineCopies:
-        try:
-            self._start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _start(self) -> None:
         for db_id in self.db_ids:

@@ -15,12 +15,21 @@ import pytest
 
 from conftest import ROOT, corpus
 
-# Loaded by path: putting bench/ on sys.path would let bench/jsonschema.py shadow the jsonschema package.
-_SPEC = importlib.util.spec_from_file_location("_warehouse", ROOT / "bench" / "_warehouse.py")
-assert _SPEC is not None and _SPEC.loader is not None
-wh = importlib.util.module_from_spec(_SPEC)
-sys.modules["_warehouse"] = wh
-_SPEC.loader.exec_module(wh)
+
+
+def _load(name: str) -> Any:
+    """``bench/NAME.py`` loaded by path: putting bench/ on sys.path would let bench/jsonschema.py shadow the
+    jsonschema package."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_load("_common")  # what _warehouse imports from bench/
+wh = _load("_warehouse")
 
 DATABASES = ["concert_singer", "pets_1", "world_1"]  # world_1: 4 tables, ~5k rows of city; pets_1 and concert_singer share no names
 

@@ -7,6 +7,7 @@ import importlib
 import json
 import re
 import threading
+from pathlib import Path
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Sequence
 
@@ -207,3 +208,18 @@ def quoted_name_offset(message: str, text: str) -> int | None:
         if match:
             return match.start()
     return None
+
+
+class FileDatabase(Database):
+    """A database in one local file (SQLite, DuckDB): its sample cache is keyed by the file, and the
+    catalog's state includes the file's size and modification time."""
+
+    path: Path
+
+    @property
+    def _identity(self) -> dict[str, Any]:
+        return {"file": str(self.path.resolve())}
+
+    def _catalog_extra(self) -> dict[str, Any]:
+        stat = self.path.stat()
+        return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}

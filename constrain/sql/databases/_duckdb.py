@@ -11,13 +11,13 @@ from typing import Any, Sequence
 
 from ...errors import DatabaseError, PolicyError, ValidationError
 from ..schema import Column, ForeignKey, Schema, Table
-from ._base import DEFAULT_QUERY_SECONDS, DEFAULT_SAMPLES, Database, import_driver, sample_value
+from ._base import DEFAULT_QUERY_SECONDS, DEFAULT_SAMPLES, FileDatabase, import_driver, sample_value
 from ._samples import Values
 
 _SAMPLE_SECONDS = 0.5  # reading one column's sample values stops after this long
 
 
-class DuckDBDatabase(Database):
+class DuckDBDatabase(FileDatabase):
     """A DuckDB file, opened ``read_only=True`` with ``enable_external_access=false`` (no file, URL or
     extension access); a query past its time limit is interrupted inside DuckDB."""
 
@@ -39,14 +39,6 @@ class DuckDBDatabase(Database):
     @property
     def url(self) -> str:
         return f"duckdb:///{self.path}"
-
-    @property
-    def _identity(self) -> dict[str, Any]:
-        return {"file": str(self.path.resolve())}
-
-    def _catalog_extra(self) -> dict[str, Any]:
-        stat = self.path.stat()
-        return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
     def close(self) -> None:
         self._conn.close()

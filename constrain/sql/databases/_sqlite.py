@@ -8,11 +8,11 @@ from typing import Any, Sequence
 
 from ...errors import InputError, ValidationError
 from ..schema import Schema, Table, _sample_values
-from ._base import DEFAULT_QUERY_SECONDS, DEFAULT_SAMPLES, Database
+from ._base import DEFAULT_QUERY_SECONDS, DEFAULT_SAMPLES, FileDatabase
 from ._samples import Values
 
 
-class SQLiteDatabase(Database):
+class SQLiteDatabase(FileDatabase):
     """A SQLite file, opened read-only (``mode=ro``); while a query runs, SQLite's authorizer allows reads only."""
 
     dialect = "sqlite"
@@ -27,14 +27,6 @@ class SQLiteDatabase(Database):
     @property
     def url(self) -> str:
         return str(self.path)
-
-    @property
-    def _identity(self) -> dict[str, Any]:
-        return {"file": str(self.path.resolve())}
-
-    def _catalog_extra(self) -> dict[str, Any]:
-        stat = self.path.stat()
-        return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
     def _reflect(self) -> Schema:
         return Schema.from_sqlite(self.path)
