@@ -139,6 +139,46 @@ def test_schema_and_sql_constraints(served: tuple[FaultServer, str], tmp_path: P
         assert record["value"]["sql"] and set(record["value"]["tables"]) <= {"customers"}
 
 
+def test_a_large_sql_schema_is_linked_to_each_item_and_the_budget_is_kept_for_collect(served: tuple[FaultServer, str],
+                                                                                        tmp_path: Path) -> None:
+    server, url = served
+    db = tmp_path / "wide.sqlite"
+    topics = ["telescopes", "vineyards", "glaciers", "orchestras", "volcanoes", "lighthouses"]
+    with sqlite3.connect(db) as con:
+        for topic in topics:
+            con.execute(f"CREATE TABLE {topic} (id INTEGER PRIMARY KEY, {topic[:-1]}_name TEXT, built_year INTEGER)")
+        for i in range(120):
+            con.execute(f"CREATE TABLE filler_{i} (id INTEGER PRIMARY KEY, label TEXT, amount REAL)")
+    source = tmp_path / "q.jsonl"
+    source.write_text("".join(json.dumps({"id": topic, "prompt": f"How many {topic} are there?"}) + "\n" for topic in topics))
+    summary = run_batch(source, tmp_path / "out", sql_db=str(db), sql_schema_budget=300, provider="openai", base_url=url,
+                        progress=False)
+    assert summary.counts.total == len(topics)
+    systems = {}
+    for request in server.requests_to("/responses"):
+        question = request.body["input"][-1]["content"]
+        systems[question] = request.body["input"][0]["content"]
+    assert len(set(systems.values())) == len(topics)  # a prompt of its own per question
+    for topic in topics:
+        system = systems[f"How many {topic} are there?"]
+        assert f"CREATE TABLE {topic} (" in system and len(system) < 300 * 2 + 400  # the budget, in estimated tokens
+    whole = run_batch(source, tmp_path / "whole", sql_db=str(db), sql_schema_budget=0, provider="openai", base_url=url,
+                      progress=False)
+    assert whole.counts.total == len(topics)
+    assert "filler_119" in server.requests_to("/responses")[-1].body["input"][0]["content"]
+    with pytest.raises(InputError, match="give sql_db= too"):
+        run_batch(source, tmp_path / "bad", grammar="json", sql_schema_budget=100, provider="openai", base_url=url, progress=False)
+    stored = json.loads(sqlite3.connect(tmp_path / "out" / "state.sqlite").execute(
+        "SELECT value FROM meta WHERE key = 'constraint'").fetchone()[0])
+    assert stored["schema_budget"] == 300
+    from constrain.batch import _stored_pipeline
+    from constrain.batch._state import State
+
+    with State(tmp_path / "out") as state:  # what collect validates with: the same linked pipeline
+        again = _stored_pipeline(state)
+    assert again.schema_budget == 300 and again.messages("How many glaciers are there?")[0].content == systems["How many glaciers are there?"]
+
+
 def test_a_folder_belongs_to_one_input(served: tuple[FaultServer, str], tmp_path: Path) -> None:
     server, url = served
     run_batch(write_input(tmp_path / "a.jsonl", 3), tmp_path / "out", grammar="json", provider="openai", base_url=url, progress=False)

@@ -60,25 +60,26 @@ PathLike = str | os.PathLike[str]
 
 
 def pipeline(*, grammar: str | None = None, schema: str | None = None, sql_db: str | None = None,
-             sql_schemas: Sequence[str] = ()) -> Pipeline:
+             sql_schemas: Sequence[str] = (), sql_schema_budget: int | None = None) -> Pipeline:
     """The constraint for every item: exactly one of a grammar (name or ``.lark``), a JSON Schema file, a
     database (anything ``constrain.sql.connect`` takes; ``sql_schemas`` names its schemas to read beside the
-    current one)."""
+    current one; ``sql_schema_budget`` bounds the schema in each prompt as ``sql.ask``'s ``schema_budget``)."""
     given = [(k, v) for k, v in (("grammar", grammar), ("schema", schema), ("sql_db", sql_db)) if v]
     if len(given) != 1:
         raise InputError("give exactly one constraint: grammar=, schema= or sql_db=")
     kind, spec = given[0]
-    if sql_schemas and kind != "sql_db":
-        raise InputError("sql_schemas= (CLI --sql-schema) names schemas of a database: give sql_db= too")
+    if (sql_schemas or sql_schema_budget is not None) and kind != "sql_db":
+        raise InputError("sql_schemas= and sql_schema_budget= (CLI --sql-schema, --schema-budget) are about a "
+                         "database: give sql_db= too")
     if kind == "sql_db":
-        return sql_pipeline(str(spec), tuple(sql_schemas))
+        return sql_pipeline(str(spec), tuple(sql_schemas), sql_schema_budget)
     return {"grammar": grammar_pipeline, "schema": schema_pipeline}[kind](str(spec))
 
 
 def _resolve(constraint: Pipeline | None, grammar: str | None, schema: str | None, sql_db: str | None,
-             sql_schemas: Sequence[str]) -> Pipeline:
+             sql_schemas: Sequence[str], sql_schema_budget: int | None) -> Pipeline:
     return constraint if constraint is not None else pipeline(grammar=grammar, schema=schema, sql_db=sql_db,
-                                                              sql_schemas=sql_schemas)
+                                                              sql_schemas=sql_schemas, sql_schema_budget=sql_schema_budget)
 
 
 def _provider(provider: Provider | str | None, **options: Any) -> Provider:
@@ -137,6 +138,7 @@ def run_batch(
     schema: str | None = None,
     sql_db: str | None = None,
     sql_schemas: Sequence[str] = (),
+    sql_schema_budget: int | None = None,
     provider: Provider | str | None = None,
     base_url: str | None = None,
     model: str | None = None,
@@ -162,7 +164,7 @@ def run_batch(
     if concurrency < 1:
         raise InputError("concurrency must be at least 1")
     started = time.perf_counter()
-    chosen = _resolve(constraint, grammar, schema, sql_db, sql_schemas)
+    chosen = _resolve(constraint, grammar, schema, sql_db, sql_schemas, sql_schema_budget)
     limiter = Limiter(concurrency, adaptive=adaptive)
     with State(out) as state:
         state.open_input(input, "run", chosen.describe())
@@ -212,6 +214,7 @@ def submit_batch(
     schema: str | None = None,
     sql_db: str | None = None,
     sql_schemas: Sequence[str] = (),
+    sql_schema_budget: int | None = None,
     provider: str | None = None,
     base_url: str | None = None,
     model: str | None = None,
@@ -232,7 +235,7 @@ def submit_batch(
     if max_attempts < 1:
         raise InputError("max_attempts must be at least 1")
     started = time.perf_counter()
-    chosen = _resolve(constraint, grammar, schema, sql_db, sql_schemas)
+    chosen = _resolve(constraint, grammar, schema, sql_db, sql_schemas, sql_schema_budget)
     with State(out) as state:
         state.open_input(input, "submit", chosen.describe())
         if state.cancelled and not retry_failed:
@@ -281,7 +284,8 @@ def _stored_pipeline(state: State, sql_db: str | None = None) -> Pipeline:
     elif kind == "sql_db" and "***@" in source:
         raise BatchError(f"the batches were submitted against {source}, whose password is not stored; "
                          "give the database again (sql_db=, CLI --sql-db)")
-    chosen = pipeline(**{kind: source}, sql_schemas=described.get("schemas", ()))
+    chosen = pipeline(**{kind: source}, sql_schemas=described.get("schemas", ()),
+                      **({"sql_schema_budget": described["schema_budget"]} if "schema_budget" in described else {}))
     if chosen.fingerprint != described["fingerprint"]:
         raise BatchError(f"the constraint {described['source']} changed since the batches were submitted; "
                          "outputs would be validated against a different grammar")

@@ -36,6 +36,9 @@ class Pipeline:
     fingerprint: str = ""  # a hash of what decides the requests (the grammar text and the system prompt)
     guided: bool = True  # tell the model the grammar's guide (SQL's system prompt describes its schema itself)
     schemas: tuple[str, ...] = ()  # a SQL batch's database schemas beyond the connection's current one
+    schema_budget: int | None = None  # a SQL batch's prompt budget for the schema (``sql.ask``'s ``schema_budget``)
+    # the system message of one prompt, when it depends on the prompt (a SQL schema linked to the question)
+    system_for: Callable[[str], str] | None = field(default=None, repr=False)
 
     @property
     def constraint(self) -> Constraint:
@@ -44,7 +47,8 @@ class Pipeline:
 
     def messages(self, prompt: str) -> list[Message]:
         request = with_named_values(prompt, self.grammar) if self.guided else prompt
-        return [Message("system", self.system), Message("user", str(request))]
+        system = self.system_for(prompt) if self.system_for is not None else self.system
+        return [Message("system", system), Message("user", str(request))]
 
     def check(self, completion: Completion) -> Any:
         """The typed value of one output, exactly as the generate loop judges it (or its error)."""
@@ -59,6 +63,8 @@ class Pipeline:
         described: dict[str, Any] = {"kind": self.kind, "source": self.source, "fingerprint": self.fingerprint}
         if self.schemas:
             described["schemas"] = list(self.schemas)
+        if self.kind == "sql":
+            described["schema_budget"] = self.schema_budget
         return described
 
 
@@ -81,17 +87,26 @@ def schema_pipeline(spec: str) -> Pipeline:
     return Pipeline("schema", spec, g, fingerprint=_fingerprint(g.text, DEFAULT_SYSTEM, guide(g)))
 
 
-def sql_pipeline(db: str, schemas: Sequence[str] = ()) -> Pipeline:
+def sql_pipeline(db: str, schemas: Sequence[str] = (), schema_budget: int | None = None) -> Pipeline:
     """``--sql-db DB``: the database's schema-bound grammar, ``sql.validate`` (ending with the engine's own
     EXPLAIN) and ``sql.ask``'s prompt. ``DB`` is anything ``constrain.sql.connect`` takes; ``schemas`` (CLI
-    ``--sql-schema``) are read beside the connection's current one, their tables named ``schema.table``."""
+    ``--sql-schema``) are read beside the connection's current one, their tables named ``schema.table``.
+    A schema whose description exceeds ``schema_budget`` tokens (default ``sql.ask``'s; CLI
+    ``--schema-budget``; 0 the whole schema) is linked to each question as ``sql.ask`` links it."""
     from ..sql import connect, validate
-    from ..sql.ask import DIALECT_NAMES, SYSTEM_PROMPT
+    from ..sql._linking import SchemaPrompt, estimate_tokens
+    from ..sql.ask import DEFAULT_SCHEMA_BUDGET, DIALECT_NAMES, SYSTEM_PROMPT
     from ..sql.grammar import grammar as sql_grammar
 
+    budget = DEFAULT_SCHEMA_BUDGET if schema_budget is None else schema_budget
     database = connect(db, samples=0, schemas=schemas)
     schema = database.schema
     dialect = database.dialect
+
+    def system_for(question: str) -> str:
+        described = SchemaPrompt(schema, question, budget, estimate_tokens, False, False).text
+        return SYSTEM_PROMPT.format(dialect=DIALECT_NAMES.get(dialect, dialect), schema=described)
+
     system = SYSTEM_PROMPT.format(dialect=DIALECT_NAMES.get(dialect, dialect), schema=schema.describe())
     g = sql_grammar(dialect, schema=schema)
 
@@ -103,7 +118,8 @@ def sql_pipeline(db: str, schemas: Sequence[str] = ()) -> Pipeline:
                 "columns": list(query.columns), "rewritten": query.rewritten}
 
     return Pipeline("sql", database.url, g, system=system, validator=check, to_json=to_json, tool_name="sql_query",
-                    fingerprint=_fingerprint(g.text, system), guided=False, schemas=tuple(schemas))
+                    fingerprint=_fingerprint(g.text, system, *([] if budget == DEFAULT_SCHEMA_BUDGET else [str(budget)])), guided=False, schemas=tuple(schemas),
+                    schema_budget=budget, system_for=system_for)
 
 
 def jsonable(value: Any) -> Any:

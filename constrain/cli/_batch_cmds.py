@@ -72,6 +72,9 @@ def _add_input_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sql-schema", dest="sql_schemas", action="append", default=[], metavar="NAME",
                    help="with --sql-db: also read this schema's tables (PostgreSQL/DuckDB schema, MySQL database), "
                    "named NAME.table (repeatable; '*' reads every schema but the engine's own)")
+    p.add_argument("--schema-budget", dest="sql_schema_budget", type=int, default=None, metavar="TOKENS",
+                   help="with --sql-db: the schema part of each prompt in tokens; a larger schema is linked to each "
+                   "question (default: as for `constrain sql`; 0: the whole schema)")
     p.add_argument("-o", "--out", required=True, help="output folder (results.jsonl, failures.jsonl, state.sqlite)")
     p.add_argument("--provider", "-p", help="openai, openai-chat, vllm, sglang, ... (default: as for `generate`)")
     p.add_argument("--base-url", help="server URL, e.g. http://127.0.0.1:8000/v1")
@@ -81,7 +84,8 @@ def _add_input_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _constraint(args: argparse.Namespace) -> dict[str, Any]:
-    return {"grammar": args.grammar, "schema": args.schema, "sql_db": args.sql_db, "sql_schemas": args.sql_schemas}
+    return {"grammar": args.grammar, "schema": args.schema, "sql_db": args.sql_db, "sql_schemas": args.sql_schemas,
+            "sql_schema_budget": args.sql_schema_budget}
 
 
 def _log(out: Output) -> Any:
