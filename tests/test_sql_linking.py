@@ -354,3 +354,37 @@ def test_a_provider_that_knows_its_context_window_gets_a_budget_that_fits_in_it(
     assert _fitted_budget(small, 900, 512) == 900  # a budget that fits stays
     assert _fitted_budget(small, None, 512) is None and _fitted_budget(small, 0, 512) == 0  # the whole schema, asked for
     assert _fitted_budget(OpenAI(base_url="http://127.0.0.1:9/v1", model="m"), 4000, 512) == 4000
+
+
+def test_a_bare_name_of_the_one_table_the_prompt_showed_under_it_is_qualified(served, tmp_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "wh.duckdb"
+    con = duckdb.connect(str(path))
+    for schema, rows in (("world", [("Oslo", 700000), ("Bergen", 290000)]), ("farm", [("Fieldtown", 600000), ("Hamlet", 120)])):
+        con.execute(f"CREATE SCHEMA {schema}")
+        con.execute(f"CREATE TABLE {schema}.city (name VARCHAR, population INTEGER)")
+        con.executemany(f"INSERT INTO {schema}.city VALUES (?, ?)", rows)
+    con.execute("CREATE SCHEMA music")
+    con.execute("CREATE TABLE music.country (name VARCHAR)")
+    con.close()
+    server, url = served
+    provider = OpenAI(base_url=url, model="m")
+    with sql.connect(path, schemas=["*"]) as db:
+        # a prompt that holds world.city and not farm.city: the bare name means the one it showed
+        prompt = SchemaPrompt(db.schema, "Which cities have more than 500000 people?", 60, estimate_tokens, True, True, db.sampled)
+        shown = [p.table for p in prompt.tables if p.table.endswith(".city")]
+        assert len(shown) == 1  # one of the two city tables fits the budget
+        server.inject(output("SELECT name FROM city WHERE population > 500000"))
+        answer = sql.ask("Which cities have more than 500000 people?", db=db, provider=provider, run=True,
+                         schema_budget=60, candidates=1)
+    assert answer.sql == f"SELECT name FROM {shown[0]} WHERE population > 500000" and answer.query.rewritten
+    assert answer.query.rewrites[0] == f"schema repair: unknown table 'city': the prompt's table of that name is {shown[0]}"
+    assert [list(r) for r in answer.rows.rows] == [[{"world.city": "Oslo", "farm.city": "Fieldtown"}[shown[0]]]]  # type: ignore[union-attr]
+    assert len(answer.result.attempts) == 1  # repaired, not re-asked
+    # both schemas' tables in the prompt: the bare name stays an error the model hears about
+    with sql.connect(path, schemas=["*"]) as db:
+        whole = SchemaPrompt(db.schema, "x", None, estimate_tokens, True, False)
+        refused = SchemaError("unknown table 'city'", name="city")
+        assert whole.qualify("SELECT name FROM city", refused, "duckdb") is None
+        assert whole.qualify("WITH city AS (SELECT 1 AS name) SELECT name FROM city", refused, "duckdb") is None

@@ -361,6 +361,41 @@ class SchemaPrompt:
         self.text, self.tables = text, tuple(earlier.get(p.table, p) for p in held)
         return [t for t in tables if t.key in self.keys_held and t.key not in earlier]
 
+    def qualify(self, text: str, error: SchemaError, dialect: str) -> tuple[str, str] | None:
+        """An unknown table written bare (``FROM city``) when the prompt showed exactly one table of that
+        name, in another schema (``world_1.city``): the query with that schema written before it (and a
+        note saying so), else None. A model that read ``world_1.city`` and wrote ``city`` meant it."""
+        if not error.reason.startswith("unknown table") or not error.name:
+            return None
+        same = self.schema.sql_dialect.same_identifier
+        shown = [t for p in self.tables if (t := self.schema.table(p.table)) is not None
+                 and t.schema and same(t.name, error.name)]
+        if len(shown) != 1:
+            return None
+        import sqlglot
+        from sqlglot import exp
+        from sqlglot.errors import SqlglotError
+
+        from ._dialects import get_dialect
+
+        name = get_dialect(dialect).sqlglot_name
+        try:
+            root = sqlglot.parse_one(text, read=name)
+        except SqlglotError:
+            return None
+        ctes = {c.alias_or_name.lower() for c in root.find_all(exp.CTE)}
+        bare = [node for node in root.find_all(exp.Table)
+                if not node.db and same(node.name, error.name) and node.name.lower() not in ctes]
+        if not bare:
+            return None
+        for node in bare:
+            node.set("db", exp.to_identifier(shown[0].schema))
+        try:
+            fixed = root.sql(dialect=name, normalize_functions=False)
+        except SqlglotError:
+            return None
+        return f"unknown table {error.name!r}: the prompt's table of that name is {shown[0].key}", fixed
+
     def describe(self, tables: Sequence[Table]) -> str:
         shown = tuple(self.sampled(tables)) if self.samples else tuple(tables)
         return describe(self.schema, shown, self.keys, self.samples)

@@ -289,31 +289,41 @@ class _Checker:
 
     def repaired(self, text: str) -> SQLQuery:
         """``validate()``; with ``schema_repairs``, a ``SchemaError`` that proposes exactly one change (its
-        ``fix``) is repaired and the result validated again, up to ``MAX_SCHEMA_REPAIRS`` changes, each
-        recorded in ``rewrites``; when the repairs do not lead to a valid query, the first error stands."""
+        ``fix``, or the qualifier of the one table of an unknown bare name the prompt showed) is repaired
+        and the result validated again, up to ``MAX_SCHEMA_REPAIRS`` changes, each recorded in
+        ``rewrites``; when the repairs do not lead to a valid query, the first error stands."""
         check = functools.partial(validate, dialect=self.dialect, schema=self.plan.schema, policy=self.policy,
                                   db=self.plan.database, double_quoted_strings=self.double_quoted_strings)
         try:
             return check(text)
         except SchemaError as exc:
-            if not self.schema_repairs or exc.fix is None:
+            first = exc
+            fixed = self.fix_of(exc, text)
+            if not self.schema_repairs or fixed is None:
                 raise
-            first = error = exc
         notes: list[str] = []
         for _ in range(MAX_SCHEMA_REPAIRS):
-            assert error.fix is not None
-            notes.append("schema repair: " + str(error).splitlines()[0].split(": ", 1)[-1].split("; did you mean")[0])
+            note, current = fixed
+            notes.append("schema repair: " + note)
             try:
-                query = check(error.fix)
+                query = check(current)
             except SchemaError as exc:
-                if exc.fix is None:
+                fixed = self.fix_of(exc, current)
+                if fixed is None:
                     break
-                error = exc
                 continue
             except ConstrainError:
                 break
             return replace(query, original_text=text, rewritten=True, rewrites=tuple(notes) + query.rewrites)
         raise first
+
+    def fix_of(self, error: SchemaError, text: str) -> tuple[str, str] | None:
+        """The one change a refusal proposes, as (what changed, the changed query): the validator's own
+        ``fix``, else the schema of the one table the prompt showed under an unknown bare name."""
+        if error.fix is not None:
+            return str(error).splitlines()[0].split(": ", 1)[-1].split("; did you mean")[0], error.fix
+        prompt = self.plan.prompt
+        return prompt.qualify(text, error, self.dialect) if prompt is not None else None
 
     def __call__(self, text: str) -> SQLQuery:
         query = self.validate(text)
