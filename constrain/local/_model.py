@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 
 DEFAULT_CONTEXT = 4096
 DEFAULT_THREADS = 1  # 2 threads on a shared 2-core machine made decoding collapse to a few tokens/s
+# Earley items one mask step may build (llguidance's default is 50,000): the SQL grammars' many forms
+# after "(" (a subquery, a row value, a parenthesized operand of a set operation) took 367,171 at
+# "... = (SELECT" over the 151k-token vocabulary, about 18 ms of work
+STEP_MAX_ITEMS = 1_000_000
 MAX_SEQUENCES = 8  # parallel sequences of one context: the most candidates decoded together
 _FEW_TOKENS = 64
 _PROMPT_BATCH = 1024  # bench/prompt_eval.py: 1.13x the prompt tokens/s of 512 on a 2-core CPU, 1.4x of 256
@@ -342,7 +346,8 @@ class LocalModel:
     # -- generation -------------------------------------------------------------------------------------
     def matcher(self, llg_grammar: str) -> llguidance.LLMatcher:
         """A matcher for an llguidance grammar (``LLMatcher.grammar_from_lark(...)`` etc.) over this vocab."""
-        matcher = llguidance.LLMatcher(self.tokenizer, llg_grammar, log_level=0)
+        matcher = llguidance.LLMatcher(self.tokenizer, llg_grammar, log_level=0,
+                                       limits=llguidance.LLParserLimits(step_max_items=STEP_MAX_ITEMS))
         if matcher.is_error():
             raise ModelError(f"llguidance refused the grammar: {matcher.get_error()}")
         return matcher
