@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 import lark
+from lark.lexer import TerminalDef
 
 from ..errors import ValidationError
 
@@ -38,7 +40,22 @@ def _cache_file(text: str, start: str) -> str | bool:
     return str(directory / f"{digest}.lalr")
 
 
-def build(text: str, parser: ParserKind, start: str = "start") -> lark.Lark:
+class _LexerLast:
+    """lark's ``edit_terminals`` hook giving the named terminals priorities -1, -2, ... (picklable: lark
+    keeps it in the cached parser's options)."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.ranks = {name: -(index + 1) for index, name in enumerate(names)}
+
+    def __call__(self, terminal: TerminalDef) -> None:
+        terminal.priority = self.ranks.get(terminal.name, terminal.priority)
+
+
+def build(text: str, parser: ParserKind, start: str = "start", lexer_last: Sequence[str] = ()) -> lark.Lark:
+    """lark's parser for ``text``; ``lexer_last`` (a grammar's ``// lexer-last:`` line) are terminals its
+    lexer tries after every other one, in that order (priorities -1, -2, ...: the text has none, since
+    llguidance refuses them). The text holds that line, so the LALR cache key covers it."""
+    rank = _LexerLast(tuple(lexer_last)) if lexer_last else None
     if parser == "lalr":
         return lark.Lark(
             text,
@@ -46,9 +63,11 @@ def build(text: str, parser: ParserKind, start: str = "start") -> lark.Lark:
             lexer="contextual",
             start=start,
             propagate_positions=True,
+            edit_terminals=rank,
             cache=_cache_file(text, start),  # lark re-checks the grammar hash and options on load
         )
-    return lark.Lark(text, parser="earley", lexer="dynamic", start=start, propagate_positions=True, ambiguity="resolve")
+    return lark.Lark(text, parser="earley", lexer="dynamic", start=start, propagate_positions=True, ambiguity="resolve",
+                     edit_terminals=rank)
 
 
 def parse(parser: lark.Lark, text: str, grammar_name: str) -> lark.Tree:

@@ -78,6 +78,7 @@ class Grammar:
         self._written_as: Grammar | str | None = written_as if written_as is not None else header.written_as
         self._longest: tuple[int | None] | None = None
         self.max_bytes = max_bytes
+        self._lexer_last = header.lexer_last
         self._typer = _typer
         self._lock = threading.Lock()
         self._lark: lark.Lark | None = None
@@ -150,7 +151,7 @@ class Grammar:
         last: Exception | None = None
         for kind in choices:
             try:
-                return lark_engine.build(self._text, kind, self.start), kind
+                return lark_engine.build(self._text, kind, self.start, self._lexer_last), kind
             except lark.exceptions.GrammarError as exc:  # LALR conflicts land here too
                 last = exc
             except Exception as exc:  # LarkError, OSError (imports), re.error, SyntaxError (bad escapes)

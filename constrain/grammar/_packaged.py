@@ -7,6 +7,11 @@ line pins the Lark parser. What the model is told about the language comes from 
 inside stands for a newline, ``\\`` for a backslash), each optionally preceded by a ``// request: ...``
 line (the request it answers: the pair is shown to the model as a worked example), and
 ``// max-tokens: N`` (the longest output a right answer needs, the bound on every attempt).
+``// lexer-last: A B ...`` names terminals lark's lexer tries after every other one, in that order: what
+``A.-1``, ``B.-2`` say in lark, which llguidance refuses. Names need it once they are unbounded
+(``/[a-z_][a-z0-9_]*/``): lark tries the widest terminal first and would read ``NOT x`` as the name
+``NO``; bounded names (``{0,63}``) cost llguidance a new lexer state per character, which over a large
+vocabulary took a mask step past its 50,000-item limit.
 """
 
 from __future__ import annotations
@@ -60,9 +65,10 @@ class Header:
     example_lines: tuple[int, ...] = ()  # 1-based line of each example, for diagnostics
     max_tokens: int | None = None
     written_as: str | None = None  # ``// written-as: NAME``: the packaged grammar a model writes values in
+    lexer_last: tuple[str, ...] = ()  # ``// lexer-last: A B``: terminals lark tries last, in this order
 
 
-_KEYS = ("parser:", "include:", "description:", "example:", "request:", "max-tokens:", "written-as:")
+_KEYS = ("parser:", "include:", "description:", "example:", "request:", "max-tokens:", "written-as:", "lexer-last:")
 
 
 def _unescape_example(body: str) -> str:
@@ -82,6 +88,7 @@ def read_header(text: str) -> Header:
     """The leading ``//`` comment block of a grammar text."""
     summary, parser, guide, max_tokens = "", "auto", [], None
     written_as: str | None = None
+    lexer_last: tuple[str, ...] = ()
     examples: list[Example] = []
     lines: list[int] = []
     request: str | None = None
@@ -103,6 +110,8 @@ def read_header(text: str) -> Header:
             request = None
         elif body.startswith("written-as:"):
             written_as = value or None
+        elif body.startswith("lexer-last:"):
+            lexer_last = tuple(value.split())
         elif body.startswith("max-tokens:"):
             max_tokens = int(value) if value.isdigit() and int(value) > 0 else None
         elif not summary and not body.startswith(_KEYS):
@@ -110,7 +119,7 @@ def read_header(text: str) -> Header:
     if parser not in ("auto", "lalr", "earley"):
         parser = "auto"
     return Header(summary, parser, " ".join(guide), tuple(examples), tuple(lines), max_tokens,  # type: ignore[arg-type]
-                  written_as)
+                  written_as, lexer_last)
 
 
 @functools.lru_cache(maxsize=1)

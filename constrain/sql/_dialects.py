@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..errors import InputError
 
-_PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")  # the grammars' bare identifiers: at most 64 characters
+_PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # the grammars' bare identifiers (any length)
 
 @dataclass(frozen=True)
 class Dialect:
@@ -50,6 +50,9 @@ class Dialect:
     # The quotes a string literal may take, and whether a backslash escapes the next character inside.
     string_quotes: tuple[str, ...] = ("'",)
     backslash_escapes: bool = False
+    # Word terminals of the dialect's fragment a bare name could start with (MySQL's COLLATION, CHARSET):
+    # lark's lexer tries them after the names, as it did when names were narrower (``// lexer-last:``).
+    word_terminals: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.grammar_keywords:
@@ -222,6 +225,7 @@ DIALECTS: dict[str, Dialect] = {
         bare_table_keywords=("anti", "any", "asof", "cast", "dual", "end", "extract", "full", "group_concat",
                              "offset", "overlaps", "semi"),
         base_grammar="sql/_mysql",
+        word_terminals=("COLLATION", "CHARSET"),
         description="MySQL / MariaDB read-only queries (SELECT / WITH ... SELECT)",
         # ISNULL(x) is a MySQL function (the shared grammar's postfix ISNULL is not MySQL); EXTRACT( and
         # GROUP_CONCAT( open special forms: bare, those words would be a prefix of the form's token, which

@@ -28,10 +28,13 @@ from ..grammar import Grammar, load_grammar
 from ._dialects import Dialect, _ascii_lower, get_dialect
 from .schema import Schema
 
-__all__ = ["grammar", "render_dialect_file", "render_dialect_terminals", "MAX_IDENTIFIER_LENGTH", "QUOTED_NAME_MAX"]
+__all__ = ["grammar", "render_dialect_file", "render_dialect_terminals", "QUOTED_NAME_MAX"]
 
-MAX_IDENTIFIER_LENGTH = 64
-"""Bare identifiers are at most this long (longer names are written quoted)."""
+NAME_TERMINALS = ("QUALIFIER", "ALIAS_WS", "SELECT_ALIAS_WS", "TABLE_NAME", "IDENT")
+"""The unbounded name terminals, in the order lark's lexer tries them after every keyword: a qualifier
+before the name it starts ("main.Album"), an alias with its blank before the bare forms. After them come
+the terminals that match a name's start (a type name, a lone blank), as when names were bounded and so
+narrower than every keyword but wider than these."""
 
 QUOTED_NAME_MAX = 256
 """The generic quoted-name terminal holds at most this many characters; a schema-bound grammar adds the
@@ -119,11 +122,13 @@ def word_regex(words: Iterable[str], *, case_insensitive: bool) -> str:
     return render(_trie(words, case_insensitive))
 
 
-def identifier_regex(reserved: Iterable[str], max_length: int = MAX_IDENTIFIER_LENGTH,
-                     reserved_prefixes: Iterable[str] = ()) -> str:
-    """Bare identifiers ``[A-Za-z_][A-Za-z0-9_]*`` of at most ``max_length`` characters, except ``reserved``
-    and every word starting with one of ``reserved_prefixes`` (compared ASCII case-insensitively). Written
-    without lookaround so that llguidance reads it too."""
+def identifier_regex(reserved: Iterable[str], reserved_prefixes: Iterable[str] = ()) -> str:
+    """Bare identifiers ``[A-Za-z_][A-Za-z0-9_]*`` except ``reserved`` and every word starting with one of
+    ``reserved_prefixes`` (compared ASCII case-insensitively). Written without lookaround so that llguidance
+    reads it too, and without a length bound: a bounded tail (``{0,63}``) is a new llguidance lexer state per
+    character, and SQL grammars took 65,000 Earley items to mask one step over a 151k-token vocabulary
+    (llguidance stops at 50,000: vLLM, hosted engines). The dialect file's ``// lexer-last:`` line keeps
+    lark trying keywords first (see ``constrain.grammar._packaged``)."""
     trie = _trie(reserved, True)
     for prefix in reserved_prefixes:
         node = trie
@@ -131,27 +136,22 @@ def identifier_regex(reserved: Iterable[str], max_length: int = MAX_IDENTIFIER_L
             node = node.setdefault(ch, {})
         node[_PREFIX_MARK] = {}
 
-    def tail(depth: int) -> str:
-        room = max_length - depth
-        return f"[A-Za-z0-9_]{{0,{room}}}" if room > 0 else ""
-
     def render(node: dict, depth: int) -> str | None:
         if _PREFIX_MARK in node:
             return None
         alts: list[str] = []
-        if depth < max_length:
-            allowed = _IDENT_FIRST if depth == 0 else _IDENT_REST
-            used: set[str] = set()
-            for ch, child in sorted(node.items()):
-                if not ch or ch == _PREFIX_MARK:
-                    continue
-                used.update({ch.lower(), ch.upper()})
-                below = render(child, depth + 1)
-                if below is not None:
-                    alts.append(_case_class(ch, True) + below)
-            others = _char_class(c for c in allowed if c not in used)
-            if others:
-                alts.append(others + tail(depth + 1))
+        allowed = _IDENT_FIRST if depth == 0 else _IDENT_REST
+        used: set[str] = set()
+        for ch, child in sorted(node.items()):
+            if not ch or ch == _PREFIX_MARK:
+                continue
+            used.update({ch.lower(), ch.upper()})
+            below = render(child, depth + 1)
+            if below is not None:
+                alts.append(_case_class(ch, True) + below)
+        others = _char_class(c for c in allowed if c not in used)
+        if others:
+            alts.append(others + "[A-Za-z0-9_]*")
         if depth > 0 and "" not in node:
             alts.append("")
         if not alts:
@@ -240,7 +240,9 @@ def render_dialect_terminals(dialect: Dialect) -> str:
 def render_dialect_file(dialect: Dialect) -> str:
     """The whole text of ``grammars/sql/<dialect>.lark``."""
     return (
-        f"// {dialect.description}\n// parser: lalr\n// include: {dialect.base_grammar}\n"
+        f"// {dialect.description}\n// parser: lalr\n"
+        f"// lexer-last: {' '.join(NAME_TERMINALS + ('TYPE_NAME',) + dialect.word_terminals + ('_SEP', '_TRAIL'))}\n"
+        f"// include: {dialect.base_grammar}\n"
         "// Generated from constrain/sql/_dialects.py by constrain.sql.grammar.render_dialect_file.\n\n"
         + render_dialect_terminals(dialect)
     )
@@ -252,7 +254,7 @@ def bare_reserved_tables(dialect: Dialect, tables: Iterable[str]) -> set[str]:
     (DuckDB's ``show``, MySQL's ``match``): a schema-bound grammar admits them bare where a table or a
     column's qualifier stands, since that is how models write them, and ``validate`` quotes them."""
     reserved = dialect.reserved - dialect.grammar_keywords - dialect.value_words
-    return {_ascii_lower(t) for t in tables if _ascii_lower(t) in reserved and len(t) <= MAX_IDENTIFIER_LENGTH
+    return {_ascii_lower(t) for t in tables if _ascii_lower(t) in reserved
             and _sqlglot_reads_bare_table(dialect.sqlglot_name, _ascii_lower(t))}
 
 
