@@ -231,8 +231,10 @@ class EngineCopies(Started):
     one ``Database`` per (engine, database) opened on first use, everything closed, stopped and removed
     on exit (also after an error or Ctrl-C). ``load`` holds the seconds spent per engine."""
 
-    def __init__(self, engines: Sequence[str], corpus: Path, db_ids: Sequence[str], *, lower_names: bool = False) -> None:
+    def __init__(self, engines: Sequence[str], corpus: Path, db_ids: Sequence[str], *, lower_names: bool = False,
+                 samples: int = 3) -> None:
         self.engines, self.corpus, self.db_ids, self.lower_names = list(engines), corpus, list(db_ids), lower_names
+        self.samples = samples
         self.specs: dict[tuple[str, str], Any] = {}
         self.open: dict[tuple[str, str], Any] = {}
         self.servers: list[Any] = []
@@ -278,7 +280,7 @@ class EngineCopies(Started):
 
         key = (engine, db_id)
         if key not in self.open:
-            self.open[key] = connect(self.specs[key], samples=3)
+            self.open[key] = connect(self.specs[key], samples=self.samples)
         return self.open[key]
 
     def close(self) -> None:
@@ -414,6 +416,7 @@ def main() -> None:
     parser.add_argument("--db-engine", default="sqlite", metavar="ENGINES",
                         help="comma-separated engines to ask on: sqlite, postgres, mysql, duckdb (default: sqlite)")
     parser.add_argument("--lower-names", action="store_true", help="lower-case table and column names in the engine copies")
+    parser.add_argument("--samples", type=int, default=3, help="sample values per column in the schema prompt (default 3)")
     parser.add_argument("--warehouse", choices=_warehouse.KINDS, default=None, help="also ask every question against the warehouse")
     parser.add_argument("--schema-budget", type=int, default=None, metavar="TOKENS", help="the warehouse prompt's schema budget (default: sql.ask's, fitted to the model's context)")
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="the Spider corpus folder")
@@ -514,7 +517,7 @@ def main() -> None:
         print("\n".join(line) if args.show else f"[{n_done}/{total}] {time.perf_counter() - started:.0f} s  {engine:8} {db_id}: {marks}",
               flush=True)
 
-    with EngineCopies(engines, args.corpus, list(by_db), lower_names=args.lower_names) as copies, \
+    with EngineCopies(engines, args.corpus, list(by_db), lower_names=args.lower_names, samples=args.samples) as copies, \
             _warehouse.for_run(args.warehouse, args.corpus, sql_ask, modes, args.lower_names, args.schema_budget) as warehouse:
         started = time.perf_counter()
         for db_id, items in by_db.items():
