@@ -266,19 +266,21 @@ class Recorder:
                                      "modes": {mode: _empty() for mode in modes}}
 
     def record(self, mode: str, q: dict[str, Any], answer: Any) -> str:
-        """Count ``answer`` to question ``q`` (or the ``ConstrainError`` ask raised); a note for the question's
-        report line."""
+        """Count ``answer`` to question ``q`` (or the ``ConstrainError`` ask raised: its ``prompt_tables`` count
+        toward recall too); a note for the question's report line."""
         counts = self.data["modes"][mode]
         counts["asked"] += 1
         if isinstance(answer, Exception):
             counts["failed"] += 1
             attempts = getattr(answer, "attempts", ())
-            if not attempts:
+            held = getattr(answer, "prompt_tables", ())
+            if not attempts or not held:
                 return f"  {'':14}     no answer: retrieval not known"
             counts["prompt_tokens"].append(max(a.usage.input_tokens for a in attempts))
-            return f"  {'':14}     no answer: retrieval not known, prompt {counts['prompt_tokens'][-1]} tokens"
-        counts["prompt_tokens"].append(prompt_tokens(answer))
-        tables = answer.to_dict().get("prompt_tables")
+            tables = [p.to_dict() for p in held]
+        else:
+            counts["prompt_tokens"].append(prompt_tokens(answer))
+            tables = answer.to_dict().get("prompt_tables")
         gold = gold_tables(q["query"])
         if tables is None:
             counts["unlinked"] += 1
@@ -292,7 +294,7 @@ class Recorder:
         counts["recalled_with_repairs"] += retrieval(q["db_id"], gold, tables)[0]
         counts["same_named"] += same_named
         missing = sorted(gold - {t for s, t in (split_table(str(e["table"])) for e in tables) if s == q["db_id"].lower()})
-        return (f"  {'':14}     prompt {counts['prompt_tokens'][-1]} tokens, {len(tables)} tables, "
+        return (f"  {'':14}     {'no answer, ' if isinstance(answer, Exception) else ''}prompt {counts['prompt_tokens'][-1]} tokens, {len(tables)} tables, "
                 f"recall {'ok' if recalled else 'MISS ' + ', '.join(missing)}{', same-named table elsewhere' if same_named else ''}")
 
 

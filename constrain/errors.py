@@ -305,10 +305,13 @@ class TruncatedError(ConstrainError):
 
 
 class GenerationError(ConstrainError):
-    """Every attempt of the generate–validate loop failed; ``attempts`` keeps each one for audit."""
+    """Every attempt of the generate–validate loop failed; ``attempts`` keeps each one for audit. From
+    ``sql.ask``, ``prompt_tables`` lists the tables its prompts held and why (as ``Answer.prompt_tables``),
+    so a failure too can be traced to retrieval or to the model."""
 
-    def __init__(self, message: str, *, attempts: Sequence[Any] = ()) -> None:
+    def __init__(self, message: str, *, attempts: Sequence[Any] = (), prompt_tables: Sequence[Any] = ()) -> None:
         self.attempts = list(attempts)
+        self.prompt_tables = tuple(prompt_tables)
         super().__init__(message)
 
 

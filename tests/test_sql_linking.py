@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from _fault_server import fault_server, output, served  # noqa: F401  (fixtures)
 from constrain import sql
-from constrain.errors import InputError, SchemaError
+from constrain.errors import GenerationError, InputError, SchemaError
 from constrain.providers import OpenAI
 from constrain.sql import Column, ForeignKey, Schema, Table
 from constrain.sql._linking import SchemaPrompt, estimate_tokens, fit, linker_for, literals
@@ -237,6 +237,33 @@ def test_a_refusal_pointing_into_an_unseen_table_describes_it_in_the_feedback(se
     feedback = server.requests_to("/responses")[1].body["input"][-1]["content"]
     assert "the schema above left out wine.wine_makers" in feedback and "CREATE TABLE wine.wine_makers (" in feedback
     assert answer.prompt_tables[-1].to_dict() == {"table": "wine.wine_makers", "reason": "repair", "round": 2}
+
+
+@pytest.mark.parametrize("candidates", [1, 2])
+def test_a_failed_ask_still_says_what_its_prompts_held(served, candidates: int, tmp_path: Path) -> None:
+    """No valid query in any round: the error carries the prompt's tables and the repair's, as an answer would."""
+    server, url = served
+    db = _sqlite_warehouse(tmp_path / "w.sqlite", 120)
+    server.inject(*[output("SELECT region FROM wine__wine_maker")] * 4)
+    with pytest.raises(GenerationError) as caught:
+        sql.ask("Which telescopes have an aperture above 500 mm?", db=str(db), provider=OpenAI(base_url=url, model="m"),
+                schema_budget=600, candidates=candidates, max_attempts=2)
+    held = {p.table: p.to_dict() for p in caught.value.prompt_tables}
+    assert held["astronomy__telescopes"]["reason"].startswith("bm25: telescope") and held["astronomy__telescopes"]["round"] == 1
+    assert held["wine__wine_makers"] == {"table": "wine__wine_makers", "reason": "repair", "round": 2}
+
+
+def test_cli_json_of_a_failed_ask_lists_the_prompt_tables(served, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from constrain.cli import main
+
+    server, url = served
+    db = _sqlite_warehouse(tmp_path / "w.sqlite", 120)
+    server.inject(*[output("SELECT nosuch FROM astronomy__telescopes")] * 3)
+    code = main(["sql", "How many telescopes?", "--db", str(db), "--provider", "openai", "--base-url", url,
+                 "--model", "m", "--candidates", "1", "--schema-budget", "300", "--json"])
+    assert code == 1
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["ok"] is False and record["prompt_tables"][0]["table"] == "astronomy__telescopes"
 
 
 def _sqlite_warehouse(path: Path, tables: int) -> Path:

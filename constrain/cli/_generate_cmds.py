@@ -105,7 +105,10 @@ def _report_failure(exc: GenerationError, out: Output) -> int:
         message = (a.get("error") or {}).get("message", "")
         out.line(f"attempt {a['number']}: {message}")
         out.line(f"  output: {a['raw']!r}")
-    out.json({"ok": False, "error": {"type": "GenerationError", "message": str(exc)}, "attempts": attempts})
+    record: dict[str, Any] = {"ok": False, "error": {"type": "GenerationError", "message": str(exc)}, "attempts": attempts}
+    if exc.prompt_tables:  # sql: what the prompts held, to tell a retrieval miss from a model's slip
+        record["prompt_tables"] = [p.to_dict() for p in exc.prompt_tables]
+    out.json(record)
     out.error(str(exc))
     return 1
 

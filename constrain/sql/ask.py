@@ -283,8 +283,11 @@ class _Checker:
     def prompt_tables(self, attempts: Sequence[Attempt]) -> tuple[PromptTable, ...]:
         """The tables the prompt held: the first prompt's, then those a refused attempt's feedback described."""
         held = self.plan.prompt.tables if self.plan.prompt is not None else ()
-        for attempt in attempts:
-            held += tuple(PromptTable(t.key, "repair", attempt.number + 1) for t in self.unseen.get(attempt.raw, ()))
+        listed = {p.table for p in held}
+        for attempt in attempts:  # a table once, from the round whose feedback first described it
+            added = [t.key for t in self.unseen.get(attempt.raw, ()) if t.key not in listed]
+            held += tuple(PromptTable(key, "repair", attempt.number + 1) for key in added)
+            listed.update(added)
         return held
 
     def repaired(self, text: str) -> SQLQuery:
@@ -498,7 +501,7 @@ class _Ask:
         return GenerationError(
             f"no valid query: none of {len(candidates)} candidates ({rounds} round{'s' if rounds > 1 else ''}) "
             f"validated and ran; last error: {last}",
-            attempts=attempts,
+            attempts=attempts, prompt_tables=self.plan.prompt.tables if self.plan.prompt is not None else (),
         )
 
 
@@ -590,9 +593,13 @@ def _ask(job: _Ask, max_attempts: int, max_tokens: int | None, max_total_tokens:
     question = job.question
     if job.k == 1:
         checker = job.checker
-        result = generate(job.plan.messages, grammar=job.plan.grammar, provider=job.provider, validator=checker, describe=False,
-                          max_attempts=max_attempts, max_tokens=max_tokens, max_total_tokens=max_total_tokens,
-                          on_delta=on_delta, tool_name="sql_query")
+        try:
+            result = generate(job.plan.messages, grammar=job.plan.grammar, provider=job.provider, validator=checker,
+                              describe=False, max_attempts=max_attempts, max_tokens=max_tokens,
+                              max_total_tokens=max_total_tokens, on_delta=on_delta, tool_name="sql_query")
+        except GenerationError as exc:
+            exc.prompt_tables = checker.prompt_tables(exc.attempts)
+            raise
         return checker.answer(question, result)
     flow = job.rounds(max_attempts, max_total_tokens)
     requests = next(flow)
@@ -643,9 +650,13 @@ async def _aask(job: _Ask, max_attempts: int, max_tokens: int | None, max_total_
     question = job.question
     if job.k == 1:
         checker = job.checker
-        result = await agenerate(job.plan.messages, grammar=job.plan.grammar, provider=job.provider, validator=checker, describe=False,
-                                 max_attempts=max_attempts, max_tokens=max_tokens, max_total_tokens=max_total_tokens,
-                                 on_delta=on_delta, tool_name="sql_query")
+        try:
+            result = await agenerate(job.plan.messages, grammar=job.plan.grammar, provider=job.provider, validator=checker,
+                                     describe=False, max_attempts=max_attempts, max_tokens=max_tokens,
+                                     max_total_tokens=max_total_tokens, on_delta=on_delta, tool_name="sql_query")
+        except GenerationError as exc:
+            exc.prompt_tables = checker.prompt_tables(exc.attempts)
+            raise
         return checker.answer(question, result)
     flow = job.rounds(max_attempts, max_total_tokens)
     requests = next(flow)
