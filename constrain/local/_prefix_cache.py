@@ -100,7 +100,7 @@ def model_digest(path: Path, memo_dir: Path | None) -> str:
 
 
 def _write_atomically(target: Path, *parts: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as out:
