@@ -246,6 +246,21 @@ NAME: /[a-z]{1,16}/
 """
 
 
+def test_an_embedded_grammar_keeps_its_lexer_order_under_lalr(tmp_path: Path) -> None:
+    """sql/sqlite's names are unbounded and tried after its keywords (``// lexer-last:``); embedded under a
+    prefix, the order travels with the mangled names, so LALR still reads NOT as a keyword, notable as a name."""
+    if "sql/sqlite" not in catalog():
+        pytest.skip("sql/sqlite is not packaged in this checkout")
+    path = tmp_path / "alerts.lark"
+    path.write_text(SQL_RULE_DSL.replace("// parser: earley\n", ""), encoding="utf-8")
+    grammar = constrain.load_grammar(path)
+    assert grammar.parser == "lalr"
+    assert "// lexer-last: SQL__QUALIFIER" in grammar.text and "_SQL__TRAIL" in grammar.text.splitlines()[1]
+    for text in ["when NOT a > 1 notify ops", "when notable > 1 notify ops", "when NOT notable notify x"]:
+        assert grammar.matches(text), text
+        grammar.parse(text)
+
+
 def test_embedding_a_sql_expression(tmp_path: Path) -> None:
     if "sql/sqlite" not in catalog():
         pytest.skip("sql/sqlite is not packaged in this checkout")

@@ -37,7 +37,8 @@ Loader = Callable[[str], str]
 
 _INCLUDE = re.compile(r"^//\s*include:\s*(?P<name>[\w/.-]+)(?:\s+as\s+(?P<prefix>\S+))?\s*$")
 _PREFIX = re.compile(r"^[a-z][a-z0-9_]*$")
-_HEADER = re.compile(r"^//\s*(parser:|include:)")
+_HEADER = re.compile(r"^//\s*(parser:|include:|lexer-last:)")
+_LEXER_LAST = re.compile(r"^//\s*lexer-last:(?P<names>.*)$")
 
 
 def mangle_name(name: str, prefix: str) -> str:
@@ -183,6 +184,7 @@ def expand(text: str, load: Loader, *, _seen: tuple[str, ...] = ()) -> str:
     header, own_body = own[:header_end], own[header_end:]
 
     included: list[_Block] = []
+    lexer_last = _lexer_last(header)
     for inc in includes:
         if inc.name in _seen:
             raise GrammarError(f"grammar include cycle: {' -> '.join(_seen + (inc.name,))}")
@@ -191,13 +193,30 @@ def expand(text: str, load: Loader, *, _seen: tuple[str, ...] = ()) -> str:
         except GrammarError as exc:
             raise GrammarError(f"grammar line {inc.line}: cannot include {inc.name!r}: {exc}") from None
         blocks = _split_blocks(expand(source, load, _seen=_seen + (inc.name,)))
+        names = _lexer_last(blocks)
+        lexer_last += [mangle_name(n, inc.prefix) for n in names] if inc.prefix else names
         included.extend(_embed(blocks, inc.prefix) if inc.prefix else _without_header(blocks))
+    if lexer_last:  # what an included grammar asks of lark's lexer holds in the whole (see _packaged)
+        header = [b for b in header if not _LEXER_LAST.match(b.text.strip())]
+        header += _split_blocks(f"// lexer-last: {' '.join(dict.fromkeys(lexer_last))}\n")
 
     overridden = {b.name for b in own_body if b.kind == "definition"}
     merged = [b for b in included if not (b.kind == "definition" and b.name in overridden)]
     blocks = _dedup_common_imports(header + merged + own_body)
     blocks = _drop_unreached_embedded(blocks)
     return "".join(_with_newline(b.text) for b in blocks)
+
+
+def _lexer_last(blocks: list[_Block]) -> list[str]:
+    """The names of the ``// lexer-last:`` line among ``blocks``' leading comments."""
+    for block in blocks:
+        if block.kind != "trivia" or not block.text.strip():
+            break
+        for line in block.text.splitlines():
+            m = _LEXER_LAST.match(line.strip())
+            if m:
+                return m.group("names").split()
+    return []
 
 
 def _with_newline(text: str) -> str:
