@@ -230,8 +230,8 @@ class Schema:
 
     def describe(self, *, keys: bool = False, samples: bool = False) -> str:
         """``CREATE TABLE``-like text for prompts: compact, one table per line; with ``keys`` the primary
-        and foreign keys, with ``samples`` a comment of sample values after each non-key column that has
-        them (one column per line then; values cut at ``SAMPLE_CHARS``)."""
+        and foreign keys, with ``samples`` a comment of sample values after each non-key column that holds
+        text (one column per line then; values cut at ``SAMPLE_CHARS``)."""
         quote = self.sql_dialect.quote
         lines = []
         for table in self.tables:
@@ -317,7 +317,10 @@ def _column_lines(table: Table, quote: Any, keys: bool, samples: bool) -> list[s
         if fk is not None:
             text += f" REFERENCES {_ref(fk, quote)}({quote(fk.ref_columns[0])})"
         is_key = column.name in pk or fk is not None
-        shown = ", ".join(_sample_literal(v) for v in column.samples) if samples and column.samples and not is_key else ""
+        # values of text columns only: a number's type says what it looks like (bench/nl2sql.py, Spider dev:
+        # 330/493 right with them left out, 326 with them, for 24% fewer schema tokens)
+        textual = any(isinstance(v, str) for v in column.samples)
+        shown = ", ".join(_sample_literal(v) for v in column.samples) if samples and textual and not is_key else ""
         note = _one_line(column.comment)
         items.append((text, "; ".join(part for part in (note, f"e.g. {shown}" if shown else "") if part)))
     if len(pk) > 1:
