@@ -244,7 +244,8 @@ def test_the_prompt_describes_keys_and_a_few_bounded_sample_values(served) -> No
     sql.ask("How many albums?", db=_chinook(), provider=_provider(url), candidates=1)
     prompt = server.requests_to("/responses")[0].body["input"][0]["content"]
     assert "AlbumId INTEGER PRIMARY KEY" in prompt and "ArtistId INTEGER REFERENCES Artist(ArtistId)" in prompt
-    assert "Name NVARCHAR(120)  -- e.g. 'AC/DC', 'Accept', 'Aerosmith'" in prompt
+    assert "Name NVARCHAR(120)  -- e.g. 'AC/DC'\n" in prompt  # one value, of text columns only
+    assert "  Milliseconds INTEGER,\n" in prompt and "  UnitPrice NUMERIC(10,2)\n" in prompt
     assert "'Embraer - Empresa Brasileira de Aeron...'" in prompt  # a long value is cut
     plain = sql.Schema.from_sqlite(_chinook())
     rich = sql.Schema.from_sqlite(_chinook(), samples=3)

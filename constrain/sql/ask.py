@@ -54,7 +54,7 @@ Use only the tables and columns above. Answer by calling the tool; its input is 
 DIALECT_NAMES = {"postgres": "PostgreSQL", "mysql": "MySQL", "duckdb": "DuckDB"}
 REDRAW_TEMPERATURE = 1.0  # the fresh samples of a repair round: hotter, to leave the failed drafts' track
 MAX_SCHEMA_REPAIRS = 3  # changes proposed by SchemaError.fix applied to one query, at most
-SAMPLE_VALUES = 3  # distinct values per column shown in the prompt
+SAMPLE_VALUES = 3  # distinct values read per column: linking matches them all, a prompt shows schema.SHOWN_SAMPLES
 # the schema part of the prompt, in tokens: the largest Spider database (~3,500 by the estimate) and
 # Chinook fit whole; a warehouse of many databases is linked (bench/linking.py)
 DEFAULT_SCHEMA_BUDGET = 4000
