@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from ..errors import GrammarError
+from ._packaged import read_header
 from ._tokens import Token, tokenize
 
 __all__ = ["expand", "mangle_name"]
@@ -38,7 +39,7 @@ Loader = Callable[[str], str]
 _INCLUDE = re.compile(r"^//\s*include:\s*(?P<name>[\w/.-]+)(?:\s+as\s+(?P<prefix>\S+))?\s*$")
 _PREFIX = re.compile(r"^[a-z][a-z0-9_]*$")
 _HEADER = re.compile(r"^//\s*(parser:|include:|lexer-last:)")
-_LEXER_LAST = re.compile(r"^//\s*lexer-last:(?P<names>.*)$")
+_LEXER_LAST = re.compile(r"^//\s*lexer-last:")
 
 
 def mangle_name(name: str, prefix: str) -> str:
@@ -184,7 +185,7 @@ def expand(text: str, load: Loader, *, _seen: tuple[str, ...] = ()) -> str:
     header, own_body = own[:header_end], own[header_end:]
 
     included: list[_Block] = []
-    lexer_last = _lexer_last(header)
+    lexer_last = list(read_header(own_text).lexer_last)
     for inc in includes:
         if inc.name in _seen:
             raise GrammarError(f"grammar include cycle: {' -> '.join(_seen + (inc.name,))}")
@@ -192,8 +193,9 @@ def expand(text: str, load: Loader, *, _seen: tuple[str, ...] = ()) -> str:
             source = load(inc.name)
         except GrammarError as exc:
             raise GrammarError(f"grammar line {inc.line}: cannot include {inc.name!r}: {exc}") from None
-        blocks = _split_blocks(expand(source, load, _seen=_seen + (inc.name,)))
-        names = _lexer_last(blocks)
+        expanded = expand(source, load, _seen=_seen + (inc.name,))
+        blocks = _split_blocks(expanded)
+        names = read_header(expanded).lexer_last
         lexer_last += [mangle_name(n, inc.prefix) for n in names] if inc.prefix else names
         included.extend(_embed(blocks, inc.prefix) if inc.prefix else _without_header(blocks))
     if lexer_last:  # what an included grammar asks of lark's lexer holds in the whole (see _packaged)
@@ -205,18 +207,6 @@ def expand(text: str, load: Loader, *, _seen: tuple[str, ...] = ()) -> str:
     blocks = _dedup_common_imports(header + merged + own_body)
     blocks = _drop_unreached_embedded(blocks)
     return "".join(_with_newline(b.text) for b in blocks)
-
-
-def _lexer_last(blocks: list[_Block]) -> list[str]:
-    """The names of the ``// lexer-last:`` line among ``blocks``' leading comments."""
-    for block in blocks:
-        if block.kind != "trivia" or not block.text.strip():
-            break
-        for line in block.text.splitlines():
-            m = _LEXER_LAST.match(line.strip())
-            if m:
-                return m.group("names").split()
-    return []
 
 
 def _with_newline(text: str) -> str:
