@@ -148,6 +148,15 @@ def bfcl_schema(function: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _declared_order(properties: Mapping[str, Any], required: list[str]) -> list[str]:
+    """The parameters in the function's own order, as far as the corpus keeps it: its files list
+    ``properties`` sorted by name, but ``required`` in the author's order, and a Python function's
+    required parameters come before those with a default. So: the required ones as ``required`` lists
+    them, then the others as given."""
+    first = [name for name in required if name in properties]
+    return first + [name for name in properties if name not in first]
+
+
 def _bfcl_node(node: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     kind = node.get("type")
@@ -164,7 +173,8 @@ def _bfcl_node(node: Mapping[str, Any]) -> dict[str, Any]:
     if "enum" in node:
         out["enum"] = list(node["enum"])
     if "properties" in node:
-        out["properties"] = {name: _bfcl_node(sub) for name, sub in node["properties"].items()}
+        order = _declared_order(node["properties"], node.get("required") or [])
+        out["properties"] = {name: _bfcl_node(node["properties"][name]) for name in order}
         out["additionalProperties"] = False
     if node.get("required"):
         out["required"] = list(node["required"])

@@ -193,6 +193,17 @@ def test_config_type_mapping() -> None:
                 "e": {"type": "string", "description": "(default: null)", "enum": ["x", "y"]}}}}}
 
 
+def test_config_parameters_in_the_functions_order() -> None:
+    # the corpus sorts properties by name; required parameters come first, in the order `required` keeps
+    parameters = {"type": "dict", "required": ["origin", "destination"], "properties": {
+        "destination": {"type": "string"}, "origin": {"type": "string"}, "unit": {"type": "string"},
+        "avoid": {"type": "dict", "required": ["tolls"], "properties": {"ferries": {"type": "boolean"},
+                                                                       "tolls": {"type": "boolean"}}}}}
+    schema = gt.bfcl_schema({"name": "f", "parameters": parameters})
+    assert list(schema["properties"]) == ["origin", "destination", "unit", "avoid"]
+    assert list(schema["properties"]["avoid"]["properties"]) == ["tolls", "ferries"]
+
+
 def test_config_ground_truth_answers_are_right(config_tasks) -> None:  # type: ignore[no-untyped-def]
     for task in config_tasks.values():
         raw = json.dumps(_first_allowed(task.expected))
