@@ -137,8 +137,8 @@ def bfcl_schema(function: Mapping[str, Any]) -> dict[str, Any]:
     ("dict" -> object, "float" -> number, "tuple" -> array, "any" -> no constraint), descriptions, enums,
     ``required``, ``properties`` and ``items`` kept, a default stated in the description as
     "(default: X)". Objects with declared properties are closed (``additionalProperties: false``): BFCL
-    counts any other parameter as wrong. The function's name is the ``title``, its description the
-    schema's."""
+    counts any other parameter as wrong. Parameters keep the function's own order (``_declared_order``:
+    the corpus sorts them by name). The function's name is the ``title``, its description the schema's."""
     schema = _bfcl_node(function["parameters"])
     schema.setdefault("type", "object")
     out: dict[str, Any] = {"title": function["name"]}

@@ -103,7 +103,7 @@ def _field_values(name: str) -> st.SearchStrategy[Any]:
 @st.composite
 def _typed_leaf(draw: st.DrawFn) -> Expr:
     name = draw(st.sampled_from(sorted(TYPES)))
-    if draw(st.booleans()):
+    if TYPES[name] != "boolean" and draw(st.booleans()):  # booleans take = and != only
         return In(name, tuple(draw(st.lists(_field_values(name), min_size=1, max_size=3))))
     ops = ["=", "!="] if TYPES[name] == "boolean" else ["=", "!=", "<", "<=", ">", ">="]
     return Comparison(name, draw(st.sampled_from(ops)), draw(_field_values(name)))
@@ -158,7 +158,7 @@ def well_typed(expr: Expr) -> bool:
     if isinstance(expr, Comparison):
         return _fits(expr.field, expr.value)
     if isinstance(expr, In):
-        return all(_fits(expr.field, v) for v in expr.values)
+        return TYPES.get(expr.field) != "boolean" and all(_fits(expr.field, v) for v in expr.values)
     if isinstance(expr, Not):
         return well_typed(expr.operand)
     assert isinstance(expr, (And, Or))
@@ -195,6 +195,7 @@ def test_bound_language_is_the_packaged_one_restricted_to_fields_and_types(expr:
     ("qty IN (1, 2e3)", 12),
     ("vip < 1", 4),
     ("vip = 1", 6),
+    ("vip IN (true)", 4),  # booleans are compared with = and != only
     ("created > \"2024-01-01\"", 10),
     ("country = \"IT\"", 11),
     ("country = \"D\\u0045\"", 12),  # an enum value is written in its one canonical spelling

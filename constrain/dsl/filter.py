@@ -16,7 +16,8 @@ Checks left to Python only: none.
 
 ``grammar(fields)`` binds the language to your data: the same expressions, but only the fields listed
 (a pydantic model, a JSON Schema, ``{name: type}`` or ``fields_of_table(db, table)``), each compared only
-with values of its type, and a string field with enum values only with those.
+with values of its type, a string field with enum values only with those, and a boolean field only with
+``=`` and ``!=`` (no IN list: ``paid IN (true, false)`` says nothing a comparison cannot).
 """
 
 from __future__ import annotations
@@ -350,9 +351,9 @@ def bound_text(fields: tuple[Field, ...], header: str, *, keep: tuple[str, ...] 
     for group in field_groups(fields):
         f, v = group.terminal, group.value_rule
         comparisons.append(f"{f} _WS? EQ_OP _WS? {v}")
-        if group.type != "boolean":  # booleans are only equal or not
+        if group.type != "boolean":  # booleans are only equal or not (an IN list of them says no more)
             comparisons.append(f"{f} _WS? ORDER_OP _WS? {v}")
-        memberships.append(f'{f} _WS _IN _WS? "(" _WS? {v} (_WS? "," _WS? {v})* _WS? ")"')
+            memberships.append(f'{f} _WS _IN _WS? "(" _WS? {v} (_WS? "," _WS? {v})* _WS? ")"')
         definitions.append(f"{f}: {_fields.literals([m.name for m in group.fields])}")
         if group.enum:
             values = group.value_rule.upper()
@@ -362,12 +363,14 @@ def bound_text(fields: tuple[Field, ...], header: str, *, keep: tuple[str, ...] 
             definitions.append(_VALUE_RULES[group.type])
             if group.type == "integer":
                 definitions.append(f"INTEGER: /{_fields.integer_regex()}/")
-    generated = "\n".join([
-        "comparison: " + "\n          | ".join(comparisons),
-        "membership: " + "\n          | ".join(memberships),
-        *definitions,
-    ]) + "\n"
-    return _fields.rebuild(_packaged_text(GRAMMAR), _REPLACED, generated, header, keep)
+    replaced = set(_REPLACED)
+    if memberships:
+        lists = ["membership: " + "\n          | ".join(memberships)]
+    else:  # only booleans: no IN list at all
+        replaced.add("atom")
+        lists = ["?atom: comparison\n     | group"]
+    generated = "\n".join(["comparison: " + "\n          | ".join(comparisons), *lists, *definitions]) + "\n"
+    return _fields.rebuild(_packaged_text(GRAMMAR), replaced, generated, header, keep)
 
 
 def _words(f: Field) -> str:
