@@ -67,10 +67,12 @@ def target_grammar(task: tasks.Task, *, guided: bool) -> Grammar:
             return schema_grammar(task.target, declared_keys=guided, name=task.id, widen=True)
     if task.kind == "cron":
         return constrain.load_grammar("dsl/cron")
-    module = filter_dsl if task.kind == "filter" else chart_dsl
     if not guided:
         return constrain.load_grammar(f"dsl/{task.kind}")
-    return module.grammar(dataset_schema(task.dataset or ""), name=f"dsl/{task.kind}[{task.dataset}]")
+    name = f"dsl/{task.kind}[{task.dataset}]"
+    if task.kind == "filter":  # the dataset's name is what its requests call the records ("orders")
+        return filter_dsl.grammar(dataset_schema(task.dataset or ""), records=task.dataset or "records", name=name)
+    return chart_dsl.grammar(dataset_schema(task.dataset or ""), name=name)
 
 
 ENUM_LIMIT = 12

@@ -323,6 +323,21 @@ def test_bound_grammars_check_clean_and_their_examples_are_in_the_language(binde
     assert grammar.name == ("dsl/filter[fields]" if binder is dsl.filter.grammar else "dsl/chart[fields]")
 
 
+def test_filter_examples_call_the_records_by_their_noun() -> None:
+    default = dsl.filter.grammar(FIELDS)
+    orders = dsl.filter.grammar(FIELDS, records="orders")
+    assert [e.output for e in orders.examples] == [e.output for e in default.examples]  # same expressions
+    assert all(e.request.startswith("orders ") for e in orders.examples if e.request.startswith(("records", "orders")))
+    assert sum(e.request.startswith("orders ") for e in orders.examples) == 2  # the lead and the IN list
+    assert not any("orders" in (e.request or "") for e in default.examples)
+    def rules(g: Any) -> list[str]:
+        return [line for line in g.text.splitlines() if not line.startswith("//")]
+    assert rules(orders) == rules(default)  # the same language; only what the model is shown differs
+    for bad in ("", "  ", "a\nb"):
+        with pytest.raises(constrain.InputError, match="plural noun"):
+            dsl.filter.grammar(FIELDS, records=bad)
+
+
 def test_description_names_each_field_with_its_type_and_values() -> None:
     lines = FILTER.description.split("\n")
     assert "amount (number)" in lines and "qty (integer)" in lines and "created (date)" in lines
@@ -590,6 +605,9 @@ def test_cli_generate_with_fields(name: str, server: str, orders_db: Path, capsy
     (["--grammar", "dsl/filter", "--fields", "order date:date"], "'order date'"),
     (["--grammar", "dsl/chart", "--fields", "a:numbr,b:date"], "unknown type 'numbr'"),
     (["--grammar", "dsl/chart", "--fields", "a:numbr"], "as name:type, the type is one of string, number"),
+    (["--grammar", "dsl/filter", "--records", "orders"], "--records names the records of a filter bound to --fields"),
+    (["--grammar", "dsl/chart", "--fields", "a:number", "--records", "orders"], "use it with --grammar dsl/filter"),
+    (["--grammar", "dsl/filter", "--fields", "a:number", "--records", " "], "plural noun"),
 ])
 def test_cli_fields_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["generate", *argv, "--provider", "openai", "--base-url", "http://127.0.0.1:9/v1", "a prompt"])

@@ -283,22 +283,30 @@ def parse(text: str) -> Expr:
 # -- bound to a list of fields ------------------------------------------------------------------------
 
 
-def grammar(fields: Any, *, name: str = "dsl/filter[fields]") -> Grammar:
+def grammar(fields: Any, *, records: str = "records", name: str = "dsl/filter[fields]") -> Grammar:
     """``dsl/filter`` bound to ``fields``: only those names, each compared only with values of its type.
 
     ``fields`` is a pydantic model class, a JSON Schema, a mapping ``{name: type}`` or
     ``fields_of_table(db, table)`` (see ``constrain.dsl._fields``). Every form of the packaged language
     stays (IN lists, NOT, parentheses, precedence, case-insensitive keywords); ``parse_typed`` returns
     the same ``Expr``. The grammar carries a ``description`` and ``examples`` for the model's prompt.
+
+    ``records`` is what requests call the filtered things, as a plural noun (``"orders"``): the worked
+    examples are phrased with it ("orders with amount above 250"), which shows a small model that the
+    noun names the records, not a field (it otherwise writes ``order_id IN (...)`` for "orders from
+    Germany"; docs/benchmarks.md measures it).
     """
-    return _bound_grammar(_fields.field_list(fields), name)
+    if not isinstance(records, str) or not records.strip() or "\n" in records:
+        raise InputError("records= is what requests call the records, a plural noun such as 'orders'",
+                         source=repr(records))
+    return _bound_grammar(_fields.field_list(fields), name, records.strip())
 
 
 @functools.lru_cache(maxsize=32)
-def _bound_grammar(fields: tuple[Field, ...], name: str) -> Grammar:
+def _bound_grammar(fields: tuple[Field, ...], name: str, records: str) -> Grammar:
     return _fields.bound_grammar(  # type: ignore[no-any-return]
         GRAMMAR, fields, name, summary="Filter expressions", description=describe(fields),
-        examples=worked_examples(fields), text=lambda head: bound_text(fields, head),
+        examples=worked_examples(fields, records), text=lambda head: bound_text(fields, head),
         transform=FilterTransformer().transform,
     )
 
@@ -415,10 +423,11 @@ def categories(fields: tuple[Field, ...]) -> list[Field]:
     return sorted((f for f in fields if f.type == "string"), key=lambda f: not f.enum)
 
 
-def worked_examples(fields: tuple[Field, ...]) -> tuple[Example, ...]:
-    """Requests over ``fields`` and the expressions they mean, shown to the model as worked examples:
-    one condition; one of several values (IN); a value and a year (a date range); an OR; a negation
-    (as many as the fields' types allow). Each form appears once, so no one form is copied everywhere."""
+def worked_examples(fields: tuple[Field, ...], records: str = "records") -> tuple[Example, ...]:
+    """Requests over ``fields`` (the filtered things called ``records``) and the expressions they mean,
+    shown to the model as worked examples: one condition; one of several values (IN); a value and a
+    year (a date range); an OR; a negation (as many as the fields' types allow). Each form appears once,
+    so no one form is copied everywhere."""
     number = (measures(fields) or [None])[0]
     texts = categories(fields)
     date = next((f for f in fields if f.type == "date"), None)
@@ -426,14 +435,14 @@ def worked_examples(fields: tuple[Field, ...]) -> tuple[Example, ...]:
     out: list[Example] = []
     lead = number or (texts[0] if texts else None) or date or flag or fields[0]
     lead_text, lead_cmp = _phrase(lead, 0)
-    out.append(Example(str(lead_cmp), f"records with {lead_text}"))
+    out.append(Example(str(lead_cmp), f"{records} with {lead_text}"))
     if texts:
         first, second = _string_values(texts[0])
         if first != second:
             out.append(Example(str(In(texts[0].name, (first, second))),
-                               f"records for {json.dumps(first, ensure_ascii=False)} or {json.dumps(second, ensure_ascii=False)}"
+                               f"{records} for {json.dumps(first, ensure_ascii=False)} or {json.dumps(second, ensure_ascii=False)}"
                                if texts[0].enum else  # a listed value names its field: requests say "from Germany"
-                               f"records whose {_words(texts[0])} is {json.dumps(first)} or {json.dumps(second)}"))
+                               f"{records} whose {_words(texts[0])} is {json.dumps(first)} or {json.dumps(second)}"))
     if date is not None:
         year = (Comparison(date.name, ">=", datetime.date(2023, 1, 1)), Comparison(date.name, "<=", datetime.date(2023, 12, 31)))
         other = texts[1] if len(texts) > 1 else texts[0] if texts else flag
