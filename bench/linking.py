@@ -3,7 +3,8 @@
 Every database of ``corpora/spider/database`` becomes one schema of a single ``Schema`` (its tables named
 ``db_id.table``, three sample values per column as ``sql.ask`` reads them); each shared dev question is
 linked against the whole warehouse at the default budget. Recall counts the questions whose gold query's
-tables were all in the prompt (sqlglot reads the gold tables). Pure CPU, no model.
+tables were all in the prompt (sqlglot reads the gold tables); "first table" those whose prompt opens with a
+table of the question's own database (what a small model reads as the likeliest). Pure CPU, no model.
 
     python bench/linking.py [--budget N] [--limit N] [--json]
 """
@@ -69,7 +70,7 @@ def main() -> int:
     built = time.perf_counter() - started
 
     questions = json.loads((SPIDER / "dev_shared.json").read_text())[: args.limit]
-    found, tokens, tables, seconds, missed = 0, [], [], [], []
+    found, first_right, tokens, tables, seconds, missed = 0, 0, [], [], [], []
     for item in questions:
         gold = gold_tables(item["query"], item["db_id"], schema)
         t0 = time.perf_counter()
@@ -78,6 +79,7 @@ def main() -> int:
         seconds.append(time.perf_counter() - t0)
         assert estimate_tokens(text) <= args.budget
         shown = {p.table for p in held}
+        first_right += bool(held) and held[0].table.split(".")[0] == item["db_id"]
         if gold <= shown:
             found += 1
         else:
@@ -94,6 +96,7 @@ def main() -> int:
         "largest_database": largest,
         "largest_database_tokens": largest_tokens,
         "recall": round(found / len(questions), 4),
+        "first_table_of_the_database": round(first_right / len(questions), 4),
         "prompt_tokens_p50": statistics.median(tokens),
         "prompt_tokens_max": max(tokens),
         "prompt_tables_p50": statistics.median(tables),
@@ -103,6 +106,7 @@ def main() -> int:
     print(f"warehouse: {figures['warehouse_tables']} tables, {figures['warehouse_columns']} columns, "
           f"~{whole} tokens described whole; largest database {largest}: ~{largest_tokens} tokens")
     print(f"budget {args.budget}: recall {found}/{len(questions)} = {100 * found / len(questions):.1f}%; "
+          f"first table from the question's database {first_right}/{len(questions)}; "
           f"prompt tokens p50 {figures['prompt_tokens_p50']}, max {figures['prompt_tokens_max']}; "
           f"tables p50 {figures['prompt_tables_p50']}; linking p50 {figures['link_ms_p50']} ms")
     for miss in missed[:10]:

@@ -79,9 +79,9 @@ _STOPWORDS = frozenset()
 def _stopwords() -> frozenset[str]:
     global _STOPWORDS
     if not _STOPWORDS:
-        from bm25s.stopwords import STOPWORDS_EN
+        from bm25s.stopwords import STOPWORDS_EN_PLUS  # NLTK's 179 words ("how", "did", "after"); _EN has 33
 
-        _STOPWORDS = frozenset(STOPWORDS_EN) | {"many", "much", "list", "show", "find", "give", "return", "number"}
+        _STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | {"many", "much", "list", "show", "find", "give", "return", "number"}
     return _STOPWORDS
 
 
@@ -110,24 +110,33 @@ def _literal(value: Any) -> str | None:
     return text or None
 
 
+MIN_BARE_VALUE = 3  # an unquoted capitalised word this short ("TV", "US") matches too many stored codes
 _QUOTED = re.compile(r"'([^']+)'|\"([^\"]+)\"|‘([^’]+)’|“([^”]+)”")
 _CAPITALISED = re.compile(r"\b[A-Z][\w'.-]*(?:\s+(?:of|de|la|the|and|&)?\s*[A-Z][\w'.-]*)*")
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
 
 
 def literals(question: str) -> list[str]:
-    """The question's candidate values: quoted text, runs of capitalised words (and each word of a run),
-    numbers; normalised as stored values are compared (case-folded, spaces collapsed)."""
+    """The question's candidate values: quoted text, runs of capitalised words (and each word of a run of
+    at least ``MIN_BARE_VALUE`` characters), leaving out a run's leading stopwords (a sentence's "What",
+    "Return"); normalised as stored values are compared (case-folded, spaces collapsed). Bare numbers are
+    not values here: a question's "more than 2", "older than 30", "after 1950" are thresholds, and matched
+    against every table's sample values they put unrelated tables first (Spider dev over the 838-table
+    warehouse: recall 96.3% -> 98.2%, first table of the question's database 346 -> 356 of 493)."""
     found: dict[str, None] = {}
     for match in _QUOTED.finditer(question):
         found.setdefault(next(g for g in match.groups() if g), None)
+    stop = _stopwords()
     for match in _CAPITALISED.finditer(question):
-        run = match.group(0).rstrip(".'")
-        found.setdefault(run, None)
-        for part in run.split():
-            found.setdefault(part.rstrip(".'"), None)
-    for match in _NUMBER.finditer(question):
-        found.setdefault(match.group(0), None)
+        parts = match.group(0).rstrip(".'").split()
+        while parts and parts[0].lower() in stop:  # "What", "Return", "List": a sentence's first word
+            parts.pop(0)
+        if len(parts) > 1 or parts and len(parts[0]) >= MIN_BARE_VALUE:
+            found.setdefault(" ".join(parts), None)
+        for part in parts:
+            word = part.rstrip(".'")
+            if word.lower() not in stop and len(word) >= MIN_BARE_VALUE:
+                found.setdefault(word, None)
     out = [_literal(v) for v in found]
     return [v for v in out if v]
 
