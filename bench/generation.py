@@ -70,9 +70,9 @@ def target_grammar(task: tasks.Task, *, guided: bool) -> Grammar:
     if not guided:
         return constrain.load_grammar(f"dsl/{task.kind}")
     name = f"dsl/{task.kind}[{task.dataset}]"
-    if task.kind == "filter":  # the dataset's name is what its requests call the records ("orders")
-        return filter_dsl.grammar(dataset_schema(task.dataset or ""), records=task.dataset or "records", name=name)
-    return chart_dsl.grammar(dataset_schema(task.dataset or ""), name=name)
+    module = filter_dsl if task.kind == "filter" else chart_dsl
+    # the dataset's name is what its requests call the records ("orders")
+    return module.grammar(dataset_schema(task.dataset or ""), records=task.dataset or "records", name=name)
 
 
 ENUM_LIMIT = 12

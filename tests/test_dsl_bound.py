@@ -323,19 +323,20 @@ def test_bound_grammars_check_clean_and_their_examples_are_in_the_language(binde
     assert grammar.name == ("dsl/filter[fields]" if binder is dsl.filter.grammar else "dsl/chart[fields]")
 
 
-def test_filter_examples_call_the_records_by_their_noun() -> None:
-    default = dsl.filter.grammar(FIELDS)
-    orders = dsl.filter.grammar(FIELDS, records="orders")
-    assert [e.output for e in orders.examples] == [e.output for e in default.examples]  # same expressions
-    assert all(e.request.startswith("orders ") for e in orders.examples if e.request.startswith(("records", "orders")))
-    assert sum(e.request.startswith("orders ") for e in orders.examples) == 2  # the lead and the IN list
+@pytest.mark.parametrize("binder", [dsl.filter.grammar, dsl.chart.grammar], ids=["filter", "chart"])
+def test_examples_call_the_records_by_their_noun(binder: Any) -> None:
+    default = binder(FIELDS)
+    orders = binder(FIELDS, records="orders")
+    assert [e.output for e in orders.examples] == [e.output for e in default.examples]  # same outputs
+    assert sum("orders" in (e.request or "").split() for e in orders.examples) == 2  # the first two requests
+    assert [e.request.replace("orders", "records") for e in orders.examples] == [e.request for e in default.examples]
     assert not any("orders" in (e.request or "") for e in default.examples)
     def rules(g: Any) -> list[str]:
         return [line for line in g.text.splitlines() if not line.startswith("//")]
     assert rules(orders) == rules(default)  # the same language; only what the model is shown differs
     for bad in ("", "  ", "a\nb"):
         with pytest.raises(constrain.InputError, match="plural noun"):
-            dsl.filter.grammar(FIELDS, records=bad)
+            binder(FIELDS, records=bad)
 
 
 def test_description_names_each_field_with_its_type_and_values() -> None:
@@ -605,8 +606,8 @@ def test_cli_generate_with_fields(name: str, server: str, orders_db: Path, capsy
     (["--grammar", "dsl/filter", "--fields", "order date:date"], "'order date'"),
     (["--grammar", "dsl/chart", "--fields", "a:numbr,b:date"], "unknown type 'numbr'"),
     (["--grammar", "dsl/chart", "--fields", "a:numbr"], "as name:type, the type is one of string, number"),
-    (["--grammar", "dsl/filter", "--records", "orders"], "--records names the records of a filter bound to --fields"),
-    (["--grammar", "dsl/chart", "--fields", "a:number", "--records", "orders"], "use it with --grammar dsl/filter"),
+    (["--grammar", "dsl/filter", "--records", "orders"], "--records names the records of a DSL bound to --fields"),
+    (["--grammar", "dsl/cron", "--records", "orders"], "--records names the records of a DSL bound to --fields"),
     (["--grammar", "dsl/filter", "--fields", "a:number", "--records", " "], "plural noun"),
 ])
 def test_cli_fields_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

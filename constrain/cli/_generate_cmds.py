@@ -28,8 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "SPEC is module:Model (pydantic), SCHEMA.json, name:type,... (string, number, integer, "
                         "boolean, date) or sqlite:PATH:TABLE")
     p.add_argument("--records", metavar="NOUN", default=None,
-                   help="with --grammar dsl/filter --fields: what requests call the records, a plural noun "
-                        "('orders'); the model's worked examples are phrased with it (default 'records')")
+                   help="with --grammar dsl/filter or dsl/chart --fields: what requests call the records, a plural "
+                        "noun ('orders'); the model's worked examples are phrased with it (default 'records')")
     p.add_argument("--widen", action="store_true", help="with --schema/--model-class: leave keywords a grammar cannot state to the validator")
     p.add_argument("--system", help="a system message (default: answer in the format the grammar describes)")
     p.add_argument("--candidates", "-k", type=int, default=1, metavar="K",
@@ -131,7 +131,8 @@ def _target_grammar(args: argparse.Namespace) -> Any:
     if fields is None and getattr(args, "records", None) is not None:
         from ..errors import InputError
 
-        raise InputError("--records names the records of a filter bound to --fields: use it with --grammar dsl/filter --fields SPEC")
+        raise InputError("--records names the records of a DSL bound to --fields: use it with --grammar dsl/filter "
+                         "or dsl/chart and --fields SPEC")
     if fields is not None:
         from .. import dsl
         from ..errors import InputError
@@ -141,8 +142,6 @@ def _target_grammar(args: argparse.Namespace) -> Any:
             raise InputError("--fields binds a packaged DSL to your fields: use it with --grammar dsl/filter "
                              "or --grammar dsl/chart")
         options = {} if getattr(args, "records", None) is None else {"records": args.records}
-        if options and args.grammar != "dsl/filter":
-            raise InputError("--records names the records of a filter: use it with --grammar dsl/filter")
         return binders[args.grammar](dsl.load_fields(fields), name=f"{args.grammar}[{fields}]", **options)
     if args.grammar:
         return load_grammar(args.grammar)

@@ -76,6 +76,14 @@ def field_list(obj: Any) -> tuple[Field, ...]:
     return _checked(fields)
 
 
+def records_noun(records: Any) -> str:
+    """``records=`` of a bound DSL, checked: what requests call the records, a plural noun (``"orders"``)."""
+    if not isinstance(records, str) or not records.strip() or "\n" in records:
+        raise InputError("records= is what requests call the records, a plural noun such as 'orders'",
+                         source=repr(records))
+    return records.strip()
+
+
 def fields_spec(obj: Any) -> dict[str, str]:
     """``{name: type}`` for the fields ``obj`` names (enum values are in ``field_list``)."""
     return {f.name: f.type for f in field_list(obj)}

@@ -280,21 +280,22 @@ def aggregate_types(aggregate: str, field_class: str) -> tuple[str, ...]:
     return tuple(t for t in candidates if t in AGGREGATE_TYPES[aggregate])
 
 
-def grammar(fields: Any, *, name: str = "dsl/chart[fields]") -> Grammar:
+def grammar(fields: Any, *, records: str = "records", name: str = "dsl/chart[fields]") -> Grammar:
     """``dsl/chart`` bound to ``fields``: encodings name only those fields, with the types their data
     types allow (``ENCODING_TYPES``; aggregates by ``aggregate_types``), ``count(*)`` stays, and
-    ``filter:`` takes ``dsl.filter.grammar(fields)``'s language. ``fields`` as for ``dsl.filter.grammar``;
-    ``parse_typed`` returns the same ``Chart``. The grammar carries a ``description`` and ``examples``.
+    ``filter:`` takes ``dsl.filter.grammar(fields)``'s language. ``fields`` and ``records`` as for
+    ``dsl.filter.grammar``; ``parse_typed`` returns the same ``Chart``. The grammar carries a
+    ``description`` and ``examples``.
     """
-    return _bound_grammar(_fields.field_list(fields), name)
+    return _bound_grammar(_fields.field_list(fields), name, _fields.records_noun(records))
 
 
 @functools.lru_cache(maxsize=32)
-def _bound_grammar(fields: tuple[Field, ...], name: str) -> Grammar:
+def _bound_grammar(fields: tuple[Field, ...], name: str, records: str) -> Grammar:
     transformer = merge_transformers(ChartTransformer(), filter=filter_dsl.FilterTransformer())
     return _fields.bound_grammar(  # type: ignore[no-any-return]
         GRAMMAR, fields, name, summary="Chart specs", description=describe(fields),
-        examples=worked_examples(fields), text=lambda head: bound_text(fields, head),
+        examples=worked_examples(fields, records), text=lambda head: bound_text(fields, head),
         transform=transformer.transform, extra=["include: dsl/filter as filter"],
     )
 
@@ -345,8 +346,9 @@ def _ordered(types: tuple[str, ...] | frozenset[str]) -> tuple[str, ...]:
     return tuple(t for t in get_args(FieldType) if t in types)
 
 
-def worked_examples(fields: tuple[Field, ...]) -> tuple[Example, ...]:
-    """Requests over ``fields`` and the charts they mean, shown to the model as worked examples: a
+def worked_examples(fields: tuple[Field, ...], records: str = "records") -> tuple[Example, ...]:
+    """Requests over ``fields`` (the things charted called ``records``, as the first two requests say)
+    and the charts they mean, shown to the model as worked examples: a
     total by category; a largest value by another category; a trend over time for one value of a
     category (a filter); two numbers against each other colored by a category (as many of these as the
     fields' types allow). Each optional line appears only where its request asks for it."""
@@ -361,10 +363,10 @@ def worked_examples(fields: tuple[Field, ...]) -> tuple[Example, ...]:
 
     if categories and numbers:
         add(Chart("bar", Encoding(categories[0].name, "nominal"), Encoding(numbers[0].name, "quantitative", "sum")),
-            f"total {words(numbers[0])} per {words(categories[0])}, as bars")
+            f"total {words(numbers[0])} of {records} per {words(categories[0])}, as bars")
         other = categories[1] if len(categories) > 1 else categories[0]
         add(Chart("bar", Encoding(other.name, "nominal"), Encoding(numbers[0].name, "quantitative", "max")),
-            f"largest {words(numbers[0])} for each {words(other)} as a bar chart")
+            f"largest {words(numbers[0])} of {records} for each {words(other)} as a bar chart")
     if dates and numbers:
         request = f"average {words(numbers[0])} over {words(dates[0])} as a line"
         where = None
@@ -382,7 +384,7 @@ def worked_examples(fields: tuple[Field, ...]) -> tuple[Example, ...]:
         first = fields[0]
         kind = "temporal" if first.type == "date" else "ordinal" if first.type in ("number", "integer") else "nominal"
         add(Chart("bar", Encoding(first.name, kind), Encoding(None, "quantitative", "count")),  # type: ignore[arg-type]
-            f"number of records by {words(first)}")
+            f"number of {records} by {words(first)}")
     return tuple(dict.fromkeys(out))
 
 

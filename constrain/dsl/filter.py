@@ -296,10 +296,7 @@ def grammar(fields: Any, *, records: str = "records", name: str = "dsl/filter[fi
     noun names the records, not a field (it otherwise writes ``order_id IN (...)`` for "orders from
     Germany"; docs/benchmarks.md measures it).
     """
-    if not isinstance(records, str) or not records.strip() or "\n" in records:
-        raise InputError("records= is what requests call the records, a plural noun such as 'orders'",
-                         source=repr(records))
-    return _bound_grammar(_fields.field_list(fields), name, records.strip())
+    return _bound_grammar(_fields.field_list(fields), name, _fields.records_noun(records))
 
 
 @functools.lru_cache(maxsize=32)
