@@ -166,6 +166,9 @@ def test_schema_description_names_every_field_with_its_rules() -> None:
     assert "- db (object, optional)" in nested and "  - host (string, format hostname, required)" in nested
     assert "- tags (array of string, optional)" in nested
     assert schema_grammar(Service).description == text
+    for summary in ("Add two numbers.", "Add two numbers"):  # one full stop, the description's own or ours
+        head = describe({"title": "add", "description": summary, "type": "object", "properties": {"a": {"type": "integer"}}})
+        assert head.splitlines()[0] == "A JSON object (add): Add two numbers. Its fields, in this order:"
 
 
 @settings(max_examples=50, deadline=None)

@@ -180,7 +180,8 @@ def describe(schema: Any) -> str:
             head += f" ({title.strip()})"
         if isinstance(summary, str) and summary.strip():
             head += ": " + " ".join(summary.split())[:400]
-        lines.append(head + ". Its fields, in this order:")
+        end = "" if head.endswith((".", "!", "?")) else "."  # a description's own full stop is kept, not doubled
+        lines.append(head + end + " Its fields, in this order:")
         _fields(node, root, seen, "", 0, lines)
         if _closed(node):
             lines.append("Write only these fields (no other keys); leave out an optional field the request does not give.")
