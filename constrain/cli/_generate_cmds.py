@@ -6,7 +6,7 @@ import argparse
 
 from typing import Any, Callable
 
-from ..errors import GenerationError
+from ..errors import GenerationError, InputError
 from ._sql_cmds import add_schema_budget_argument
 from ._output import Output, add_json_flag
 
@@ -129,13 +129,10 @@ def _target_grammar(args: argparse.Namespace) -> Any:
 
     fields = getattr(args, "fields", None)
     if fields is None and getattr(args, "records", None) is not None:
-        from ..errors import InputError
-
         raise InputError("--records names the records of a DSL bound to --fields: use it with --grammar dsl/filter "
                          "or dsl/chart and --fields SPEC")
     if fields is not None:
         from .. import dsl
-        from ..errors import InputError
 
         binders = {"dsl/filter": dsl.filter.grammar, "dsl/chart": dsl.chart.grammar}
         if args.grammar not in binders:
@@ -149,8 +146,6 @@ def _target_grammar(args: argparse.Namespace) -> Any:
 
     spec = args.schema or args.model_class
     if args.model_class and ":" not in args.model_class:
-        from ..errors import InputError
-
         raise InputError("expected module:Model", source=args.model_class)
     return schema_grammar(load_schema(spec), widen=args.widen)
 

@@ -113,7 +113,6 @@ def _literal(value: Any) -> str | None:
 MIN_BARE_VALUE = 3  # an unquoted capitalised word this short ("TV", "US") matches too many stored codes
 _QUOTED = re.compile(r"'([^']+)'|\"([^\"]+)\"|‘([^’]+)’|“([^”]+)”")
 _CAPITALISED = re.compile(r"\b[A-Z][\w'.-]*(?:\s+(?:of|de|la|the|and|&)?\s*[A-Z][\w'.-]*)*")
-_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
 
 
 def literals(question: str) -> list[str]:
