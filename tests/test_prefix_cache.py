@@ -160,3 +160,38 @@ def test_the_disk_and_memory_bounds_hold(tmp_path: Path) -> None:
     assert cache.get([0, 1, 2]) is None  # the oldest went
     cache.put([1], b"x" * (bound + 1))  # larger than the whole bound: not written
     assert cache.disk_usage() <= bound and cache.get([1]) is None
+
+
+def test_the_vocabulary_file_gives_the_pieces_llama_cpp_gives_and_a_damaged_one_is_rebuilt(model: Any, tmp_path: Path, restore_cache: None) -> None:
+    import llguidance
+
+    from constrain.local._model import LocalModel
+
+    cache = _cache(model, tmp_path)
+    read = model._vocabulary_pieces()
+    assert len(read) == model.n_vocab and cache.vocabulary() is None
+    cache.keep_vocabulary(read)
+    assert cache.vocabulary() == read
+    assert sum(piece.startswith(b"\xff<|") for piece in read) >= 2  # control tokens cannot be spelled by text
+    path = next(tmp_path.glob("vocabulary-*.bin"))
+    good = path.read_bytes()
+    other = PrefixCache(model.path, cache.config, directory=tmp_path, min_tokens=8)
+    other._identity = json.dumps({"model_sha256": "0" * 64})
+    for damaged in (good[:-1], good[:-5] + b"\x00" * 5, good.replace(b"SELECT", b"SELECt", 1), b"junk"):
+        path.write_bytes(damaged)
+        assert cache.vocabulary() is None
+    path.write_bytes(good)
+    assert other.vocabulary() is None  # written for another model
+    # a new model object builds its tokenizer from the file, and it masks as the one built from llama.cpp does
+    fresh = LocalModel(model.path)
+    try:
+        fresh.prefix_cache = cache
+        grammar = llguidance.LLMatcher.grammar_from_lark('start: "SELECT " NAME " FROM t"\nNAME: /[a-z]+/')
+        masks = []
+        for tokenizer in (model.tokenizer, fresh.tokenizer):
+            matcher = llguidance.LLMatcher(tokenizer, grammar)
+            assert matcher.consume_tokens(tokenizer.tokenize_str("SELECT ab"))
+            masks.append(matcher.compute_bitmask())
+        assert masks[0] == masks[1] and any(masks[0])
+    finally:
+        fresh.close()

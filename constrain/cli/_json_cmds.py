@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable
 
-from ..json_schema import grammar, load_schema, widenings
 from ._output import Output, add_json_flag
 
 
@@ -31,6 +30,8 @@ def _add_compile_flags(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_json_grammar(args: argparse.Namespace, out: Output) -> int:
+    from ..json_schema import grammar, load_schema, widenings  # 0.3 s of imports other commands skip
+
     g = grammar(load_schema(args.schema), compact=not args.pretty, widen=args.widen)
     widened = widenings(g)
     out.line(g.text.rstrip("\n"))
@@ -60,5 +61,7 @@ def add_validator_arguments(p: argparse.ArgumentParser) -> None:
 def validator_from_args(args: argparse.Namespace) -> tuple[str, Callable[[str], Any]] | None:
     if not getattr(args, "schema", None):
         return None
+    from ..json_schema import grammar, load_schema
+
     g = grammar(load_schema(args.schema), widen=getattr(args, "widen", False))
     return f"schema {args.schema}", g.parse_typed

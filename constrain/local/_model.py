@@ -18,7 +18,6 @@ import ctypes
 import os
 import threading
 import time
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
@@ -82,25 +81,21 @@ class LocalModel:
         self.lock = threading.Lock()
         started = time.perf_counter()
         self.batch_threads = available_cores()
+        from llama_cpp._logger import set_verbose
         from llama_cpp._utils import suppress_stdout_stderr  # llama.cpp logs on the C streams while loading
 
-        try:
-            # Llama reads the vocabulary and metadata only (tokenizer, chat template); the weights are
-            # loaded below with parameters of our own, and decoding runs in a context of our own that
-            # holds MAX_SEQUENCES sequences in one unified KV cache
-            with suppress_stdout_stderr(disable=False):
-                self._llama = llama_cpp.Llama(model_path=os.fspath(self.path), vocab_only=True, verbose=False)
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelError(f"{self.path}: llama.cpp could not load this GGUF model ({exc})") from None
+        set_verbose(False)  # llama.cpp's log callback then prints errors only (what Llama(verbose=False) sets)
+
         model_params = llama_cpp.llama_model_default_params()
         # ggml's AMX matrix kernels crash (SIGSEGV in ggml_backend_amx_mul_mat) on Q4_K weights on CPUs
         # with AMX (seen on a Xeon with amx_int8): keep the weights in plain CPU buffers there
         model_params.use_extra_bufts = not _cpu_has_amx()
+        if not self.path.is_file():
+            raise ModelError(f"{self.path}: no such model file")
         with suppress_stdout_stderr(disable=False):
             self._model = llama_cpp.llama_model_load_from_file(os.fspath(self.path).encode(), model_params)
         if not self._model:
-            self._llama.close()
-            raise ModelError(f"{self.path}: llama.cpp could not load this GGUF model's weights")
+            raise ModelError(f"{self.path}: llama.cpp could not load this GGUF model")
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = n_ctx
         params.n_batch = params.n_ubatch = _PROMPT_BATCH
@@ -115,7 +110,6 @@ class LocalModel:
         context = llama_cpp.llama_init_from_model(self._model, params)
         if not context:
             llama_cpp.llama_model_free(self._model)
-            self._llama.close()
             raise ModelError(f"{self.path}: llama.cpp could not create a context of {n_ctx} tokens")
         self.load_seconds = time.perf_counter() - started
         self._lib = llama_cpp
@@ -126,7 +120,7 @@ class LocalModel:
         self.prompt_tokens_restored = 0  # prompt tokens whose state came from the prefix cache
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
-        self.metadata: dict[str, str] = dict(self._llama.metadata)
+        self.metadata: dict[str, str] = self._read_metadata()
         self.chat_template: str | None = self.metadata.get("tokenizer.chat_template")
         self.eos_tokens = self._end_tokens()
         self._tokenizer: llguidance.LLTokenizer | None = None
@@ -149,9 +143,24 @@ class LocalModel:
             self._lib.llama_free(self._ctx)
             self._ctx = None
             self._lib.llama_model_free(self._model)
-        self._llama.close()
 
     # -- tokenizer, template ------------------------------------------------------------------------
+    def _read_metadata(self) -> dict[str, str]:
+        """The GGUF's key/value metadata as strings (the chat template is one of them)."""
+        lib, metadata = self._lib, {}
+        for index in range(int(lib.llama_model_meta_count(self._model))):
+            key, value = (self._meta_string(read, index) for read in (lib.llama_model_meta_key_by_index, lib.llama_model_meta_val_str_by_index))
+            metadata[key] = value
+        return metadata
+
+    def _meta_string(self, read: Callable[..., int], index: int) -> str:
+        buf = ctypes.create_string_buffer(1024)
+        n = read(self._model, index, buf, len(buf))
+        if n >= len(buf):  # the length it needs, without the terminating NUL
+            buf = ctypes.create_string_buffer(n + 1)
+            n = read(self._model, index, buf, len(buf))
+        return buf.raw[: max(n, 0)].decode("utf-8", "replace")
+
     def _end_tokens(self) -> tuple[int, ...]:
         lib = self._lib
         ends = {int(lib.llama_vocab_eos(self._vocab)), int(lib.llama_vocab_eot(self._vocab))}
@@ -159,16 +168,38 @@ class LocalModel:
 
     @property
     def tokenizer(self) -> llguidance.LLTokenizer:
-        """The llguidance tokenizer for this model's vocabulary (built once, ~0.6 s)."""
+        """The llguidance tokenizer for this model's vocabulary (built once per process, ~0.5 s, from the
+        vocabulary's pieces, which are read once per model file and kept beside the prefix cache)."""
         if self._tokenizer is None:
-            from llguidance.llamacpp import lltokenizer_from_vocab
-
             started = time.perf_counter()
-            with warnings.catch_warnings():  # one deprecation warning per vocabulary entry, from llguidance's helper
-                warnings.simplefilter("ignore", DeprecationWarning)
-                self._tokenizer = lltokenizer_from_vocab(self._vocab, eos_token=list(self.eos_tokens))
+            pieces = self.prefix_cache.vocabulary()
+            if pieces is None or len(pieces) != self.n_vocab:
+                pieces = self._vocabulary_pieces()
+                self.prefix_cache.keep_vocabulary(pieces)
+            tokenize = ctypes.cast(self._lib.llama_cpp._lib.llama_tokenize, ctypes.c_void_p).value
+            self._tokenizer = llguidance.LLTokenizer.from_llamacpp(  # what llguidance.llamacpp's helper calls
+                tokens=pieces, vocab_ptr=self._vocab, tokenize_fptr=tokenize, eos_token=list(self.eos_tokens),
+            )
             self.tokenizer_seconds = time.perf_counter() - started
         return self._tokenizer
+
+    def _vocabulary_pieces(self) -> list[bytes]:
+        """Every token's bytes, as llguidance wants them: a control token (or a user-defined one written
+        like ``<...>``) prefixed with 0xff so that no text can spell it."""
+        lib, vocab = self._lib, self._vocab
+        buf = ctypes.create_string_buffer(16 * 1024)
+        control, user_defined = lib.LLAMA_TOKEN_ATTR_CONTROL, lib.LLAMA_TOKEN_ATTR_USER_DEFINED
+        pieces = []
+        for token in range(self.n_vocab):
+            n = lib.llama_token_to_piece(vocab, token, buf, len(buf), 0, True)
+            if n < 0:
+                raise ModelError(f"{self.path}: token {token} is longer than {len(buf)} bytes")
+            piece = buf.raw[:n]
+            attr = lib.llama_vocab_get_attr(vocab, token)
+            if attr & control or (attr & user_defined and piece.startswith(b"<") and piece.endswith(b">")):
+                piece = b"\xff" + piece
+            pieces.append(piece)
+        return pieces
 
     def render(self, messages: Sequence[dict[str, str]], *, template: str | None = None) -> str:
         """The prompt text for ``messages`` in the model's own chat template (or ``template``)."""
@@ -214,7 +245,14 @@ class LocalModel:
         data = text.encode("utf-8")
         add_bos = bool(self._lib.llama_vocab_get_add_bos(self._vocab))
         bos = int(self._lib.llama_vocab_bos(self._vocab))
-        tokens = self._llama.tokenize(data, add_bos=False, special=True)
+        room = len(data) + 8
+        array = (self._lib.llama_token * room)()
+        n = self._lib.llama_tokenize(self._vocab, data, len(data), array, room, False, True)
+        if n < 0:  # more tokens than bytes (never for a byte-level BPE, but a vocabulary may differ)
+            room = -n
+            array = (self._lib.llama_token * room)()
+            n = self._lib.llama_tokenize(self._vocab, data, len(data), array, room, False, True)
+        tokens = array[:n]
         if add_bos and bos >= 0 and (not tokens or tokens[0] != bos):
             tokens = [bos, *tokens]
         return list(tokens)
