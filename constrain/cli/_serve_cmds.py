@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=DEFAULT_MODEL,
         help=f"a model name ({', '.join(sorted(MODELS))}) or the path of a GGUF file (default {DEFAULT_MODEL})",
     )
-    p.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="CPU threads for decoding (default 1)")
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                   help="CPU threads for decoding (default 0: one or every core, whichever measures faster)")
     p.add_argument("--n-ctx", type=int, default=DEFAULT_CONTEXT, help="context length in tokens")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     p.add_argument("--seed", type=int, default=None, help="sampling seed (with --temperature > 0)")

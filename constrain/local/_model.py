@@ -26,12 +26,13 @@ import llguidance
 from ..errors import InputError, ModelError, ProviderTimeoutError
 from ._prefix_cache import PrefixCache
 from ._sequence import DecodeResult, DecodeStats, DecodingSequence
+from ._threads import ThreadTuner
 
 if TYPE_CHECKING:
     import numpy as np
 
 DEFAULT_CONTEXT = 4096
-DEFAULT_THREADS = 1  # 2 threads on a shared 2-core machine made decoding collapse to a few tokens/s
+DEFAULT_THREADS = 0  # decoding threads chosen by measurement (``_threads``); N: always N
 # Earley items one mask step may build (llguidance's default is 50,000): a cushion for users' grammars.
 # The packaged ones stay within the default, as hosted engines and vLLM run it (tests/test_sql_masks.py)
 STEP_MAX_ITEMS = 1_000_000
@@ -74,6 +75,8 @@ class LocalModel:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, n_ctx: int = DEFAULT_CONTEXT, threads: int = DEFAULT_THREADS) -> None:
+        if threads < 0:
+            raise InputError(f"threads must be >= 0 (0: chosen by measurement), got {threads}")
         llama_cpp = import_llama_cpp()
         self.path = Path(path)
         self.n_ctx = n_ctx
@@ -101,7 +104,7 @@ class LocalModel:
         params.n_batch = params.n_ubatch = _PROMPT_BATCH
         params.n_seq_max = MAX_SEQUENCES
         params.kv_unified = True
-        params.n_threads = threads  # one token: decoding (the thread count chosen by measurement)
+        params.n_threads = threads or 1  # a token or a few: set before each decode (_decode)
         params.n_threads_batch = self.batch_threads  # several tokens: the prompt, K candidates' steps
         # flash attention stays on (llama.cpp's auto): off, one token decodes 1.44x faster with a schema-long
         # context (bench/prompt_eval.py), but K candidates decoded in one batch no longer give the greedy
@@ -115,7 +118,8 @@ class LocalModel:
         self._lib = llama_cpp
         self._ctx = context
         self._batch = llama_cpp.llama_batch_init(MAX_SEQUENCES, 0, 1)
-        self._batch_threads_now = self.batch_threads
+        self._threads_now: int | None = None  # what llama_set_n_threads last set (both counts)
+        self.tuner = ThreadTuner(self.batch_threads)
         self.prompt_tokens_evaluated = 0  # every prompt token ever evaluated (after reusing cached prefixes)
         self.prompt_tokens_restored = 0  # prompt tokens whose state came from the prefix cache
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
@@ -280,21 +284,35 @@ class LocalModel:
         return buf.raw[: max(n, 0)].decode("utf-8", "replace")
 
     # -- evaluation -----------------------------------------------------------------------------------
-    def _threads(self, batch: int) -> None:
-        """Threads for the next decodes: ``threads`` for one token, ``batch`` for several."""
-        if self._batch_threads_now != batch:
-            self._lib.llama_set_n_threads(self._ctx, self.threads, batch)
-            self._batch_threads_now = batch
+    def _set_threads(self, threads: int) -> None:
+        if self._threads_now != threads:
+            self._lib.llama_set_n_threads(self._ctx, threads, threads)
+            self._threads_now = threads
+
+    def _small_batch_threads(self, rows: int) -> int:
+        """``threads`` when set, else the tuner's choice for a batch of ``rows`` rows (see ``_threads``)."""
+        return self.threads or self.tuner.choose(rows)
+
+    def _decode(self, batch: Any, rows: int) -> int:
+        """``llama_decode`` of a small batch on the chosen threads, timed for the tuner; its return code."""
+        threads = self._small_batch_threads(rows)
+        self._set_threads(threads)
+        started = time.perf_counter()
+        rc = int(self._lib.llama_decode(self._ctx, batch))
+        if not self.threads:
+            self.tuner.record(threads, rows, time.perf_counter() - started)
+        return rc
 
     def _eval(self, tokens: Sequence[int]) -> None:
         lib = self._lib
-        # a prompt: every core this process may use; a few tokens (a question after a cached prefix): one
-        # thread, as for decoding (14 tokens: 0.95 s with 1 thread, 1.2-3.1 s with 2 on a busy 2-core machine)
-        self._threads(self.batch_threads if len(tokens) >= _FEW_TOKENS else self.threads)
+        few = len(tokens) < _FEW_TOKENS  # a question after a cached prefix, a decoded token: tuned threads
+        if not few:
+            self._set_threads(self.batch_threads)  # a prompt: every core this process may use
         for start in range(0, len(tokens), _PROMPT_BATCH):
             part = tokens[start : start + _PROMPT_BATCH]
             array = (lib.llama_token * len(part))(*part)
-            rc = lib.llama_decode(self._ctx, lib.llama_batch_get_one(array, len(part)))
+            batch = lib.llama_batch_get_one(array, len(part))
+            rc = self._decode(batch, len(part)) if few else lib.llama_decode(self._ctx, batch)
             if rc != 0:
                 self._forget_cache()
                 raise ModelError(f"llama_decode failed with code {rc} after {len(self._cached)} cached tokens")
@@ -546,10 +564,8 @@ class LocalModel:
         return prompt_tokens, min(max_tokens, room)
 
     def _decode_batch(self, batch: Sequence[tuple[int, int]], position: int) -> None:
-        """One token of each listed sequence at ``position``, every one with its logits. Uses ``threads``
-        (measured on a shared 2-core machine: 5 candidates' steps took 2.4x as long with 2 threads as with 1)."""
-        lib, b = self._lib, self._batch
-        self._threads(self.threads)
+        """One token of each listed sequence at ``position``, every one with its logits."""
+        b = self._batch
         for j, (seq_id, token) in enumerate(batch):
             b.token[j] = token
             b.pos[j] = position
@@ -557,7 +573,7 @@ class LocalModel:
             b.seq_id[j][0] = seq_id
             b.logits[j] = 1
         b.n_tokens = len(batch)
-        rc = lib.llama_decode(self._ctx, b)
+        rc = self._decode(b, len(batch))
         if rc != 0:
             self._forget_cache()
             raise ModelError(f"llama_decode failed with code {rc} decoding {len(batch)} candidates")

@@ -1,0 +1,58 @@
+"""How many threads decode a small batch (a token of each candidate, a short question): measured, not guessed.
+
+ggml's worker threads spin at every barrier. On an idle 2-core machine two threads decode a step of two
+candidates 1.8x faster than one (bench/prompt_eval.py); when another process holds a core, the spinning
+thread waits for a descheduled one and two threads run several times slower than one. So the tuner
+keeps the seconds per row of each choice (an exponential average over consecutive steps; a choice
+measured again after a pause starts afresh), uses the faster, and tries the other again every ``every``
+steps, following the machine's load as it changes.
+
+The choice never changes an answer: with flash attention, llama.cpp's CPU kernels give the same logits
+for a batch with any thread count up to its number of rows (one row on two threads is split along the
+keys and rounds differently, so a single row always gets one thread). ``tests/test_local_model.py``
+holds that to the bit.
+"""
+
+from __future__ import annotations
+
+import threading
+
+_WEIGHT = 0.3  # of the newest measurement in the running average
+
+
+class ThreadTuner:
+    """Threads for a batch of ``rows`` rows: 1 or ``min(cores, rows)``, whichever has measured faster."""
+
+    def __init__(self, cores: int, *, every: int = 16) -> None:
+        if cores < 1 or every < 2:
+            raise ValueError("ThreadTuner needs cores >= 1 and every >= 2")
+        self.cores = cores
+        self.every = every
+        self.seconds_per_row: dict[int, float] = {}
+        self.measured_at: dict[int, int] = {}  # the step each choice was last measured at
+        self.steps = 0
+        self._lock = threading.Lock()
+
+    def choose(self, rows: int) -> int:
+        wide = min(self.cores, rows)
+        if wide <= 1:
+            return 1
+        with self._lock:
+            self.steps += 1
+            known = self.seconds_per_row
+            for threads in (wide, 1):
+                if threads not in known:
+                    return threads
+            faster, slower = (wide, 1) if known[wide] <= known[1] else (1, wide)
+            return slower if self.steps % self.every == 0 else faster
+
+    def record(self, threads: int, rows: int, seconds: float) -> None:
+        """A batch of ``rows`` rows took ``seconds`` with ``threads`` threads."""
+        if rows < 1 or seconds < 0 or min(self.cores, rows) <= 1:
+            return
+        per_row = seconds / rows
+        with self._lock:
+            old = self.seconds_per_row.get(threads)
+            stale = self.steps - self.measured_at.get(threads, -2) > 1
+            self.seconds_per_row[threads] = per_row if old is None or stale else old + _WEIGHT * (per_row - old)
+            self.measured_at[threads] = self.steps
