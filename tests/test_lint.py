@@ -5,14 +5,16 @@ the two engines disagree on a witness input)."""
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
+import llguidance
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import constrain
 from constrain import ConstrainError, Diagnostic, Grammar
-from constrain.engines import llg_engine
+from constrain.engines import lark_engine, llg_engine
 from constrain.grammar.lint import RULES, TARGETS, check_grammar, lint_text, tokenize
 
 
@@ -231,6 +233,28 @@ def test_find_hang_reports_where_and_finishes_clean_walks() -> None:
     later = llg_engine.find_hang(HANGS.replace("start: A B", 'start: "x" "y"* A B'), seconds=1.0)
     assert later is not None and later.startswith(b"x") and later.endswith(b"a")  # stuck once A has begun
     assert llg_engine.find_hang('start: "x" /[0-9]{1,3}/ "y"\n', seconds=5.0) is None
+
+
+def test_a_grammar_found_safe_is_remembered_on_disk_and_a_hanging_one_is_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONSTRAIN_CACHE_DIR", str(tmp_path))
+    safe = 'start: "x" /[0-9]{1,3}/ "y"\n'
+    llg_engine.hang_of.cache_clear()
+    try:
+        assert llg_engine.hang_of(safe, 5.0) is None
+        assert len(list(tmp_path.glob("*.no-hang"))) == 1
+        assert llg_engine.hang_of(HANGS, 1.0) == b""
+        assert len(list(tmp_path.glob("*.no-hang"))) == 1  # a hang is walked again in every process
+        # a new process (no memo) trusts the marker and does not walk: a marker written for the hanging
+        # grammar (as if it had been found safe) makes it pass, which is why a marker's name covers the text,
+        # the seconds and the llguidance version
+        llg_engine.hang_of.cache_clear()
+        marker = lark_engine.cache_file(f"{llguidance.__version__}\0{1.0}\0{HANGS}", ".no-hang")
+        assert marker is not None
+        marker.touch()
+        assert llg_engine.hang_of(HANGS, 1.0) is None
+        assert llg_engine.hang_of(HANGS, 2.0) == b""  # other seconds, another marker
+    finally:
+        llg_engine.hang_of.cache_clear()
 
 
 def test_lark_build_error_is_located_at_the_undefined_name() -> None:

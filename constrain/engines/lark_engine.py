@@ -28,16 +28,16 @@ def cache_dir() -> Path | None:
     return Path(base) / "constrain" / f"lark-{lark.__version__}"
 
 
-def _cache_file(text: str, start: str) -> str | bool:
+def cache_file(key: str, suffix: str) -> Path | None:
+    """The file in ``cache_dir()`` for ``key`` (hashed); None when the cache is off or cannot be made."""
     directory = cache_dir()
     if directory is None:
-        return False
+        return None
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError:
-        return False  # read-only home: build every time
-    digest = hashlib.sha256(f"{start}\0{text}".encode("utf-8")).hexdigest()[:32]
-    return str(directory / f"{digest}.lalr")
+        return None  # read-only home: build every time
+    return directory / f"{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}{suffix}"
 
 
 class _LexerLast:
@@ -57,6 +57,7 @@ def build(text: str, parser: ParserKind, start: str = "start", lexer_last: Seque
     llguidance refuses them). The text holds that line, so the LALR cache key covers it."""
     rank = _LexerLast(tuple(lexer_last)) if lexer_last else None
     if parser == "lalr":
+        cached = cache_file(f"{start}\0{text}", ".lalr")
         return lark.Lark(
             text,
             parser="lalr",
@@ -64,7 +65,7 @@ def build(text: str, parser: ParserKind, start: str = "start", lexer_last: Seque
             start=start,
             propagate_positions=True,
             edit_terminals=rank,
-            cache=_cache_file(text, start),  # lark re-checks the grammar hash and options on load
+            cache=str(cached) if cached is not None else False,  # lark re-checks the grammar hash and options on load
         )
     return lark.Lark(text, parser="earley", lexer="dynamic", start=start, propagate_positions=True, ambiguity="resolve",
                      edit_terminals=rank)

@@ -127,7 +127,7 @@ class LocalModel:
         self.metadata: dict[str, str] = self._read_metadata()
         self.chat_template: str | None = self.metadata.get("tokenizer.chat_template")
         self.eos_tokens = self._end_tokens()
-        self._tokenizer: llguidance.LLTokenizer | None = None
+        self._tokenizer: llguidance.LLTokenizer | BaseException | None = None
         self.tokenizer_seconds = 0.0
         self._pieces: dict[int, bytes] = {}
         self._cached: list[int] = []  # tokens whose keys/values are in the context memory
@@ -136,12 +136,17 @@ class LocalModel:
             "system": llama_cpp.llama_print_system_info().decode("utf-8", "replace"),
             "type_k": params.type_k, "type_v": params.type_v, "flash_attn": params.flash_attn_type,
         })
+        # llguidance's tokenizer is built on the other core while the caller goes on (llguidance releases
+        # the GIL): a prompt is tokenized, a schema described and a grammar compiled before it is needed
+        self._tokenizer_build = threading.Thread(target=self._build_tokenizer, name="constrain-tokenizer", daemon=True)
+        self._tokenizer_build.start()
 
     def __repr__(self) -> str:
         return f"LocalModel({str(self.path)!r}, n_ctx={self.n_ctx}, threads={self.threads})"
 
     def close(self) -> None:
         """Free the context, then the model (idempotent)."""
+        self._tokenizer_build.join()  # it reads the vocabulary
         if self._ctx is not None:
             self._lib.llama_batch_free(self._batch)
             self._lib.llama_free(self._ctx)
@@ -172,10 +177,18 @@ class LocalModel:
 
     @property
     def tokenizer(self) -> llguidance.LLTokenizer:
-        """The llguidance tokenizer for this model's vocabulary (built once per process, ~0.5 s, from the
-        vocabulary's pieces, which are read once per model file and kept beside the prefix cache)."""
-        if self._tokenizer is None:
-            started = time.perf_counter()
+        """The llguidance tokenizer for this model's vocabulary (built once per process, ~0.4 s, in a thread
+        started by ``__init__``, from the vocabulary's pieces, which are read once per model file and kept
+        beside the prefix cache)."""
+        self._tokenizer_build.join()
+        if isinstance(self._tokenizer, BaseException):
+            raise self._tokenizer
+        assert self._tokenizer is not None
+        return self._tokenizer
+
+    def _build_tokenizer(self) -> None:
+        started = time.perf_counter()
+        try:
             pieces = self.prefix_cache.vocabulary()
             if pieces is None or len(pieces) != self.n_vocab:
                 pieces = self._vocabulary_pieces()
@@ -184,8 +197,9 @@ class LocalModel:
             self._tokenizer = llguidance.LLTokenizer.from_llamacpp(  # what llguidance.llamacpp's helper calls
                 tokens=pieces, vocab_ptr=self._vocab, tokenize_fptr=tokenize, eos_token=list(self.eos_tokens),
             )
-            self.tokenizer_seconds = time.perf_counter() - started
-        return self._tokenizer
+        except Exception as exc:  # raised where the tokenizer is asked for
+            self._tokenizer = ModelError(f"{self.path}: llguidance could not build a tokenizer for this vocabulary ({exc})")
+        self.tokenizer_seconds = time.perf_counter() - started
 
     def _vocabulary_pieces(self) -> list[bytes]:
         """Every token's bytes, as llguidance wants them: a control token (or a user-defined one written
