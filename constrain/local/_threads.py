@@ -4,8 +4,8 @@ ggml's worker threads spin at every barrier. On an idle 2-core machine two threa
 candidates 1.8x faster than one (bench/prompt_eval.py); when another process holds a core, the spinning
 thread waits for a descheduled one and two threads run several times slower than one. So the tuner
 keeps the seconds per row of each choice (an exponential average over consecutive steps; a choice
-measured again after a pause starts afresh), uses the faster, and tries the other again every ``every``
-steps, following the machine's load as it changes.
+measured again after a pause starts afresh), uses more threads only when they are clearly faster, and
+tries the other choice again every ``every`` steps, following the machine's load as it changes.
 
 The choice never changes an answer: with flash attention, llama.cpp's CPU kernels give the same logits
 for a batch with any thread count up to its number of rows (one row on two threads is split along the
@@ -18,12 +18,15 @@ from __future__ import annotations
 import threading
 
 _WEIGHT = 0.3  # of the newest measurement in the running average
+# more threads must be clearly faster: two benchmark shards sharing 2 cores measured both choices within a
+# few percent of each other, and then one thread each (no spinning) finished 10% sooner
+_MARGIN = 0.8
 
 
 class ThreadTuner:
     """Threads for a batch of ``rows`` rows: 1 or ``min(cores, rows)``, whichever has measured faster."""
 
-    def __init__(self, cores: int, *, every: int = 16) -> None:
+    def __init__(self, cores: int, *, every: int = 32) -> None:
         if cores < 1 or every < 2:
             raise ValueError("ThreadTuner needs cores >= 1 and every >= 2")
         self.cores = cores
@@ -43,7 +46,7 @@ class ThreadTuner:
             for threads in (wide, 1):
                 if threads not in known:
                     return threads
-            faster, slower = (wide, 1) if known[wide] <= known[1] else (1, wide)
+            faster, slower = (wide, 1) if known[wide] < _MARGIN * known[1] else (1, wide)
             return slower if self.steps % self.every == 0 else faster
 
     def record(self, threads: int, rows: int, seconds: float) -> None:
