@@ -303,17 +303,14 @@ class LocalModel:
             self._lib.llama_set_n_threads(self._ctx, threads, threads)
             self._threads_now = threads
 
-    def _small_batch_threads(self, rows: int) -> int:
-        """``threads`` when set, else the tuner's choice for a batch of ``rows`` rows (see ``_threads``)."""
-        return self.threads or self.tuner.choose(rows)
-
-    def _decode(self, batch: Any, rows: int) -> int:
-        """``llama_decode`` of a small batch on the chosen threads, timed for the tuner; its return code."""
-        threads = self._small_batch_threads(rows)
+    def _decode(self, batch: Any, rows: int, *, step: bool) -> int:
+        """``llama_decode`` of a small batch (a decoding ``step``, else a short prompt) on the threads set
+        (``threads``) or chosen by the tuner (see ``_threads``), which times the steps; its return code."""
+        threads = self.threads or (self.tuner.choose(rows) if step else self.tuner.preferred(rows))
         self._set_threads(threads)
         started = time.perf_counter()
         rc = int(self._lib.llama_decode(self._ctx, batch))
-        if not self.threads:
+        if step and not self.threads:
             self.tuner.record(threads, rows, time.perf_counter() - started)
         return rc
 
@@ -326,7 +323,7 @@ class LocalModel:
             part = tokens[start : start + _PROMPT_BATCH]
             array = (lib.llama_token * len(part))(*part)
             batch = lib.llama_batch_get_one(array, len(part))
-            rc = self._decode(batch, len(part)) if few else lib.llama_decode(self._ctx, batch)
+            rc = self._decode(batch, len(part), step=len(part) == 1) if few else lib.llama_decode(self._ctx, batch)
             if rc != 0:
                 self._forget_cache()
                 raise ModelError(f"llama_decode failed with code {rc} after {len(self._cached)} cached tokens")
@@ -587,7 +584,7 @@ class LocalModel:
             b.seq_id[j][0] = seq_id
             b.logits[j] = 1
         b.n_tokens = len(batch)
-        rc = self._decode(b, len(batch))
+        rc = self._decode(b, len(batch), step=True)
         if rc != 0:
             self._forget_cache()
             raise ModelError(f"llama_decode failed with code {rc} decoding {len(batch)} candidates")

@@ -1,4 +1,4 @@
-"""How many threads decode a small batch (a token of each candidate, a short question): measured, not guessed.
+"""How many threads decode a step (a token of each candidate) or a short question: measured, not guessed.
 
 ggml's worker threads spin at every barrier. On an idle 2-core machine two threads decode a step of two
 candidates 1.8x faster than one (bench/prompt_eval.py); when another process holds a core, the spinning
@@ -37,17 +37,30 @@ class ThreadTuner:
         self._lock = threading.Lock()
 
     def choose(self, rows: int) -> int:
+        """The threads for a decoding step of ``rows`` rows (one thread first, then the other choice, then
+        the faster with the other re-measured every ``every`` steps); pass its time to ``record``."""
         wide = min(self.cores, rows)
         if wide <= 1:
             return 1
         with self._lock:
             self.steps += 1
             known = self.seconds_per_row
-            for threads in (wide, 1):
+            for threads in (1, wide):
                 if threads not in known:
                     return threads
-            faster, slower = (wide, 1) if known[wide] < _MARGIN * known[1] else (1, wide)
-            return slower if self.steps % self.every == 0 else faster
+            faster = self._faster(wide)
+            return (wide if faster == 1 else 1) if self.steps % self.every == 0 else faster
+
+    def preferred(self, rows: int) -> int:
+        """The threads for a batch that is not a decoding step (a question after a cached prefix): the
+        faster choice as measured so far, one thread before anything is measured; nothing to record."""
+        wide = min(self.cores, rows)
+        with self._lock:
+            return self._faster(wide) if wide > 1 and {1, wide} <= self.seconds_per_row.keys() else 1
+
+    def _faster(self, wide: int) -> int:
+        known = self.seconds_per_row
+        return wide if known[wide] < _MARGIN * known[1] else 1
 
     def record(self, threads: int, rows: int, seconds: float) -> None:
         """A batch of ``rows`` rows took ``seconds`` with ``threads`` threads."""
