@@ -116,6 +116,13 @@ def _write_atomically(target: Path, *parts: bytes) -> None:
         raise
 
 
+def _read_bytes(path: Path | None) -> bytes | None:
+    try:
+        return path.read_bytes() if path is not None else None
+    except OSError:
+        return None
+
+
 def _token_bytes(tokens: Sequence[int]) -> bytes:
     packed = array("i", tokens)
     if packed.itemsize != 4:  # pragma: no cover - every platform llama.cpp runs on has 32-bit int
@@ -233,24 +240,14 @@ class PrefixCache:
     def vocabulary(self) -> list[bytes] | None:
         """The token pieces kept by ``keep_vocabulary`` for this model, or None (no file, or one that fails
         a check)."""
-        path = self._vocabulary_path()
-        if path is None:
+        data = _read_bytes(self._vocabulary_path())
+        if data is None:
             return None
-        try:
-            data = path.read_bytes()
-        except OSError:
+        unpacked = self._unpack(data, _VOCABULARY_MAGIC)
+        if unpacked is None:
             return None
-        start = len(_VOCABULARY_MAGIC) + _HEAD.size
-        if len(data) < start or not data.startswith(_VOCABULARY_MAGIC):
-            return None
-        (length,) = _HEAD.unpack_from(data, len(_VOCABULARY_MAGIC))
-        try:
-            header = json.loads(data[start : start + length])
-        except ValueError:
-            return None
-        body = data[start + length :]
-        if not isinstance(header, dict) or header.get("identity") != self.identity():
-            return None
+        header, start = unpacked
+        body = data[start:]
         count = header.get("pieces")
         if not isinstance(count, int) or hashlib.blake2b(body).hexdigest() != header.get(_DIGEST):
             return None
@@ -270,10 +267,9 @@ class PrefixCache:
         if path is None:
             return
         body = array("I", [len(piece) for piece in pieces]).tobytes() + b"".join(pieces)
-        header = json.dumps({"identity": self.identity(), "pieces": len(pieces), _DIGEST: hashlib.blake2b(body).hexdigest()},
-                            sort_keys=True).encode("utf-8")
+        header = self._pack(_VOCABULARY_MAGIC, {"pieces": len(pieces), _DIGEST: hashlib.blake2b(body).hexdigest()})
         try:
-            _write_atomically(path, _VOCABULARY_MAGIC, _HEAD.pack(len(header)), header, body)
+            _write_atomically(path, header, body)
         except OSError:
             pass
 
@@ -298,22 +294,31 @@ class PrefixCache:
 
     # -- disk ---------------------------------------------------------------------------------------
     def _header(self, packed: bytes, state: bytes) -> bytes:
-        header = {
-            "identity": self.identity(),
-            "tokens": len(packed) // 4,
-            "state_bytes": len(state),
-            _DIGEST: hashlib.blake2b(state).hexdigest(),
-        }
-        text = json.dumps(header, sort_keys=True).encode("utf-8")
-        return _MAGIC + _HEAD.pack(len(text)) + text
+        return self._pack(_MAGIC, {"tokens": len(packed) // 4, "state_bytes": len(state), _DIGEST: hashlib.blake2b(state).hexdigest()})
+
+    def _pack(self, magic: bytes, header: dict[str, Any]) -> bytes:
+        """``magic``, then the JSON header (with this cache's identity) and its length."""
+        text = json.dumps({"identity": self.identity(), **header}, sort_keys=True).encode("utf-8")
+        return magic + _HEAD.pack(len(text)) + text
+
+    def _unpack(self, data: bytes, magic: bytes) -> tuple[dict[str, Any], int] | None:
+        """The JSON header of a file ``_pack`` wrote for this identity, and where its body starts; else None."""
+        start = len(magic) + _HEAD.size
+        if len(data) < start or not data.startswith(magic):
+            return None
+        (length,) = _HEAD.unpack_from(data, len(magic))
+        try:
+            header = json.loads(data[start : start + length])
+        except ValueError:
+            return None
+        if not isinstance(header, dict) or header.get("identity") != self.identity():
+            return None
+        return header, start + length
 
     def _read(self, tokens: Sequence[int], packed: bytes) -> bytes | None:
         path = self.path_for(tokens)
-        if path is None:
-            return None
-        try:
-            data = path.read_bytes()
-        except OSError:
+        data = _read_bytes(path)
+        if path is None or data is None:
             return None
         state = self._check(data, packed)
         if state is not None:
@@ -325,17 +330,10 @@ class PrefixCache:
 
     def _check(self, data: bytes, packed: bytes) -> bytes | None:
         """The state in ``data`` when every check passes, else None."""
-        start = len(_MAGIC) + _HEAD.size
-        if len(data) < start or not data.startswith(_MAGIC):
+        unpacked = self._unpack(data, _MAGIC)
+        if unpacked is None:
             return None
-        (length,) = _HEAD.unpack_from(data, len(_MAGIC))
-        try:
-            header = json.loads(data[start : start + length])
-        except ValueError:
-            return None
-        if not isinstance(header, dict) or header.get("identity") != self.identity():
-            return None
-        body = start + length
+        header, body = unpacked
         n_tokens, n_state = header.get("tokens"), header.get("state_bytes")
         if n_tokens != len(packed) // 4 or not isinstance(n_state, int) or len(data) != body + len(packed) + n_state:
             return None
