@@ -416,7 +416,8 @@ def main() -> None:
     parser.add_argument("--db-engine", default="sqlite", metavar="ENGINES",
                         help="comma-separated engines to ask on: sqlite, postgres, mysql, duckdb (default: sqlite)")
     parser.add_argument("--lower-names", action="store_true", help="lower-case table and column names in the engine copies")
-    parser.add_argument("--samples", type=int, default=3, help="sample values per column in the schema prompt (default 3)")
+    parser.add_argument("--samples", type=int, default=3, help="distinct values read per column (default 3, as sql.ask): schema linking matches them all, "
+                             "the prompt shows the first (schema.SHOWN_SAMPLES); 0 reads and shows none")
     parser.add_argument("--warehouse", choices=_warehouse.KINDS, default=None, help="also ask every question against the warehouse")
     parser.add_argument("--schema-budget", type=int, default=None, metavar="TOKENS", help="the warehouse prompt's schema budget (default: sql.ask's, fitted to the model's context)")
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="the Spider corpus folder")
