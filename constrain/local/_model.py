@@ -104,8 +104,8 @@ class LocalModel:
         params.n_batch = params.n_ubatch = _PROMPT_BATCH
         params.n_seq_max = MAX_SEQUENCES
         params.kv_unified = True
-        params.n_threads = threads or 1  # a token or a few: set before each decode (_decode)
-        params.n_threads_batch = self.batch_threads  # several tokens: the prompt, K candidates' steps
+        params.n_threads = threads or 1  # set again before every decode: _set_threads
+        params.n_threads_batch = self.batch_threads
         # flash attention stays on (llama.cpp's auto): off, one token decodes 1.44x faster with a schema-long
         # context (bench/prompt_eval.py), but K candidates decoded in one batch no longer give the greedy
         # answer's exact tokens (tests/test_sql_candidates_local.py fails), which the vote relies on
