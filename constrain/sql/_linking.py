@@ -130,7 +130,7 @@ def literals(question: str) -> list[str]:
         parts = match.group(0).rstrip(".'").split()
         while parts and parts[0].lower() in stop:  # "What", "Return", "List": a sentence's first word
             parts.pop(0)
-        if len(parts) > 1 or parts and len(parts[0]) >= MIN_BARE_VALUE:
+        if len(parts) > 1 or (parts and len(parts[0]) >= MIN_BARE_VALUE):
             found.setdefault(" ".join(parts), None)
         for part in parts:
             word = part.rstrip(".'")
